@@ -1,0 +1,28 @@
+/**
+ * @module core/problem
+ * Per-path, non-fatal trouble, returned as data by scans, plans and applies (never thrown):
+ * the rest of a sync goes on, and the path is retried on the next one.
+ */
+
+/** The closed set of reasons a path could not be handled. */
+export type ProblemCode =
+  | 'unreadable' // the file or folder could not be read (permissions, I/O error)
+  | 'changed-during-sync' // the path moved under us; it is picked up by the next sync
+  | 'name-not-storable' // the mirror cannot hold this name, even encoded
+  | 'case-clash' // two names differ only in case and the mirror is case-insensitive
+  | 'too-large' // over the mirror's maximum file size (FAT32: 4 GiB - 1)
+  | 'symlink-unsupported' // the mirror cannot hold symbolic links
+  | 'no-space' // the mirror's disk is full
+  | 'permission-denied' // the mirror refused the write or delete
+  | 'not-empty' // a folder to delete still holds something that is not ours to delete
+  | 'io-error'; // any other failure of the underlying storage
+
+/** One path that could not be handled, with the reason in plain words. */
+export interface Problem {
+  /** The path in the case's spelling (`''` for the root). */
+  readonly path: string;
+  /** Machine-readable reason. */
+  readonly code: ProblemCode;
+  /** Human-readable reason, one line, naming what was attempted. */
+  readonly message: string;
+}
