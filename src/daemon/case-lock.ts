@@ -1,0 +1,77 @@
+/**
+ * @module daemon/case-lock
+ * One Satchel process at a time per case: `<case>/.satchel/lock` holds the PID of the process
+ * working on it. A lock left by a process that no longer runs (killed, crashed) is taken over.
+ */
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { SatchelError } from '../core/errors.js';
+
+/** Whether process `pid` runs (a zombie that only waits to be reaped does not count). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** A held case lock. */
+export interface CaseLock {
+  /** Gives the lock up. */
+  release(): void;
+}
+
+/**
+ * Takes the lock of the case whose state folder is `stateDir`, or throws `case-locked` naming
+ * the process that holds it.
+ */
+export function acquireCaseLock(stateDir: string, purpose: string): CaseLock {
+  const file = join(stateDir, 'lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const [pidText, what] = readFileSync(file, 'utf8').split('\n');
+      const pid = Number(pidText);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new SatchelError(
+          'case-locked',
+          `another satchel (pid ${pid}, ${what ?? 'busy'}) is working on this case`,
+          {
+            hint: 'wait for it to finish, or stop it (a running `satchel watch` already keeps the mirrors in sync)',
+            data: { pid },
+          },
+        );
+      }
+      try {
+        unlinkSync(file);
+      } catch {
+        /* someone else took it over first: try again */
+      }
+      continue;
+    }
+    writeSync(fd, `${process.pid}\n${purpose}\n`);
+    closeSync(fd);
+    return {
+      release() {
+        try {
+          if (Number(readFileSync(file, 'utf8').split('\n')[0]) === process.pid) unlinkSync(file);
+        } catch {
+          /* already gone */
+        }
+      },
+    };
+  }
+  throw new SatchelError('case-locked', `could not take the case lock ${file}`, {
+    hint: 'another satchel process keeps taking it; try again',
+  });
+}

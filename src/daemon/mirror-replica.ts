@@ -1,0 +1,76 @@
+/**
+ * @module daemon/mirror-replica
+ * Turns a configured mirror into a live {@link Replica}, after checking that it is present:
+ * its root exists and holds the marker with the mirror's id. A mount point without the marker
+ * (stick not plugged in, share not mounted) is absent, never "everything deleted".
+ */
+import { SatchelError } from '../core/errors.js';
+import { MARKER_NAME } from '../core/reserved.js';
+import { readMarker } from '../mirrors/path/marker.js';
+import { PathReplica } from '../mirrors/path/path-replica.js';
+import type { Replica } from '../replica/replica.js';
+import type { CaseContext } from './case.js';
+import { parseMirrorUrl } from './mirror-url.js';
+import type { MirrorReport } from './pair-sync.js';
+
+/** A configured mirror, opened when present. */
+export interface OpenedMirror {
+  readonly name: string;
+  /** The UUID of the mirror's marker (the key of its ancestor). */
+  readonly id: string;
+  readonly pushOnly: boolean;
+  /** The replica, or undefined when the mirror is absent. */
+  readonly replica: Replica | undefined;
+  /** Why the mirror is absent (when `replica` is undefined). */
+  readonly absentReport: MirrorReport;
+}
+
+function absent(name: string, message: string, hint: string): MirrorReport {
+  return { mirror: name, state: 'absent', in: 0, out: 0, conflicts: [], problems: [], message, hint };
+}
+
+/** Checks presence of mirror `name` of the case and opens it. */
+export async function openMirror(ctx: CaseContext, name: string): Promise<OpenedMirror> {
+  const config = ctx.config.mirrors[name];
+  if (config === undefined) throw new Error(`bug: mirror '${name}' is not configured`);
+  const base = { name, id: config.id, pushOnly: config.pushOnly };
+  const url = parseMirrorUrl(config.url);
+  let marker;
+  try {
+    marker = await readMarker(url.root);
+  } catch (e) {
+    if (e instanceof SatchelError && e.code !== 'config-invalid') {
+      return { ...base, replica: undefined, absentReport: absent(name, e.message, e.hint ?? '') };
+    }
+    throw e;
+  }
+  if (marker === undefined) {
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: absent(
+        name,
+        `marker ${MARKER_NAME} not found at ${url.root}`,
+        'plug in or mount the mirror; Satchel leaves a mirror without its marker untouched',
+      ),
+    };
+  }
+  if (marker.id !== config.id) {
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: absent(
+        name,
+        `the marker at ${url.root} belongs to another mirror (id ${marker.id}, case '${marker.case}'), not to '${name}' (id ${config.id})`,
+        'mount the right folder there, or remove and re-add the mirror',
+      ),
+    };
+  }
+  const replica = new PathReplica({
+    root: url.root,
+    label: name,
+    capabilities: config.capabilities,
+    role: 'mirror',
+  });
+  return { ...base, replica, absentReport: absent(name, '', '') };
+}

@@ -1,0 +1,223 @@
+/**
+ * @module daemon/pair-sync
+ * One synchronization cycle of a (case, mirror) pair, given both scans:
+ * reconcile → safety check → stage on both sides → commit on both sides → record the ancestor.
+ *
+ * Order matters for safety: both sides stage (read every content source) before either side
+ * commits, so a conflict's losing version is read before it is renamed away; the ancestor is
+ * written only after both commits returned, i.e. after the changes it records are durable.
+ */
+import type { Capabilities } from '../core/capabilities.js';
+import type { Entry, Snapshot } from '../core/entry.js';
+import type { Conflict, Operation, PairPlan } from '../core/plan.js';
+import type { Problem } from '../core/problem.js';
+import { reconcile } from '../core/reconcile.js';
+import { checkMassDelete } from '../core/safety.js';
+import { ancestorUpdates, applyOperations } from '../core/snapshot-ops.js';
+import type { CachedHash, OperationResult, PreparedApply, Replica, ScanResult } from '../replica/replica.js';
+import type { StateStore } from '../state/state-store.js';
+
+/** One operation of a dry run, for display. */
+export interface PlannedOperation {
+  readonly side: 'case' | 'mirror';
+  readonly type: Operation['type'];
+  readonly path: string;
+  /** For renames: the old path. For writes: where the content comes from, when not the same path. */
+  readonly from?: string;
+}
+
+/** What happened (or would happen, in a dry run) between the case and one mirror. */
+export interface MirrorReport {
+  readonly mirror: string;
+  readonly state: 'synced' | 'planned' | 'absent' | 'halted' | 'failed';
+  /** Changes applied to (or planned for) the case from this mirror. */
+  readonly in: number;
+  /** Changes applied to (or planned for) the mirror. */
+  readonly out: number;
+  readonly conflicts: readonly Conflict[];
+  readonly problems: readonly Problem[];
+  /** For absent, halted and failed mirrors: one line saying why. */
+  readonly message?: string;
+  /** What the user can do about it. */
+  readonly hint?: string;
+  /** Only in dry runs: the planned operations. */
+  readonly operations?: readonly PlannedOperation[];
+}
+
+/** Everything one pair cycle needs. */
+export interface PairInput {
+  readonly state: StateStore;
+  readonly mirrorName: string;
+  readonly mirrorId: string;
+  readonly mirrorCapabilities: Capabilities;
+  readonly pushOnly: boolean;
+  readonly caseLabel: string;
+  readonly caseReplica: Replica;
+  readonly caseScan: ScanResult;
+  readonly mirrorReplica: Replica;
+  readonly mirrorScan: ScanResult;
+  readonly dryRun: boolean;
+  readonly allowMassDelete: boolean;
+  readonly now: number;
+}
+
+/** The result of a pair cycle: the report, and the case as it stands afterwards. */
+export interface PairOutcome {
+  readonly report: MirrorReport;
+  /** The case after this cycle (scan of the case for the next pair). */
+  readonly caseAfter: ScanResult;
+}
+
+function describe(side: 'case' | 'mirror', op: Operation): PlannedOperation {
+  if (op.type === 'rename') return { side, type: op.type, path: op.to, from: op.from };
+  if (op.type === 'write' && op.from.path !== op.path)
+    return { side, type: op.type, path: op.path, from: op.from.path };
+  return { side, type: op.type, path: op.path };
+}
+
+/** Hash-cache entries for the files of `after`, reusing the scan's (with inode) where unchanged. */
+export function hashesAfter(scan: ReadonlyMap<string, CachedHash>, after: Snapshot): Map<string, CachedHash> {
+  const out = new Map<string, CachedHash>();
+  for (const [path, e] of after) {
+    if (e.kind !== 'file') continue;
+    const h = scan.get(path);
+    out.set(
+      path,
+      h && h.hash === e.hash && h.size === e.size && h.mtimeMs === e.mtimeMs
+        ? h
+        : { size: e.size, mtimeMs: e.mtimeMs, hash: e.hash },
+    );
+  }
+  return out;
+}
+
+function problemsOf(results: readonly OperationResult[]): Problem[] {
+  const out: Problem[] = [];
+  for (const r of results) if (!r.ok) out.push(r.problem);
+  return out;
+}
+
+function frozenPaths(...problemLists: (readonly Problem[])[]): Set<string> {
+  const frozen = new Set<string>();
+  for (const list of problemLists) for (const p of list) frozen.add(p.path);
+  return frozen;
+}
+
+function okCount(results: readonly OperationResult[]): number {
+  return results.filter((r) => r.ok).length;
+}
+
+function storedOf(results: readonly OperationResult[]): (i: number) => Entry | undefined {
+  return (i) => {
+    const r = results[i];
+    return r?.ok ? r.stored : undefined;
+  };
+}
+
+async function stageBoth(input: PairInput, plan: PairPlan): Promise<[PreparedApply, PreparedApply]> {
+  const mirrorSide = await input.mirrorReplica.prepare(plan.mirrorOps, input.caseReplica.content);
+  try {
+    const caseSide = await input.caseReplica.prepare(plan.caseOps, input.mirrorReplica.content);
+    return [mirrorSide, caseSide];
+  } catch (e) {
+    await mirrorSide.abort();
+    throw e;
+  }
+}
+
+/** Runs one cycle of the pair. Throws only when a replica fails as a whole (vanished, unreachable). */
+export async function syncPair(input: PairInput): Promise<PairOutcome> {
+  const { state, caseScan, mirrorScan } = input;
+  const ancestor = state.loadAncestor(input.mirrorId);
+  const scanProblems = [...caseScan.problems, ...mirrorScan.problems];
+  const plan = reconcile({
+    ancestor,
+    caseSnapshot: caseScan.snapshot,
+    mirrorSnapshot: mirrorScan.snapshot,
+    mirrorCapabilities: input.mirrorCapabilities,
+    mirrorLabel: input.mirrorName,
+    caseLabel: input.caseLabel,
+    pushOnly: input.pushOnly,
+    frozen: frozenPaths(caseScan.problems, mirrorScan.problems),
+  });
+  const base = { mirror: input.mirrorName, conflicts: plan.conflicts };
+
+  if (!input.allowMassDelete) {
+    const verdict = checkMassDelete(plan, caseScan.snapshot, mirrorScan.snapshot, input.mirrorName);
+    if (verdict) {
+      return {
+        report: {
+          ...base,
+          state: 'halted',
+          in: 0,
+          out: 0,
+          conflicts: [],
+          problems: [...scanProblems, ...plan.problems],
+          message: verdict.message,
+          hint: `check the ${verdict.side === 'case' ? 'case' : `mirror '${input.mirrorName}'`}; if the deletions are intended run \`satchel sync ${input.mirrorName} --allow-mass-delete\``,
+        },
+        caseAfter: caseScan,
+      };
+    }
+  }
+
+  if (input.dryRun) {
+    return {
+      report: {
+        ...base,
+        state: 'planned',
+        in: plan.caseOps.length,
+        out: plan.mirrorOps.length,
+        problems: [...scanProblems, ...plan.problems],
+        operations: [
+          ...plan.caseOps.map((op) => describe('case', op)),
+          ...plan.mirrorOps.map((op) => describe('mirror', op)),
+        ],
+      },
+      caseAfter: caseScan,
+    };
+  }
+
+  // Stage everything on both sides first: every content source is read before anything changes.
+  const [mirrorSide, caseSide] = await stageBoth(input, plan);
+  let mirrorResults: readonly OperationResult[];
+  try {
+    mirrorResults = await mirrorSide.commit();
+  } catch (e) {
+    await caseSide.abort();
+    throw e;
+  }
+  const caseResults = await caseSide.commit();
+
+  // At this point both commits returned: every successful operation is durable on its side.
+  const caseAfter = applyOperations(
+    caseScan.snapshot,
+    plan.caseOps,
+    (i) => caseResults[i]?.ok === true,
+    storedOf(caseResults),
+  );
+  const mirrorAfter = applyOperations(
+    mirrorScan.snapshot,
+    plan.mirrorOps,
+    (i) => mirrorResults[i]?.ok === true,
+    storedOf(mirrorResults),
+  );
+  state.updateAncestor(input.mirrorId, ancestorUpdates(ancestor, caseAfter, mirrorAfter));
+  state.storeHashes(`mirror:${input.mirrorId}`, hashesAfter(mirrorScan.hashes, mirrorAfter));
+  state.recordConflicts(input.mirrorName, plan.conflicts, input.now);
+
+  return {
+    report: {
+      ...base,
+      state: 'synced',
+      in: okCount(caseResults),
+      out: okCount(mirrorResults),
+      problems: [...scanProblems, ...plan.problems, ...problemsOf(mirrorResults), ...problemsOf(caseResults)],
+    },
+    caseAfter: {
+      snapshot: caseAfter,
+      hashes: hashesAfter(caseScan.hashes, caseAfter),
+      problems: caseScan.problems,
+    },
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * @module daemon/sync-engine
+ * One-shot synchronization of a case with its mirrors (`satchel sync`, `status`'s pending count).
+ *
+ * The case is the hub: it is scanned once, then each present mirror is reconciled with it in
+ * turn, the case's state carried from one pair to the next. When a mirror brought changes into
+ * the case, the mirrors handled before it are visited again, so an edit made on mirror A reaches
+ * mirror B in the same run (star topology).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { POSIX_CAPABILITIES } from '../core/capabilities.js';
+import { SatchelError } from '../core/errors.js';
+import { IgnoreRules } from '../core/ignore-rules.js';
+import { STATE_DIR_NAME } from '../core/reserved.js';
+import { PathReplica } from '../mirrors/path/path-replica.js';
+import type { Replica, ScanResult } from '../replica/replica.js';
+import type { CaseContext } from './case.js';
+import { acquireCaseLock } from './case-lock.js';
+import { type OpenedMirror, openMirror } from './mirror-replica.js';
+import { type MirrorReport, syncPair } from './pair-sync.js';
+
+export type { MirrorReport, PlannedOperation } from './pair-sync.js';
+
+/** Options of {@link syncCase}. */
+export interface SyncOptions {
+  /** Only these mirrors (by name); all configured mirrors when absent or empty. */
+  readonly mirrors?: readonly string[];
+  /** Plan only: change nothing, report what would be done. */
+  readonly dryRun?: boolean;
+  /** Let a sync go on that would delete more than half of a side's files. */
+  readonly allowMassDelete?: boolean;
+}
+
+/** Files whose mtime is this recent are re-hashed even when size and mtime match the cache. */
+const RACY_WINDOW_MS = 2000;
+
+/** Reads the case's `.satchelignore` into ignore rules (defaults included). */
+export async function loadIgnoreRules(caseRoot: string): Promise<IgnoreRules> {
+  let text: string | undefined;
+  try {
+    text = await readFile(join(caseRoot, '.satchelignore'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return IgnoreRules.fromText(text);
+}
+
+/** The case folder as a replica, with locks journaled in the state store. */
+export function caseReplica(ctx: CaseContext): Replica {
+  return new PathReplica({
+    root: ctx.root,
+    label: ctx.hostLabel,
+    capabilities: POSIX_CAPABILITIES,
+    role: 'case',
+    locks: {
+      locked: (path, mode) => ctx.state.addLock(path, mode, Date.now()),
+      unlocked: (path) => ctx.state.removeLock(path),
+    },
+  });
+}
+
+/** Restores the mode of case files a crashed process left locked (read-only). */
+async function releaseStaleLocks(ctx: CaseContext): Promise<void> {
+  const { chmod, lstat } = await import('node:fs/promises');
+  for (const lock of ctx.state.listLocks()) {
+    try {
+      const st = await lstat(join(ctx.root, lock.path));
+      if (st.isFile() && (st.mode & 0o7777) !== lock.mode && (st.mode & 0o222) === 0)
+        await chmod(join(ctx.root, lock.path), lock.mode);
+    } catch {
+      /* the file is gone: nothing to restore */
+    }
+    ctx.state.removeLock(lock.path);
+  }
+}
+
+function selectMirrors(ctx: CaseContext, names: readonly string[] | undefined): string[] {
+  const configured = Object.keys(ctx.config.mirrors);
+  if (!names || names.length === 0) return configured;
+  for (const name of names) {
+    if (!configured.includes(name)) {
+      throw new SatchelError('mirror-unknown', `no mirror named '${name}' in this case`, {
+        hint: configured.length
+          ? `configured mirrors: ${configured.join(', ')}`
+          : 'add one with `satchel mirror add <name> <url>`',
+      });
+    }
+  }
+  return [...new Set(names)];
+}
+
+function mergeReports(a: MirrorReport | undefined, b: MirrorReport): MirrorReport {
+  if (a === undefined) return b;
+  return {
+    ...b,
+    in: a.in + b.in,
+    out: a.out + b.out,
+    conflicts: [...a.conflicts, ...b.conflicts],
+    problems: b.problems,
+  };
+}
+
+function failureReport(name: string, e: unknown): MirrorReport {
+  const err = e instanceof SatchelError ? e : undefined;
+  const absent = err?.code === 'mirror-absent';
+  return {
+    mirror: name,
+    state: absent ? 'absent' : 'failed',
+    in: 0,
+    out: 0,
+    conflicts: [],
+    problems: [],
+    message: e instanceof Error ? e.message : String(e),
+    ...(err?.hint ? { hint: err.hint } : {}),
+  };
+}
+
+/**
+ * Reconciles the case with every selected mirror that is present and reports per mirror.
+ * Throws only for problems of the case itself (locked by another process, unreadable).
+ */
+export async function syncCase(ctx: CaseContext, options: SyncOptions = {}): Promise<MirrorReport[]> {
+  const names = selectMirrors(ctx, options.mirrors);
+  const lock = acquireCaseLock(join(ctx.root, STATE_DIR_NAME), options.dryRun ? 'planning' : 'syncing');
+  const opened: OpenedMirror[] = [];
+  try {
+    await releaseStaleLocks(ctx);
+    const ignore = await loadIgnoreRules(ctx.root);
+    const ignoreFn = (path: string, isDirectory: boolean): boolean => ignore.ignores(path, isDirectory);
+    const theCase = caseReplica(ctx);
+    const scanOf = (replica: Replica, cacheKey: string): Promise<ScanResult> =>
+      replica.scan({
+        cache: ctx.state.hashCache(cacheKey),
+        ignore: ignoreFn,
+        recentAfterMs: Date.now() - RACY_WINDOW_MS,
+      });
+    let caseNow = await scanOf(theCase, 'case');
+
+    const reports = new Map<string, MirrorReport>();
+    for (const name of names) {
+      const m = await openMirror(ctx, name);
+      if (m.replica === undefined) reports.set(name, m.absentReport);
+      else opened.push(m);
+    }
+
+    // Rounds: a mirror visited before another mirror changed the case is visited again.
+    let pending = opened;
+    for (let round = 0; round < 4 && pending.length > 0; round++) {
+      let lastChange = -1;
+      for (let i = 0; i < pending.length; i++) {
+        const m = pending[i]!;
+        const replica = m.replica!;
+        let report: MirrorReport;
+        try {
+          const mirrorScan = await scanOf(replica, `mirror:${m.id}`);
+          const outcome = await syncPair({
+            state: ctx.state,
+            mirrorName: m.name,
+            mirrorId: m.id,
+            mirrorCapabilities: replica.capabilities,
+            pushOnly: m.pushOnly,
+            caseLabel: ctx.hostLabel,
+            caseReplica: theCase,
+            caseScan: caseNow,
+            mirrorReplica: replica,
+            mirrorScan,
+            dryRun: options.dryRun === true,
+            allowMassDelete: options.allowMassDelete === true,
+            now: Date.now(),
+          });
+          report = outcome.report;
+          if (report.state === 'synced' && report.in > 0) {
+            caseNow = outcome.caseAfter;
+            lastChange = i;
+          }
+        } catch (e) {
+          report = failureReport(m.name, e);
+        }
+        reports.set(m.name, mergeReports(reports.get(m.name), report));
+      }
+      if (!options.dryRun) ctx.state.storeHashes('case', caseNow.hashes);
+      pending = pending
+        .slice(0, Math.max(lastChange, 0))
+        .filter((m) => reports.get(m.name)?.state === 'synced');
+    }
+
+    if (!options.dryRun) {
+      const at = Date.now();
+      for (const r of reports.values()) {
+        ctx.state.setMirrorStatus(r.mirror, {
+          lastSyncAt: at,
+          lastResult: r.state === 'planned' ? 'synced' : r.state,
+          ...(r.message ? { message: r.message } : {}),
+          in: r.in,
+          out: r.out,
+          problems: r.problems.length,
+          ...(r.state === 'halted' && r.message ? { halted: r.message } : {}),
+        });
+      }
+    }
+    return names.map((n) => reports.get(n)!);
+  } finally {
+    for (const m of opened) await m.replica?.close();
+    lock.release();
+  }
+}

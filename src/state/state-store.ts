@@ -1,0 +1,290 @@
+/**
+ * @module state/state-store
+ * This machine's durable knowledge about a case, in `<case>/.satchel/state.db` (SQLite, WAL):
+ * the ancestor of every (case, mirror) pair, the hash caches that spare re-reading unchanged
+ * files, the conflicts found, per-mirror status, and the case files currently locked by an
+ * incoming change (so a crash never leaves them read-only).
+ *
+ * Crash safety: every update is one transaction. The sync engine records an ancestor entry only
+ * after the operation it describes is durable on both sides, so a kill at any point leaves the
+ * previous, still true, agreement; the next sync then sees both sides equal and converges.
+ */
+import Database from 'better-sqlite3';
+import type { Entry } from '../core/entry.js';
+import type { Conflict } from '../core/plan.js';
+import type { CachedHash, HashCache } from '../replica/replica.js';
+
+/** A conflict found by a sync and not yet resolved by the user. */
+export interface ConflictRecord {
+  /** The contested path (holds the winning version). */
+  readonly path: string;
+  /** Where the losing version was kept. */
+  readonly copyPath: string;
+  /** The mirror of the pair in which it was found. */
+  readonly mirror: string;
+  /** Which side's version stayed at `path`. */
+  readonly winner: 'case' | 'mirror';
+  readonly reason: string;
+  /** Milliseconds since the epoch. */
+  readonly detectedAt: number;
+}
+
+/** What the last sync of a mirror did. */
+export interface MirrorStatusRecord {
+  readonly lastSyncAt?: number;
+  readonly lastResult?: 'synced' | 'absent' | 'halted' | 'failed';
+  readonly message?: string;
+  readonly in?: number;
+  readonly out?: number;
+  readonly problems?: number;
+  /** Set while the mirror is halted by a safety check, with the reason. */
+  readonly halted?: string;
+}
+
+/** A case file made read-only while an incoming change for it is pending. */
+export interface LockRecord {
+  readonly path: string;
+  /** The file's permission bits before it was locked. */
+  readonly mode: number;
+  readonly since: number;
+}
+
+interface AncestorRow {
+  path: string;
+  kind: string;
+  size: number | null;
+  mtime_ms: number | null;
+  executable: number | null;
+  hash: string | null;
+  target: string | null;
+}
+
+interface HashRow {
+  path: string;
+  size: number;
+  mtime_ms: number;
+  ino: number | null;
+  hash: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ancestor (
+  mirror_id TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL,
+  size INTEGER, mtime_ms REAL, executable INTEGER, hash TEXT, target TEXT,
+  PRIMARY KEY (mirror_id, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hash_cache (
+  replica TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
+  ino INTEGER, hash TEXT NOT NULL,
+  PRIMARY KEY (replica, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conflict (
+  path TEXT PRIMARY KEY, copy_path TEXT NOT NULL, mirror TEXT NOT NULL, winner TEXT NOT NULL,
+  reason TEXT NOT NULL, detected_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mirror_status (name TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lock (path TEXT PRIMARY KEY, mode INTEGER NOT NULL, since INTEGER NOT NULL);
+`;
+
+function rowToEntry(row: AncestorRow): Entry {
+  switch (row.kind) {
+    case 'file':
+      return {
+        kind: 'file',
+        size: row.size ?? 0,
+        mtimeMs: row.mtime_ms ?? 0,
+        executable: row.executable === 1,
+        hash: row.hash ?? '',
+      };
+    case 'symlink':
+      return { kind: 'symlink', target: row.target ?? '' };
+    case 'directory':
+      return { kind: 'directory' };
+    default:
+      throw new Error(`bug: unknown entry kind '${row.kind}' in the ancestor store`);
+  }
+}
+
+/** An in-memory hash cache loaded from the store. */
+class LoadedHashCache implements HashCache {
+  constructor(readonly entries: Map<string, CachedHash>) {}
+  get(path: string): CachedHash | undefined {
+    return this.entries.get(path);
+  }
+}
+
+/** The state database of one case. Not safe for use by two processes at once (the case lock prevents that). */
+export class StateStore {
+  private readonly loadedCaches = new Map<string, LoadedHashCache>();
+
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Opens (creating when missing) the database at `file`. */
+  static open(file: string): StateStore {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    return new StateStore(db);
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.db.close();
+  }
+
+  /** The ancestor of the pair (case, mirror `mirrorId`): empty before the first sync. */
+  loadAncestor(mirrorId: string): Map<string, Entry> {
+    const rows = this.db
+      .prepare(
+        'SELECT path, kind, size, mtime_ms, executable, hash, target FROM ancestor WHERE mirror_id = ?',
+      )
+      .all(mirrorId) as AncestorRow[];
+    return new Map(rows.map((r) => [r.path, rowToEntry(r)]));
+  }
+
+  /** Applies ancestor changes (entry = set, undefined = forget) in one transaction. */
+  updateAncestor(mirrorId: string, updates: ReadonlyMap<string, Entry | undefined>): void {
+    if (updates.size === 0) return;
+    const put = this.db.prepare(
+      'INSERT OR REPLACE INTO ancestor (mirror_id, path, kind, size, mtime_ms, executable, hash, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const del = this.db.prepare('DELETE FROM ancestor WHERE mirror_id = ? AND path = ?');
+    this.db.transaction(() => {
+      for (const [path, e] of updates) {
+        if (e === undefined) del.run(mirrorId, path);
+        else if (e.kind === 'file')
+          put.run(mirrorId, path, 'file', e.size, e.mtimeMs, e.executable ? 1 : 0, e.hash, null);
+        else if (e.kind === 'symlink') put.run(mirrorId, path, 'symlink', null, null, null, null, e.target);
+        else put.run(mirrorId, path, 'directory', null, null, null, null, null);
+      }
+    })();
+  }
+
+  /** The hash cache of one replica (`case`, or `mirror:<id>`), loaded once per store. */
+  hashCache(replica: string): HashCache {
+    let cache = this.loadedCaches.get(replica);
+    if (cache === undefined) {
+      const rows = this.db
+        .prepare('SELECT path, size, mtime_ms, ino, hash FROM hash_cache WHERE replica = ?')
+        .all(replica) as HashRow[];
+      cache = new LoadedHashCache(
+        new Map(
+          rows.map((r) => [
+            r.path,
+            r.ino === null
+              ? { size: r.size, mtimeMs: r.mtime_ms, hash: r.hash }
+              : { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, hash: r.hash },
+          ]),
+        ),
+      );
+      this.loadedCaches.set(replica, cache);
+    }
+    return cache;
+  }
+
+  /** Makes `next` the hash cache of `replica`, writing only what differs from the stored one. */
+  storeHashes(replica: string, next: ReadonlyMap<string, CachedHash>): void {
+    const current = (this.hashCache(replica) as LoadedHashCache).entries;
+    const put = this.db.prepare(
+      'INSERT OR REPLACE INTO hash_cache (replica, path, size, mtime_ms, ino, hash) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const del = this.db.prepare('DELETE FROM hash_cache WHERE replica = ? AND path = ?');
+    this.db.transaction(() => {
+      for (const [path, h] of next) {
+        const old = current.get(path);
+        if (
+          old &&
+          old.size === h.size &&
+          old.mtimeMs === h.mtimeMs &&
+          old.ino === h.ino &&
+          old.hash === h.hash
+        )
+          continue;
+        put.run(replica, path, h.size, h.mtimeMs, h.ino ?? null, h.hash);
+      }
+      for (const path of current.keys()) if (!next.has(path)) del.run(replica, path);
+    })();
+    this.loadedCaches.set(replica, new LoadedHashCache(new Map(next)));
+  }
+
+  /** Forgets everything about a removed mirror. */
+  dropMirror(mirrorId: string, mirrorName: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM ancestor WHERE mirror_id = ?').run(mirrorId);
+      this.db.prepare('DELETE FROM hash_cache WHERE replica = ?').run(`mirror:${mirrorId}`);
+      this.db.prepare('DELETE FROM mirror_status WHERE name = ?').run(mirrorName);
+      this.db.prepare('DELETE FROM conflict WHERE mirror = ?').run(mirrorName);
+    })();
+    this.loadedCaches.delete(`mirror:${mirrorId}`);
+  }
+
+  /** Remembers conflicts found while syncing with `mirror`. */
+  recordConflicts(mirror: string, conflicts: readonly Conflict[], at: number): void {
+    if (conflicts.length === 0) return;
+    const put = this.db.prepare(
+      'INSERT OR REPLACE INTO conflict (path, copy_path, mirror, winner, reason, detected_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const c of conflicts) put.run(c.path, c.copyPath, mirror, c.winner, c.reason, at);
+    })();
+  }
+
+  /** Unresolved conflicts, oldest first. */
+  listConflicts(): ConflictRecord[] {
+    const rows = this.db
+      .prepare(
+        'SELECT path, copy_path, mirror, winner, reason, detected_at FROM conflict ORDER BY detected_at, path',
+      )
+      .all() as {
+      path: string;
+      copy_path: string;
+      mirror: string;
+      winner: string;
+      reason: string;
+      detected_at: number;
+    }[];
+    return rows.map((r) => ({
+      path: r.path,
+      copyPath: r.copy_path,
+      mirror: r.mirror,
+      winner: r.winner === 'mirror' ? 'mirror' : 'case',
+      reason: r.reason,
+      detectedAt: r.detected_at,
+    }));
+  }
+
+  /** Forgets the conflict recorded for `path`. */
+  removeConflict(path: string): void {
+    this.db.prepare('DELETE FROM conflict WHERE path = ?').run(path);
+  }
+
+  /** The last recorded status of mirror `name`. */
+  getMirrorStatus(name: string): MirrorStatusRecord | undefined {
+    const row = this.db.prepare('SELECT json FROM mirror_status WHERE name = ?').get(name) as
+      { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as MirrorStatusRecord) : undefined;
+  }
+
+  /** Records the status of mirror `name`. */
+  setMirrorStatus(name: string, status: MirrorStatusRecord): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO mirror_status (name, json) VALUES (?, ?)')
+      .run(name, JSON.stringify(status));
+  }
+
+  /** Records that case file `path` was made read-only; `mode` is its mode before. */
+  addLock(path: string, mode: number, since: number): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO lock (path, mode, since) VALUES (?, ?, ?)')
+      .run(path, mode, since);
+  }
+
+  /** Forgets the lock of `path`. */
+  removeLock(path: string): void {
+    this.db.prepare('DELETE FROM lock WHERE path = ?').run(path);
+  }
+
+  /** Case files currently locked. */
+  listLocks(): LockRecord[] {
+    return this.db.prepare('SELECT path, mode, since FROM lock ORDER BY path').all() as LockRecord[];
+  }
+}
