@@ -1,0 +1,305 @@
+/**
+ * @module daemon/config
+ * The case configuration, `<case>/.satchel/config.toml`: the case's name and its mirrors. Read
+ * with smol-toml, validated with zod; every mistake becomes a `config-invalid` error naming the
+ * file, the key (`mirrors.stick.poll`) and what is allowed, so a hand edit is easy to fix.
+ *
+ * ```toml
+ * [case]
+ * name = "work"                      # defaults to the case folder's name
+ * [mirrors.stick]
+ * url = "/media/u/STICK/work"        # absolute path or file:///abs/path
+ * id = "2b7c…"                       # the UUID in the mirror's marker
+ * push_only = false
+ * poll = 2                           # seconds, optional
+ * encrypt = false
+ * [mirrors.stick.capabilities]       # probed at `mirror add`
+ * mtimeGranularityMs = 2000
+ * …
+ * ```
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
+import * as z from 'zod';
+import type { Capabilities } from '../core/capabilities.js';
+import { SatchelError } from '../core/errors.js';
+import { STATE_DIR_NAME } from '../core/reserved.js';
+import { MIRROR_NAME_PATTERN, parseMirrorUrl } from './mirror-url.js';
+
+/** The config file's name inside the case's state folder. */
+export const CONFIG_FILE_NAME = 'config.toml';
+
+/** One mirror of the case, as configured. */
+export interface MirrorConfig {
+  /** Where the mirror is: an absolute path or `file:///abs/path`. */
+  readonly url: string;
+  /** The UUID written in the mirror's marker; identifies the mirror whatever its mount path. */
+  readonly id: string;
+  /**
+   * Satchel only writes to the mirror and never reads changes back from it. The probed
+   * `capabilities` describe the storage and stay as probed; this flag is the user's choice.
+   */
+  readonly pushOnly: boolean;
+  /** Seconds between polls for changes made by other writers (network mounts), if set. */
+  readonly pollSeconds?: number;
+  /** Client-side encryption of names and contents (not available in this version). */
+  readonly encrypt: boolean;
+  /** What the mirror's storage can hold, probed when the mirror was added. */
+  readonly capabilities?: Capabilities;
+}
+
+/** The whole case configuration. */
+export interface CaseConfig {
+  /** The case's name, written into every mirror's marker. */
+  readonly name: string;
+  /** Mirrors by name, in the order they were added. */
+  readonly mirrors: Readonly<Record<string, MirrorConfig>>;
+}
+
+/** The path of the config file of the case at `caseRoot`. */
+export function configFile(caseRoot: string): string {
+  return join(caseRoot, STATE_DIR_NAME, CONFIG_FILE_NAME);
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A boolean field, with the message every boolean shares. */
+const flag = () => z.boolean({ error: 'expected true or false' });
+
+/** A whole number at least `min`, described as `what`. */
+const count = (min: number, what: string) =>
+  z
+    .number({ error: `expected ${what}, a whole number ≥ ${min}` })
+    .int({ error: `expected ${what}, a whole number ≥ ${min}` })
+    .min(min, { error: `expected ${what}, a whole number ≥ ${min}` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what} ≤ ${Number.MAX_SAFE_INTEGER}` });
+
+const capabilitiesSchema = z.strictObject({
+  readable: flag(),
+  writable: flag(),
+  symlinks: flag(),
+  executableBit: flag(),
+  caseSensitive: flag(),
+  mtimeGranularityMs: count(1, 'a number of milliseconds'),
+  forbiddenChars: z.string({ error: 'expected a string of characters' }),
+  forbidsTrailingDotOrSpace: flag(),
+  maxFileSize: count(1, 'a number of bytes'),
+  maxNameLength: count(1, 'a length in characters'),
+});
+
+const mirrorSchema = z.strictObject({
+  url: z.string({ error: 'expected a string: an absolute path or file:///abs/path' }).check((ctx) => {
+    try {
+      parseMirrorUrl(ctx.value);
+    } catch (e) {
+      // Kinds this version cannot use yet are still valid configuration; `sync` says so.
+      if (e instanceof SatchelError && e.code === 'mirror-unsupported') return;
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        message: `expected an absolute path or file:///abs/path (${e instanceof Error ? e.message : String(e)})`,
+      });
+    }
+  }),
+  id: z.string({ error: 'expected the UUID of the mirror marker' }).regex(UUID_PATTERN, {
+    error: 'expected the UUID of the mirror marker (like 2b7c1f3e-…)',
+  }),
+  push_only: flag().default(false),
+  poll: z
+    .number({ error: 'expected a number of seconds ≥ 1' })
+    .min(1, { error: 'expected a number of seconds ≥ 1' })
+    .max(86_400, { error: 'expected a number of seconds ≤ 86400 (one day)' })
+    .optional(),
+  encrypt: flag().default(false),
+  capabilities: capabilitiesSchema.optional(),
+});
+
+const fileSchema = z.strictObject({
+  case: z
+    .strictObject({
+      name: z
+        .string({ error: 'expected a string' })
+        .min(1, { error: 'expected a non-empty name' })
+        .max(255, { error: 'expected a name of at most 255 characters' })
+        // eslint-disable-next-line no-control-regex
+        .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'expected a name without control characters' })
+        .optional(),
+    })
+    .default({}),
+  mirrors: z
+    .record(
+      z.string().regex(MIRROR_NAME_PATTERN, {
+        error:
+          'expected a mirror name of 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+      }),
+      mirrorSchema,
+    )
+    .default({}),
+});
+
+type ConfigFile = z.infer<typeof fileSchema>;
+
+/** The hint of every config error. */
+function editHint(file: string): string {
+  return `fix ${file} by hand, or remove the broken mirror with \`satchel mirror remove\` and add it again`;
+}
+
+/** The value at `path` in the parsed TOML, or `undefined` when absent. */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let value = raw;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/**
+ * The issue to report: an unknown key first (a misspelt key also makes the intended one look
+ * missing, and the misspelling is what the user has to fix), else the first one.
+ */
+function firstIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined {
+  return issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+}
+
+/** Describes a zod issue about `raw` as `key.path: what is allowed`. */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): { key: string; message: string } {
+  const at = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const key = [...at, issue.keys[0] ?? ''].join('.');
+    return { key, message: `unknown key (allowed here: ${allowedKeys(at).join(', ')})` };
+  }
+  if (issue.code === 'invalid_key') {
+    return { key: at.join('.'), message: issue.issues[0]?.message ?? issue.message };
+  }
+  const missing = issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined;
+  return { key: at.join('.'), message: missing ? `missing; ${issue.message}` : issue.message };
+}
+
+/** The keys a table at `path` may hold, for "unknown key" messages. */
+function allowedKeys(path: readonly string[]): string[] {
+  if (path.length === 0) return Object.keys(fileSchema.shape);
+  if (path[0] === 'case') return Object.keys(fileSchema.shape.case.unwrap().shape);
+  if (path.length === 2) return Object.keys(mirrorSchema.shape);
+  return Object.keys(capabilitiesSchema.shape);
+}
+
+/**
+ * Reads and validates the config of the case at `caseRoot`. Throws `config-invalid` when the
+ * file is missing, is not valid TOML (naming line and column), or holds an unknown key, a value
+ * of the wrong type or a value out of range (naming the key and what is allowed).
+ */
+export function loadConfig(caseRoot: string): CaseConfig {
+  const file = configFile(caseRoot);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new SatchelError(
+      'config-invalid',
+      `${file}: ${missing ? 'file not found' : (cause as Error).message}`,
+      {
+        hint: missing
+          ? `the case config is gone; run \`satchel init\` in ${caseRoot} to write a new one, then add the mirrors again`
+          : `check the permissions of ${file}`,
+        data: { file },
+        cause,
+      },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (cause) {
+    if (!(cause instanceof TomlError)) throw cause;
+    const what = cause.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'syntax error';
+    throw new SatchelError(
+      'config-invalid',
+      `${file}:${cause.line}:${cause.column}: TOML syntax error: ${what}`,
+      {
+        hint: editHint(file),
+        data: { file, line: cause.line, column: cause.column },
+        cause,
+      },
+    );
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = firstIssue(parsed.error.issues);
+    const { key, message } =
+      issue === undefined ? { key: '', message: 'invalid' } : describeIssue(issue, raw);
+    throw new SatchelError('config-invalid', `${file}: ${key}: ${message}`, {
+      hint: editHint(file),
+      data: { file, key },
+    });
+  }
+  return fromFile(parsed.data, caseRoot);
+}
+
+/** Converts the validated file contents to a {@link CaseConfig}. */
+function fromFile(data: ConfigFile, caseRoot: string): CaseConfig {
+  const mirrors: Record<string, MirrorConfig> = {};
+  for (const [name, m] of Object.entries(data.mirrors)) {
+    mirrors[name] = {
+      url: m.url,
+      id: m.id,
+      pushOnly: m.push_only,
+      encrypt: m.encrypt,
+      ...(m.poll === undefined ? {} : { pollSeconds: m.poll }),
+      ...(m.capabilities === undefined ? {} : { capabilities: m.capabilities }),
+    };
+  }
+  return { name: data.case.name ?? basename(caseRoot), mirrors };
+}
+
+/** Renders `config` as the TOML text {@link loadConfig} reads back to the same value. */
+export function renderConfig(config: CaseConfig): string {
+  const mirrors: Record<string, Record<string, unknown>> = {};
+  for (const [name, m] of Object.entries(config.mirrors)) {
+    mirrors[name] = {
+      url: m.url,
+      id: m.id,
+      push_only: m.pushOnly,
+      ...(m.pollSeconds === undefined ? {} : { poll: m.pollSeconds }),
+      encrypt: m.encrypt,
+      ...(m.capabilities === undefined ? {} : { capabilities: { ...m.capabilities } }),
+    };
+  }
+  const header = '# Satchel case configuration. Edit with care; `satchel mirror add/remove` rewrite it.\n\n';
+  return header + stringifyToml({ case: { name: config.name }, mirrors }) + '\n';
+}
+
+/**
+ * Writes `config` to the case at `caseRoot` atomically: a temporary file in the same folder,
+ * flushed, then renamed over the old one (and the folder flushed), so a crash leaves either the
+ * old or the new config, never half of one.
+ */
+export function saveConfig(caseRoot: string, config: CaseConfig): void {
+  const file = configFile(caseRoot);
+  const temp = join(dirname(file), `.${CONFIG_FILE_NAME}.tmp-${process.pid}`);
+  try {
+    const fd = openSync(temp, 'w', 0o644);
+    try {
+      writeSync(fd, renderConfig(config));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+    const dir = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch (cause) {
+    rmSync(temp, { force: true });
+    throw new SatchelError('io', `cannot write ${file}: ${(cause as Error).message}`, {
+      hint: `check that ${dirname(file)} is writable and the disk is not full`,
+      data: { file },
+      cause,
+    });
+  }
+}

@@ -1,0 +1,68 @@
+/** @module daemon/mirror-url.test Tests of mirror URL and name parsing. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SatchelError } from '../core/errors.js';
+import { parseMirrorUrl, validateMirrorName } from './mirror-url.js';
+
+/** Asserts that `fn` throws a SatchelError with `code` whose message matches `message`. */
+function assertSatchelError(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof SatchelError, `expected a SatchelError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    assert.ok(error.hint !== undefined && error.hint.length > 0, 'has a hint');
+    return true;
+  });
+}
+
+describe('parseMirrorUrl', () => {
+  const paths: readonly { url: string; root: string; description: string }[] = [
+    { url: '/media/u/STICK/work', root: '/media/u/STICK/work', description: 'absolute path' },
+    { url: '/media/u/STICK/work/', root: '/media/u/STICK/work', description: 'trailing slash' },
+    { url: '/media//u/./STICK/../STICK/work', root: '/media/u/STICK/work', description: 'unnormalised' },
+    { url: 'file:///mnt/share/work', root: '/mnt/share/work', description: 'file URL' },
+    { url: 'FILE:///mnt/share/work', root: '/mnt/share/work', description: 'upper-case scheme' },
+    { url: 'file:///mnt/my%20share', root: '/mnt/my share', description: 'percent-encoded file URL' },
+    { url: 'file://localhost/mnt/x', root: '/mnt/x', description: 'file URL naming localhost' },
+    { url: '/', root: '/', description: 'root folder' },
+  ];
+  for (const { url, root, description } of paths) {
+    it(`parses ${url} as a path mirror (${description})`, () => {
+      assert.deepEqual(parseMirrorUrl(url), { kind: 'path', root });
+    });
+  }
+  for (const url of [
+    'sftp://me@host/work',
+    'ftp://me@host:21/pub',
+    'ftps://host/pub',
+    'ssh://me@host/work',
+  ]) {
+    it(`recognises ${url} as not available yet`, () => {
+      assertSatchelError(() => parseMirrorUrl(url), 'mirror-unsupported', /not available in this version/);
+    });
+  }
+  for (const url of ['work', './work', '../stick', '~/stick', '']) {
+    it(`refuses the relative path "${url}", naming what is allowed`, () => {
+      assertSatchelError(() => parseMirrorUrl(url), 'usage', /not an absolute path/);
+    });
+  }
+  it('refuses unknown schemes', () => {
+    assertSatchelError(() => parseMirrorUrl('http://host/x'), 'usage', /unknown scheme http:/);
+  });
+  it('refuses file URLs with a remote host', () => {
+    assertSatchelError(() => parseMirrorUrl('file://server/share'), 'usage', /not a local file URL/);
+  });
+});
+
+describe('validateMirrorName', () => {
+  for (const name of ['stick', 'Stick2', 'home.nas', 'a', 'usb_key-1', '9', 'x'.repeat(64)]) {
+    it(`accepts "${name.length > 20 ? `${name.length} chars` : name}"`, () => {
+      validateMirrorName(name);
+    });
+  }
+  for (const name of ['', '-stick', '.hidden', '_x', 'my stick', 'a/b', 'x'.repeat(65), 'stíck', 'a:b']) {
+    it(`refuses "${name.length > 20 ? `${name.length} chars` : name}", naming the rule`, () => {
+      assertSatchelError(() => validateMirrorName(name), 'usage', /invalid mirror name/);
+    });
+  }
+});

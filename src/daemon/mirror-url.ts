@@ -1,0 +1,95 @@
+/**
+ * @module daemon/mirror-url
+ * Parsing what the user types for a mirror: its URL (which kind of mirror, and where) and its
+ * name (a short label used in messages, conflict copy names and the config).
+ *
+ * Path mirrors are available now; SFTP, FTP/FTPS and peer (`ssh://`) URLs are recognised so the
+ * user gets a plain "not available in this version" instead of "bad URL".
+ */
+import { isAbsolute, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SatchelError } from '../core/errors.js';
+
+/** A parsed mirror URL of a kind this version can replicate to. */
+export interface PathMirrorUrl {
+  /** A folder on a local disk, stick, or mounted share. */
+  readonly kind: 'path';
+  /** Absolute, normalised folder path, without a trailing slash. */
+  readonly root: string;
+}
+
+/** Every mirror URL this version can use (only path mirrors so far). */
+export type MirrorUrl = PathMirrorUrl;
+
+/** The rule mirror names follow, as a regular expression. */
+export const MIRROR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** What mirror URLs may look like, for error messages. */
+const ALLOWED_URLS =
+  'an absolute path (/media/me/STICK/work) or file:///abs/path; later versions add sftp://, ftp://, ftps:// and ssh://';
+
+/** Recognised schemes of mirror kinds that are planned but not built yet. */
+const PLANNED_KINDS: Readonly<Record<string, string>> = {
+  'sftp:': 'SFTP',
+  'ftp:': 'FTP',
+  'ftps:': 'FTPS',
+  'ssh:': 'Peer (ssh://)',
+};
+
+/**
+ * Parses a mirror URL: an absolute path or `file:///abs/path` gives a path mirror. Throws
+ * `mirror-unsupported` for `sftp://`, `ftp://`, `ftps://` and `ssh://` (not in this version), and
+ * `usage` for anything else (relative paths, other schemes), naming what is allowed.
+ */
+export function parseMirrorUrl(url: string): MirrorUrl {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*:)\/\//.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    if (url === '' || !isAbsolute(url)) {
+      throw new SatchelError('usage', `mirror URL "${url}" is not an absolute path`, {
+        hint: `use ${ALLOWED_URLS}`,
+        data: { url },
+      });
+    }
+    return { kind: 'path', root: withoutTrailingSlash(normalize(url)) };
+  }
+  if (scheme === 'file:') return { kind: 'path', root: withoutTrailingSlash(fileUrlToRoot(url)) };
+  const planned = PLANNED_KINDS[scheme];
+  if (planned !== undefined) {
+    throw new SatchelError('mirror-unsupported', `${planned} mirrors are not available in this version`, {
+      hint: 'use a path mirror for now: a local folder, a stick, or a share mounted into the file system',
+      data: { url },
+    });
+  }
+  throw new SatchelError('usage', `mirror URL "${url}" has an unknown scheme ${scheme}//`, {
+    hint: `use ${ALLOWED_URLS}`,
+    data: { url },
+  });
+}
+
+/** Checks a mirror name against {@link MIRROR_NAME_PATTERN}; throws a `usage` error naming the rule. */
+export function validateMirrorName(name: string): void {
+  if (!MIRROR_NAME_PATTERN.test(name)) {
+    throw new SatchelError('usage', `invalid mirror name "${name}"`, {
+      hint: 'a mirror name has 1 to 64 letters, digits, dots, dashes or underscores, and starts with a letter or digit',
+      data: { name },
+    });
+  }
+}
+
+/** Converts a `file://` URL to an absolute path, refusing remote hosts and malformed URLs. */
+function fileUrlToRoot(url: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch (cause) {
+    throw new SatchelError('usage', `mirror URL "${url}" is not a local file URL`, {
+      hint: 'write file:///abs/path (three slashes, no host), or just the absolute path',
+      data: { url },
+      cause,
+    });
+  }
+}
+
+/** `/a/b/` → `/a/b`; `/` stays `/`. */
+function withoutTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
