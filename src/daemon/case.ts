@@ -1,0 +1,319 @@
+/**
+ * @module daemon/case
+ * The case: finding it from the current folder, making a folder one (`satchel init`), opening
+ * it (config + state database) and adding or removing its mirrors.
+ *
+ * A mirror is identified by the UUID in its marker, never by its path. Adding a folder whose
+ * marker names the same case adopts that marker's id: that is the briefcase, a second
+ * computer's case taking the same stick as its mirror.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { Capabilities } from '../core/capabilities.js';
+import { SatchelError } from '../core/errors.js';
+import { MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
+import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
+import { probeCapabilities } from '../mirrors/path/probe.js';
+import { StateStore } from '../state/state-store.js';
+import { acquireCaseLock } from './case-lock.js';
+import { configFile, loadConfig, saveConfig, type CaseConfig, type MirrorConfig } from './config.js';
+import { parseMirrorUrl, validateMirrorName } from './mirror-url.js';
+
+/** The state database's name inside the case's state folder. */
+export const STATE_DB_NAME = 'state.db';
+
+/** An open case: its config and this machine's state. Close it when done. */
+export interface CaseContext {
+  /** Absolute path of the case folder. */
+  readonly root: string;
+  /** The case config as last loaded or saved by this process. */
+  config: CaseConfig;
+  /** This machine's state of the case (ancestors, conflicts, mirror status, locks). */
+  readonly state: StateStore;
+  /** This computer's name, safe inside a file name (used in conflict copy names). */
+  readonly hostLabel: string;
+  /** Closes the state database. */
+  close(): void;
+}
+
+/** Options of {@link addMirror}. */
+export interface AddMirrorOptions {
+  /** Only write to the mirror, never read changes back. */
+  readonly pushOnly?: boolean;
+  /** Encrypt names and contents on the mirror (not available in this version). */
+  readonly encrypt?: boolean;
+  /** Poll the mirror for changes by other writers every this many seconds. */
+  readonly pollSeconds?: number;
+}
+
+/** What {@link addMirror} did. */
+export interface AddedMirror {
+  readonly name: string;
+  readonly config: MirrorConfig;
+  /** The mirror's folder. */
+  readonly root: string;
+  /** The folder already held a marker of this case, whose id was taken over. */
+  readonly adopted: boolean;
+}
+
+/** The state folder of the case at `root`. */
+export function stateDir(root: string): string {
+  return join(root, STATE_DIR_NAME);
+}
+
+/** `os.hostname()` reduced to its first label and to characters safe in file names. */
+export function sanitizeHostLabel(name: string): string {
+  const label = (name.split('.')[0] ?? '')
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[-_]+|[-_]+$/g, '')
+    .slice(0, 32);
+  return label === '' ? 'host' : label;
+}
+
+/** The nearest folder at or above `dir` holding a case config, or `undefined`. */
+function findCaseAbove(dir: string): string | undefined {
+  let current = resolve(dir);
+  for (;;) {
+    if (existsSync(configFile(current))) return current;
+    const parent = dirname(current);
+    if (parent === current) return undefined;
+    current = parent;
+  }
+}
+
+/**
+ * The case containing `startDir`: the nearest folder at or above it that holds
+ * `.satchel/config.toml`. Throws `not-a-case` when there is none.
+ */
+export function findCaseRoot(startDir: string): string {
+  const root = findCaseAbove(startDir);
+  if (root === undefined) {
+    throw new SatchelError('not-a-case', `${resolve(startDir)} is not inside a case`, {
+      hint: 'run `satchel init` to make this folder a case, or use `satchel -C <case folder> …`',
+      data: { dir: resolve(startDir) },
+    });
+  }
+  return root;
+}
+
+/**
+ * Makes `dir` (created when missing) a case named `name` (default: the folder's name): writes
+ * `.satchel/config.toml` and creates the state database. Throws `already-a-case` when `dir` is a
+ * case or lies inside one (a nested case would replicate its own state).
+ */
+export function initCase(dir: string, name?: string): { root: string; name: string } {
+  const root = resolve(dir);
+  const existing = findCaseAbove(root);
+  if (existing !== undefined) {
+    throw new SatchelError(
+      'already-a-case',
+      existing === root ? `${root} is already a case` : `${root} is inside the case ${existing}`,
+      {
+        hint:
+          existing === root
+            ? 'nothing to do: add mirrors with `satchel mirror add`'
+            : 'pick a folder outside it',
+        data: { root: existing },
+      },
+    );
+  }
+  const config: CaseConfig = { name: name ?? basename(root), mirrors: {} };
+  if (config.name === '') {
+    throw new SatchelError('usage', 'the case name must not be empty', { hint: 'give the case a name' });
+  }
+  try {
+    mkdirSync(stateDir(root), { recursive: true });
+    StateStore.open(join(stateDir(root), STATE_DB_NAME)).close();
+  } catch (cause) {
+    throw new SatchelError('io', `cannot create ${stateDir(root)}: ${(cause as Error).message}`, {
+      hint: `check that ${dirname(root)} is writable`,
+      cause,
+    });
+  }
+  // The config last: it is what makes the folder a case, so a failure above leaves none.
+  saveConfig(root, config);
+  return { root, name: config.name };
+}
+
+/** Opens the case containing `dir`: loads its config and opens its state database. */
+export function openCase(dir: string): CaseContext {
+  const root = findCaseRoot(dir);
+  const config = loadConfig(root);
+  let state: StateStore;
+  try {
+    state = StateStore.open(join(stateDir(root), STATE_DB_NAME));
+  } catch (cause) {
+    throw new SatchelError('io', `cannot open the case state ${join(stateDir(root), STATE_DB_NAME)}`, {
+      hint: 'check the permissions of the .satchel folder and that the disk is not full',
+      cause,
+    });
+  }
+  return { root, config, state, hostLabel: sanitizeHostLabel(hostname()), close: () => state.close() };
+}
+
+/** Runs `fn` holding the case lock, with the config freshly reloaded from disk. */
+async function underCaseLock<T>(ctx: CaseContext, purpose: string, fn: () => Promise<T> | T): Promise<T> {
+  const lock = acquireCaseLock(stateDir(ctx.root), purpose);
+  try {
+    ctx.config = loadConfig(ctx.root);
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** The real path of `dir`, which must be an existing folder, else an error naming it. */
+function existingFolder(dir: string): string {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    /* missing: reported below */
+  }
+  if (!isDirectory) {
+    throw new SatchelError('mirror-absent', `the mirror folder ${dir} does not exist`, {
+      hint: 'plug in and mount the stick (or mount the share), or create the folder, then add the mirror again',
+      data: { root: dir },
+    });
+  }
+  return realpathSync(dir);
+}
+
+/** Whether `inner` is `outer` or lies below it (both real, absolute paths). */
+function isWithin(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Refuses a mirror folder that is the case, lies inside it, or contains it. */
+function checkSeparateFromCase(mirrorRoot: string, caseRoot: string): void {
+  const realCase = realpathSync(caseRoot);
+  if (isWithin(mirrorRoot, realCase) || isWithin(realCase, mirrorRoot)) {
+    throw new SatchelError(
+      'usage',
+      isWithin(mirrorRoot, realCase)
+        ? `the mirror folder ${mirrorRoot} is inside the case ${realCase}`
+        : `the mirror folder ${mirrorRoot} contains the case ${realCase}`,
+      { hint: 'a mirror must be a folder outside the case, such as one on a stick or a share' },
+    );
+  }
+}
+
+/**
+ * The marker to use for a new mirror at `root`: none yet → a fresh id; one of the same case →
+ * adopt it (briefcase); one of another case → refuse, naming both cases.
+ */
+async function markerFor(root: string, ctx: CaseContext): Promise<{ marker: Marker; adopted: boolean }> {
+  const found = await readMarker(root);
+  if (found === undefined) {
+    return {
+      marker: { version: 1, id: randomUUID(), case: ctx.config.name, createdAt: new Date().toISOString() },
+      adopted: false,
+    };
+  }
+  if (found.case !== ctx.config.name) {
+    throw new SatchelError(
+      'mirror-exists',
+      `${root} is a mirror of the case "${found.case}", not of this case "${ctx.config.name}"`,
+      {
+        hint: `pick another folder; if "${found.case}" no longer uses it, delete ${join(root, MARKER_NAME)} first`,
+        data: { root, markerCase: found.case, case: ctx.config.name },
+      },
+    );
+  }
+  return { marker: found, adopted: true };
+}
+
+/**
+ * Adds mirror `name` at `url` to the case: validates both, refuses a duplicate name or a folder
+ * already used by another mirror of this case, checks the folder exists and is separate from
+ * the case, writes (or adopts) its marker, probes its capabilities and saves the config.
+ */
+export async function addMirror(
+  ctx: CaseContext,
+  name: string,
+  url: string,
+  options: AddMirrorOptions = {},
+): Promise<AddedMirror> {
+  validateMirrorName(name);
+  const parsed = parseMirrorUrl(url);
+  if (options.encrypt === true) {
+    throw new SatchelError('mirror-unsupported', 'encrypted mirrors are not available in this version', {
+      hint: 'add the mirror without --encrypt, or keep it on an encrypted volume (LUKS, VeraCrypt)',
+    });
+  }
+  if (options.pollSeconds !== undefined && !(options.pollSeconds >= 1 && options.pollSeconds <= 86_400)) {
+    throw new SatchelError(
+      'usage',
+      `--poll ${options.pollSeconds}: expected a number of seconds from 1 to 86400`,
+      {
+        hint: 'for example --poll 2',
+      },
+    );
+  }
+  return underCaseLock(ctx, 'adding a mirror', async () => {
+    if (ctx.config.mirrors[name] !== undefined) {
+      throw new SatchelError('mirror-exists', `the case already has a mirror named "${name}"`, {
+        hint: 'pick another name, or `satchel mirror remove` the old one first',
+        data: { name },
+      });
+    }
+    const root = existingFolder(parsed.root);
+    checkSeparateFromCase(root, ctx.root);
+    const { marker, adopted } = await markerFor(root, ctx);
+    const twin = Object.entries(ctx.config.mirrors).find(([, m]) => m.id === marker.id);
+    if (twin !== undefined) {
+      throw new SatchelError('mirror-exists', `${root} is already the mirror "${twin[0]}" of this case`, {
+        hint: `it needs no second name; \`satchel mirror remove ${twin[0]}\` first to rename it`,
+        data: { name: twin[0] },
+      });
+    }
+    const capabilities: Capabilities = await probeCapabilities(root);
+    if (!adopted) await writeMarker(root, marker);
+    const config: MirrorConfig = {
+      url,
+      id: marker.id,
+      pushOnly: options.pushOnly === true,
+      encrypt: false,
+      ...(options.pollSeconds === undefined ? {} : { pollSeconds: options.pollSeconds }),
+      capabilities,
+    };
+    const next: CaseConfig = { ...ctx.config, mirrors: { ...ctx.config.mirrors, [name]: config } };
+    saveConfig(ctx.root, next);
+    ctx.config = next;
+    return { name, config, root, adopted };
+  });
+}
+
+/**
+ * Removes mirror `name` from the case: its config entry and this machine's state about it
+ * (ancestor, hashes, status, conflicts). The mirror's files and marker are left alone.
+ * Throws `mirror-unknown` when there is no such mirror.
+ */
+export async function removeMirror(ctx: CaseContext, name: string): Promise<MirrorConfig> {
+  return underCaseLock(ctx, 'removing a mirror', () => {
+    const removed = ctx.config.mirrors[name];
+    if (removed === undefined) throw unknownMirror(ctx, name);
+    const mirrors = { ...ctx.config.mirrors };
+    delete mirrors[name];
+    const next: CaseConfig = { ...ctx.config, mirrors };
+    saveConfig(ctx.root, next);
+    ctx.config = next;
+    ctx.state.dropMirror(removed.id, name);
+    return removed;
+  });
+}
+
+/** The `mirror-unknown` error for `name`, listing the configured mirrors. */
+export function unknownMirror(ctx: CaseContext, name: string): SatchelError {
+  const names = Object.keys(ctx.config.mirrors);
+  return new SatchelError('mirror-unknown', `no mirror named "${name}" in this case`, {
+    hint:
+      names.length > 0
+        ? `configured mirrors: ${names.join(', ')}`
+        : 'add one with `satchel mirror add <name> <url>`',
+    data: { name },
+  });
+}
