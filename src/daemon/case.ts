@@ -317,3 +317,30 @@ export function unknownMirror(ctx: CaseContext, name: string): SatchelError {
     data: { name },
   });
 }
+
+/** Whether a configured mirror is present, and why not. */
+export interface MirrorPresence {
+  /** Its root holds the marker with the mirror's id. */
+  readonly present: boolean;
+  /** Why the mirror is absent (empty when present). */
+  readonly message: string;
+}
+
+/**
+ * Checks whether `mirror` is present: its URL is of a kind this version can use and its root
+ * holds the marker with the mirror's id. Never throws: trouble is the reason it is absent.
+ */
+export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresence> {
+  try {
+    const { root } = parseMirrorUrl(mirror.url);
+    const marker = await readMarker(root);
+    if (marker === undefined)
+      return { present: false, message: `marker ${MARKER_NAME} not found at ${root}` };
+    if (marker.id !== mirror.id) {
+      return { present: false, message: `the marker at ${root} belongs to another mirror (id ${marker.id})` };
+    }
+    return { present: true, message: '' };
+  } catch (e) {
+    return { present: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}

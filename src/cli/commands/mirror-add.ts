@@ -1,0 +1,57 @@
+/**
+ * @module cli/commands/mirror-add
+ * `satchel mirror add <name> <url> [--push-only] [--encrypt] [--poll <seconds>]`.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { addMirror } from '../../daemon/case.js';
+import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
+import { describeCapabilities, mirrorInfo } from './mirror-list.js';
+
+/** Options of `mirror add`. */
+interface MirrorAddOptions extends JsonOption {
+  readonly pushOnly?: boolean;
+  readonly encrypt?: boolean;
+  readonly poll?: number;
+}
+
+/** Parses `--poll <seconds>`: a number from 1 to 86400. */
+function parsePollSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 1 || n > 86_400) {
+    throw new InvalidArgumentError('expected a number of seconds from 1 to 86400.');
+  }
+  return n;
+}
+
+/** Registers `add` on the `mirror` command. */
+export function registerMirrorAdd(mirror: Command, cli: Cli): void {
+  withJsonOption(
+    mirror
+      .command('add')
+      .description('add a mirror: a folder on a disk, stick or mounted share')
+      .argument('<name>', 'a short name: letters, digits, . _ - (up to 64)')
+      .argument('<url>', 'an absolute path or file:///abs/path')
+      .option('--push-only', 'only write to the mirror, never read changes back')
+      .option('--encrypt', 'encrypt names and contents on the mirror (not available in this version)')
+      .option('--poll <seconds>', 'look for changes made by other writers every <seconds>', parsePollSeconds),
+  ).action((name: string, url: string, options: MirrorAddOptions) =>
+    runAction(options, () =>
+      withCase(cli, async (ctx) => {
+        const added = await addMirror(ctx, name, url, {
+          ...(options.pushOnly ? { pushOnly: true } : {}),
+          ...(options.encrypt ? { encrypt: true } : {}),
+          ...(options.poll === undefined ? {} : { pollSeconds: options.poll }),
+        });
+        if (options.json) return printJson(mirrorInfo(added.name, added.config, true));
+        say(
+          `Added mirror "${added.name}" at ${added.root}` +
+            (added.adopted
+              ? ` (it already held this case's marker: the same mirror as on another computer)`
+              : ' (marker written)'),
+        );
+        if (added.config.capabilities) say(`  storage: ${describeCapabilities(added.config.capabilities)}`);
+        say('next: `satchel sync` copies the case there');
+      }),
+    ),
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * @module cli/commands/status
+ * `satchel status`: per mirror whether it is present, how many changes are pending (a dry-run
+ * plan), when it last synced and with what result, its conflicts; and the locked case files.
+ */
+import type { Command } from 'commander';
+import { SatchelError } from '../../core/errors.js';
+import { mirrorPresence, type CaseContext } from '../../daemon/case.js';
+import type { MirrorReport } from '../../daemon/sync-engine.js';
+import {
+  isoTime,
+  localTime,
+  plural,
+  printJson,
+  runAction,
+  say,
+  withCase,
+  withJsonOption,
+  type Cli,
+  type JsonOption,
+} from '../output.js';
+
+/** One mirror in `status --json`. */
+export interface MirrorStatus {
+  readonly name: string;
+  readonly url: string;
+  readonly present: boolean;
+  /** `failed` when the pending changes could not be planned (the message says why). */
+  readonly state: 'ok' | 'absent' | 'halted' | 'failed';
+  /** Changes a sync would make (in + out), or null when unknown (absent, halted, failed). */
+  readonly pending: number | null;
+  readonly lastSync: string | null;
+  readonly lastResult: string | null;
+  /** Unresolved conflicts found with this mirror. */
+  readonly conflicts: number;
+  readonly message?: string;
+}
+
+/** `status --json`. */
+export interface StatusReport {
+  readonly case: string;
+  readonly name: string;
+  readonly mirrors: readonly MirrorStatus[];
+  readonly locked: readonly { readonly path: string; readonly since: string | null }[];
+  readonly conflicts: number;
+}
+
+/** Plans a dry run for the present mirrors; a case another process holds gives a message instead. */
+async function planPending(ctx: CaseContext, names: string[]): Promise<Map<string, MirrorReport> | string> {
+  if (names.length === 0) return new Map();
+  // Loaded on demand: only the commands that sync pay for the engine and the replicas.
+  const { syncCase } = await import('../../daemon/sync-engine.js');
+  try {
+    const reports = await syncCase(ctx, { dryRun: true, mirrors: names });
+    return new Map(reports.map((r) => [r.mirror, r]));
+  } catch (e) {
+    if (e instanceof SatchelError && e.code === 'case-locked') return `pending unknown: ${e.message}`;
+    throw e;
+  }
+}
+
+/** Gathers the status of the case. */
+async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
+  const conflicts = ctx.state.listConflicts();
+  const presence = new Map<string, { present: boolean; message: string }>();
+  for (const [name, m] of Object.entries(ctx.config.mirrors)) presence.set(name, await mirrorPresence(m));
+  const present = [...presence].filter(([, p]) => p.present).map(([name]) => name);
+  const plans = await planPending(ctx, present);
+  const mirrors = Object.entries(ctx.config.mirrors).map(([name, m]): MirrorStatus => {
+    const stored = ctx.state.getMirrorStatus(name);
+    const p = presence.get(name)!;
+    const plan = typeof plans === 'string' ? undefined : plans.get(name);
+    const base = {
+      name,
+      url: m.url,
+      present: p.present,
+      lastSync: isoTime(stored?.lastSyncAt),
+      lastResult: stored?.lastResult ?? null,
+      conflicts: conflicts.filter((c) => c.mirror === name).length,
+    };
+    if (!p.present) return { ...base, state: 'absent', pending: null, message: p.message };
+    if (typeof plans === 'string') return { ...base, state: 'ok', pending: null, message: plans };
+    if (plan === undefined || plan.state === 'planned' || plan.state === 'synced') {
+      return { ...base, state: 'ok', pending: plan === undefined ? null : plan.in + plan.out };
+    }
+    const state = plan.state === 'failed' ? 'failed' : plan.state;
+    return { ...base, state, pending: null, ...(plan.message ? { message: plan.message } : {}) };
+  });
+  return {
+    case: ctx.root,
+    name: ctx.config.name,
+    mirrors,
+    locked: ctx.state.listLocks().map((l) => ({ path: l.path, since: isoTime(l.since) })),
+    conflicts: conflicts.length,
+  };
+}
+
+/** One line about a mirror for people. */
+function mirrorLine(m: MirrorStatus): string {
+  const last =
+    m.lastSync === null ? 'never synced' : `last sync ${localTime(Date.parse(m.lastSync))} (${m.lastResult})`;
+  const conflicts = m.conflicts > 0 ? `, ${plural(m.conflicts, 'conflict')}` : '';
+  switch (m.state) {
+    case 'ok': {
+      const pending =
+        m.pending === null
+          ? (m.message ?? 'pending unknown')
+          : m.pending === 0
+            ? 'up to date'
+            : `${m.pending} pending`;
+      return `  ${m.name}: present — ${pending}, ${last}${conflicts}`;
+    }
+    case 'absent':
+      return `  ${m.name}: absent — ${m.message ?? ''}; ${last}${conflicts}`;
+    case 'halted':
+      return `  ${m.name}: HALTED — ${m.message ?? ''}${conflicts}`;
+    case 'failed':
+      return `  ${m.name}: FAILED — ${m.message ?? ''}${conflicts}`;
+  }
+}
+
+/** Registers `status` on `program`. */
+export function registerStatus(program: Command, cli: Cli): void {
+  withJsonOption(
+    program
+      .command('status')
+      .description('per mirror: present/absent, pending, last sync, conflicts; locked files'),
+  ).action((options: JsonOption) =>
+    runAction(options, () =>
+      withCase(cli, async (ctx) => {
+        const status = await gatherStatus(ctx);
+        if (options.json) return printJson(status);
+        say(`case "${status.name}" at ${status.case}`);
+        if (status.mirrors.length === 0)
+          say('  no mirrors yet: add one with `satchel mirror add <name> <path>`');
+        for (const m of status.mirrors) say(mirrorLine(m));
+        if (status.locked.length > 0) {
+          say(`locked (incoming change pending): ${status.locked.map((l) => l.path).join(', ')}`);
+        }
+        if (status.conflicts > 0) say(`${plural(status.conflicts, 'conflict')}: see \`satchel conflicts\``);
+      }),
+    ),
+  );
+}
