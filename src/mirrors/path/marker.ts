@@ -1,0 +1,125 @@
+/**
+ * @module mirrors/path/marker
+ * The marker file `.satchel-mirror` at a path mirror's root: it identifies the mirror by a UUID
+ * whatever path it is mounted at, and tells "stick not plugged in" (no marker: absent) apart
+ * from "everything deleted". JSON, written atomically (temporary file, fsync, rename).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { SatchelError } from '../../core/errors.js';
+import { MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
+import { errnoOf } from './fs-errors.js';
+
+/** What the marker file holds. */
+export interface Marker {
+  /** Format version. */
+  readonly version: 1;
+  /** The mirror's identity, a UUID. */
+  readonly id: string;
+  /** The name of the case this mirror belongs to. */
+  readonly case: string;
+  /** When the mirror was added, ISO 8601. */
+  readonly createdAt: string;
+}
+
+const markerSchema = z.object({
+  version: z.literal(1),
+  id: z.uuid(),
+  case: z.string().min(1),
+  createdAt: z.iso.datetime({ offset: true }),
+});
+
+/** The marker file's absolute name for a mirror rooted at `root`. */
+export function markerFile(root: string): string {
+  return join(root, MARKER_NAME);
+}
+
+/**
+ * Reads the marker at `root`. Returns `undefined` when the root or the marker file is missing;
+ * throws `config-invalid` (naming the file) when the marker is not a valid one.
+ */
+export async function readMarker(root: string): Promise<Marker | undefined> {
+  const file = markerFile(root);
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === 'ENOENT' || errno === 'ENOTDIR') return undefined;
+    if (errno === 'ENOTCONN' || errno === 'ENODEV' || errno === 'EIO')
+      throw new SatchelError('mirror-absent', `the mirror at ${root} is not reachable (${errno})`, {
+        hint: 'plug the drive back in or remount the share',
+        cause: err,
+      });
+    throw new SatchelError('io', `cannot read the mirror marker ${file}: ${(err as Error).message}`, {
+      hint: 'check that the mirror is mounted and readable',
+      cause: err,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw invalid(file, 'it is not valid JSON', err);
+  }
+  const parsed = markerSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.join('.');
+    throw invalid(file, `field ${field}: ${issue?.message ?? 'invalid'}`, parsed.error);
+  }
+  return parsed.data as Marker;
+}
+
+function invalid(file: string, detail: string, cause: unknown): SatchelError {
+  return new SatchelError('config-invalid', `the mirror marker ${file} is malformed: ${detail}`, {
+    hint: 'expected JSON {"version":1,"id":"<uuid>","case":"<name>","createdAt":"<ISO time>"}; remove the mirror and add it again',
+    data: { file },
+    cause,
+  });
+}
+
+/** Writes `marker` at `root` atomically: temporary file, fsync, rename over, fsync of the folder. */
+export async function writeMarker(root: string, marker: Marker): Promise<void> {
+  const parsed = markerSchema.safeParse(marker);
+  if (!parsed.success) throw new Error(`bug: invalid marker ${JSON.stringify(marker)}`);
+  const file = markerFile(root);
+  const temp = join(root, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+  const handle = await fsp.open(temp, 'wx', 0o644);
+  try {
+    try {
+      await handle.writeFile(JSON.stringify(marker, null, 2) + '\n', 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, file);
+  } catch (err) {
+    await fsp.rm(temp, { force: true });
+    throw err;
+  }
+  await syncDirectory(root);
+}
+
+/** fsyncs a folder so a rename in it is durable; file systems that cannot (some FUSE) are tolerated. */
+export async function syncDirectory(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (
+      errno !== 'EINVAL' &&
+      errno !== 'ENOSYS' &&
+      errno !== 'ENOTSUP' &&
+      errno !== 'EBADF' &&
+      errno !== 'EPERM'
+    )
+      throw err;
+  } finally {
+    await handle?.close();
+  }
+}

@@ -1,0 +1,432 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { POSIX_CAPABILITIES, type Capabilities } from '../../core/capabilities.js';
+import type { Entry, FileEntry } from '../../core/entry.js';
+import { SatchelError } from '../../core/errors.js';
+import { encodePath } from '../../core/name-encoding.js';
+import type { Operation, WriteOperation } from '../../core/plan.js';
+import { TEMP_PREFIX } from '../../core/reserved.js';
+import { runReplicaContract, type ContractPoke, type ContractStorage } from '../../replica/contract.js';
+import { MemoryReplica } from '../../replica/memory.js';
+import { createExfatImage, mountExfat, type ExfatMount } from '../../../test/helpers/exfat.js';
+import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
+import { PathReplica, type LockJournal } from './path-replica.js';
+import { FAT32_MAX_FILE_SIZE, granularityFrom, probeCapabilities } from './probe.js';
+import { readMarker, writeMarker } from './marker.js';
+
+const NOBODY = 65534;
+const scanOptions = { cache: { get: () => undefined }, ignore: () => false };
+
+/** Every path below `root`, relative, as stored. */
+async function rawNames(root: string): Promise<string[]> {
+  const entries = await fsp.readdir(root, { recursive: true });
+  return entries.sort();
+}
+
+/** Contract storage: a fresh folder below `base` holding a mirror with capabilities `caps`. */
+async function pathStorage(
+  base: string,
+  caps: Capabilities,
+  extra: Partial<ContractPoke> = {},
+): Promise<ContractStorage> {
+  const root = await fsp.mkdtemp(join(base, 'mirror-'));
+  // World-readable, so a scan as an unprivileged user can enter it.
+  await fsp.chmod(root, 0o755);
+  const abs = (path: string): string => join(root, encodePath(path, caps));
+  const poke: ContractPoke = {
+    write: async (path, content, mtimeMs) => {
+      await fsp.mkdir(join(abs(path), '..'), { recursive: true });
+      await fsp.writeFile(abs(path), content);
+      if (mtimeMs !== undefined) await fsp.utimes(abs(path), mtimeMs / 1000, mtimeMs / 1000);
+    },
+    rawNames: () => rawNames(root),
+    ...extra,
+  };
+  return {
+    replica: new PathReplica({ root, label: 'mirror', capabilities: caps, role: 'mirror' }),
+    cleanup: () => fsp.rm(root, { recursive: true, force: true }),
+    poke,
+  };
+}
+
+/** Root reads everything: unreadable files are made so by scanning as `nobody` meanwhile. */
+function unreadableHooks(rootOf: () => string): Pick<ContractPoke, 'makeUnreadable' | 'restricted'> {
+  return {
+    makeUnreadable: async (path) => fsp.chmod(join(rootOf(), path), 0o000),
+    restricted: async <T>(fn: () => Promise<T>): Promise<T> => {
+      if (process.getuid?.() !== 0) return fn();
+      process.seteuid!(NOBODY);
+      try {
+        return await fn();
+      } finally {
+        process.seteuid!(0);
+      }
+    },
+  };
+}
+
+/** Like {@link pathStorage} with the unreadable hooks bound to the new root. */
+async function posixStorage(base: string, extra: Partial<ContractPoke> = {}): Promise<ContractStorage> {
+  let root = '';
+  const storage = await pathStorage(base, POSIX_CAPABILITIES, { ...unreadableHooks(() => root), ...extra });
+  root = (storage.replica as PathReplica).content.localFile('')!;
+  return storage;
+}
+
+/** Adds a `fill` hook (a filler file in `dir`, outside the mirror root) and removes the filler on cleanup. */
+async function withFiller(dir: string, storage: Promise<ContractStorage>): Promise<ContractStorage> {
+  const s = await storage;
+  const filler = join(dir, 'filler');
+  const fill = async (): Promise<void> => {
+    const st = await fsp.statfs(dir);
+    await fsp.writeFile(filler, Buffer.alloc(Math.max(0, Number(st.bavail) * Number(st.bsize) - 256 * 1024)));
+  };
+  return {
+    ...s,
+    poke: { ...s.poke!, fill },
+    cleanup: async () => {
+      await s.cleanup();
+      await fsp.rm(filler, { force: true });
+    },
+  };
+}
+
+describe('path replica on the local disk', () => {
+  let base = '';
+  before(() => {
+    base = makeTempDir('path-replica');
+    // Traversable by `nobody`, for the unreadable-file case.
+    chmodSync(base, 0o755);
+  });
+  after(() => removeTempDir(base));
+  runReplicaContract({
+    name: 'path (local disk)',
+    create: () => posixStorage(base),
+    skip: {
+      'a full disk is a no-space problem naming the file':
+        'the local disk is not filled; the tmpfs run covers it',
+    },
+  });
+});
+
+describe('path replica on a 4 MiB tmpfs', () => {
+  let mnt = '';
+  before(() => {
+    mnt = makeTempDir('path-tmpfs');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'satchel-test', mnt]);
+  });
+  after(() => {
+    execFileSync('umount', [mnt]);
+    removeTempDir(mnt);
+  });
+  runReplicaContract({
+    name: 'path (tmpfs)',
+    create: () => withFiller(mnt, posixStorage(mnt)),
+  });
+});
+
+describe('path replica on exFAT (exfat-fuse on a loop device)', () => {
+  let dir = '';
+  let mount: ExfatMount | undefined;
+  let caps: Capabilities = POSIX_CAPABILITIES;
+  before(async () => {
+    dir = makeTempDir('path-exfat');
+    createExfatImage(join(dir, 'stick.img'), 16);
+    mount = await mountExfat(join(dir, 'stick.img'), join(dir, 'mnt'));
+    caps = await probeCapabilities(mount.mnt);
+  });
+  after(async () => {
+    await mount?.stop();
+    removeTempDir(dir);
+  });
+
+  it('probes exFAT semantics', async () => {
+    assert.deepEqual(caps, {
+      readable: true,
+      writable: true,
+      symlinks: false,
+      executableBit: false,
+      caseSensitive: false,
+      mtimeGranularityMs: 1000,
+      forbiddenChars: ':?*<>|"\\',
+      forbidsTrailingDotOrSpace: false,
+      maxFileSize: Number.MAX_SAFE_INTEGER,
+      maxNameLength: 255,
+    });
+    assert.deepEqual(await rawNames(mount!.mnt), [], 'the probe left its scratch folder');
+  });
+
+  runReplicaContract({
+    name: 'path (exFAT)',
+    create: () => withFiller(mount!.mnt, pathStorage(mount!.mnt, caps)),
+    skip: {
+      'an unreadable file is a problem and the rest is scanned':
+        'exFAT stores no permissions (chmod is ignored): nothing is unreadable to root there',
+    },
+  });
+
+  it('a yanked stick makes scan and commit throw mirror-absent', async () => {
+    const yankDir = makeTempDir('path-yank');
+    const y = await mountExfat(
+      (createExfatImage(join(yankDir, 'y.img'), 8), join(yankDir, 'y.img')),
+      join(yankDir, 'mnt'),
+    );
+    try {
+      const source = new MemoryReplica();
+      const replica = new PathReplica({ root: y.mnt, label: 'stick', capabilities: caps, role: 'mirror' });
+      const prepared = await replica.prepare([writeOf(source, 'f.txt', 'x')], source.content);
+      await y.yank();
+      await assert.rejects(
+        prepared.commit(),
+        (e: unknown) => e instanceof SatchelError && e.code === 'mirror-absent',
+      );
+      await assert.rejects(
+        replica.scan(scanOptions),
+        (e: unknown) => e instanceof SatchelError && e.code === 'mirror-absent',
+      );
+    } finally {
+      await y.stop();
+      removeTempDir(yankDir);
+    }
+  });
+});
+
+function writeOf(source: MemoryReplica, path: string, content: string, expected?: Entry): WriteOperation {
+  const mtimeMs = Date.UTC(2024, 5, 1, 12, 0, 0);
+  source.put(path, content, { mtimeMs });
+  const entry: FileEntry = {
+    kind: 'file',
+    size: Buffer.byteLength(content),
+    mtimeMs,
+    executable: false,
+    hash: createHash('sha256').update(content).digest('hex'),
+  };
+  return { type: 'write', path, entry, from: { side: 'case', path, entry }, expected };
+}
+
+describe('path replica specifics', () => {
+  let base = '';
+  before(() => {
+    base = makeTempDir('path-specific');
+  });
+  after(() => removeTempDir(base));
+
+  /** A case replica over a fresh folder with `f.txt` (mode 0644), and its lock journal. */
+  async function caseWithFile(): Promise<{
+    root: string;
+    replica: PathReplica;
+    journal: string[];
+    before: FileEntry;
+  }> {
+    const root = await fsp.mkdtemp(join(base, 'case-'));
+    await fsp.writeFile(join(root, 'f.txt'), 'mine');
+    await fsp.chmod(join(root, 'f.txt'), 0o644);
+    const journal: string[] = [];
+    const locks: LockJournal = {
+      locked: (path, mode) => journal.push(`locked ${path} ${mode.toString(8)}`),
+      unlocked: (path) => journal.push(`unlocked ${path}`),
+    };
+    const replica = new PathReplica({
+      root,
+      label: 'case',
+      capabilities: POSIX_CAPABILITIES,
+      role: 'case',
+      locks,
+    });
+    const before = (await replica.scan(scanOptions)).snapshot.get('f.txt') as FileEntry;
+    return { root, replica, journal, before };
+  }
+
+  const modeOf = async (file: string): Promise<number> => (await fsp.lstat(file)).mode & 0o777;
+
+  it('case role: locks the file read-only between prepare and commit, then replaces it', async () => {
+    const { root, replica, journal, before } = await caseWithFile();
+    const source = new MemoryReplica();
+    const prepared = await replica.prepare([writeOf(source, 'f.txt', 'incoming', before)], source.content);
+    assert.equal(await modeOf(join(root, 'f.txt')), 0o444);
+    assert.deepEqual(journal, ['locked f.txt 644']);
+    const [result] = await prepared.commit();
+    assert.equal(result?.ok, true);
+    assert.equal(await fsp.readFile(join(root, 'f.txt'), 'utf8'), 'incoming');
+    assert.equal(await modeOf(join(root, 'f.txt')), 0o644);
+    assert.deepEqual(journal, ['locked f.txt 644', 'unlocked f.txt']);
+    assert.deepEqual(await rawNames(root), ['f.txt']);
+  });
+
+  it('case role: a save during the lock window wins; the mode is restored', async () => {
+    const { root, replica, journal, before } = await caseWithFile();
+    const source = new MemoryReplica();
+    const prepared = await replica.prepare([writeOf(source, 'f.txt', 'incoming', before)], source.content);
+    // The user saves anyway (root, or an editor that forces the write).
+    await fsp.writeFile(join(root, 'f.txt'), 'saved by the user meanwhile');
+    const [result] = await prepared.commit();
+    assert.equal(result?.ok === false ? result.problem.code : 'ok', 'changed-during-sync');
+    assert.equal(await fsp.readFile(join(root, 'f.txt'), 'utf8'), 'saved by the user meanwhile');
+    assert.equal(await modeOf(join(root, 'f.txt')), 0o644);
+    assert.deepEqual(journal, ['locked f.txt 644', 'unlocked f.txt']);
+    assert.deepEqual(await rawNames(root), ['f.txt']);
+  });
+
+  it('case role: abort unlocks and deletes the staged file', async () => {
+    const { root, replica, journal, before } = await caseWithFile();
+    const source = new MemoryReplica();
+    const prepared = await replica.prepare([writeOf(source, 'f.txt', 'incoming', before)], source.content);
+    await prepared.abort();
+    assert.equal(await modeOf(join(root, 'f.txt')), 0o644);
+    assert.equal(await fsp.readFile(join(root, 'f.txt'), 'utf8'), 'mine');
+    assert.deepEqual(journal, ['locked f.txt 644', 'unlocked f.txt']);
+    assert.deepEqual(await rawNames(root), ['f.txt']);
+  });
+
+  it('keeps permission bits of the replaced file and sets exec bits where readable', async () => {
+    const root = await fsp.mkdtemp(join(base, 'mode-'));
+    await fsp.writeFile(join(root, 'g.txt'), 'old');
+    await fsp.chmod(join(root, 'g.txt'), 0o640);
+    const replica = new PathReplica({ root, label: 'm', capabilities: POSIX_CAPABILITIES, role: 'mirror' });
+    const before = (await replica.scan(scanOptions)).snapshot.get('g.txt');
+    const source = new MemoryReplica();
+    const op = writeOf(source, 'g.txt', 'new', before);
+    const exec: WriteOperation = { ...op, entry: { ...op.entry, executable: true } };
+    await (await replica.prepare([exec], source.content)).commit();
+    assert.equal(await modeOf(join(root, 'g.txt')), 0o750);
+  });
+
+  it('crash debris is deleted by a scan, staged files in use are not', async () => {
+    const root = await fsp.mkdtemp(join(base, 'debris-'));
+    await fsp.mkdir(join(root, 'd', `${TEMP_PREFIX}dir`), { recursive: true });
+    await fsp.writeFile(join(root, `${TEMP_PREFIX}0123`), 'half a file');
+    const replica = new PathReplica({ root, label: 'm', capabilities: POSIX_CAPABILITIES, role: 'mirror' });
+    const source = new MemoryReplica();
+    const prepared = await replica.prepare([writeOf(source, 'new.txt', 'staged')], source.content);
+    const result = await replica.scan(scanOptions);
+    assert.deepEqual([...result.snapshot.keys()], ['d']);
+    const staged = (await rawNames(root)).filter((n) => n.includes(TEMP_PREFIX));
+    assert.equal(staged.length, 1, 'only the live staged file remains');
+    const [r] = await prepared.commit();
+    assert.equal(r?.ok, true);
+    assert.deepEqual(await rawNames(root), ['d', 'new.txt']);
+  });
+
+  it('a root that does not exist or is a file is absent', async () => {
+    const missing = new PathReplica({
+      root: join(base, 'nope'),
+      label: 'm',
+      capabilities: POSIX_CAPABILITIES,
+      role: 'mirror',
+    });
+    await assert.rejects(
+      missing.scan(scanOptions),
+      (e: unknown) => e instanceof SatchelError && e.code === 'mirror-absent',
+    );
+    await fsp.writeFile(join(base, 'file'), '');
+    const file = new PathReplica({
+      root: join(base, 'file'),
+      label: 'm',
+      capabilities: POSIX_CAPABILITIES,
+      role: 'mirror',
+    });
+    await assert.rejects(
+      file.scan(scanOptions),
+      (e: unknown) => e instanceof SatchelError && e.code === 'mirror-absent',
+    );
+  });
+
+  it('skips fifos and reports links as links', async () => {
+    const root = await fsp.mkdtemp(join(base, 'kinds-'));
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    await fsp.symlink('/etc/passwd', join(root, 'link'));
+    const replica = new PathReplica({ root, label: 'm', capabilities: POSIX_CAPABILITIES, role: 'mirror' });
+    const result = await replica.scan(scanOptions);
+    assert.deepEqual([...result.snapshot], [['link', { kind: 'symlink', target: '/etc/passwd' }]]);
+  });
+
+  it('applies mkdir, write, rename and remove in one plan', async () => {
+    const root = await fsp.mkdtemp(join(base, 'plan-'));
+    const replica = new PathReplica({ root, label: 'm', capabilities: POSIX_CAPABILITIES, role: 'mirror' });
+    const source = new MemoryReplica();
+    const ops: Operation[] = [
+      { type: 'mkdir', path: 'a', expected: undefined },
+      writeOf(source, 'a/1.txt', 'one'),
+      writeOf(source, 'a/2.txt', 'two'),
+      { type: 'rename', from: 'a', to: 'b', expected: { kind: 'directory' } },
+    ];
+    const results = await (await replica.prepare(ops, source.content)).commit();
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, true, true],
+    );
+    assert.deepEqual(await rawNames(root), ['b', 'b/1.txt', 'b/2.txt']);
+  });
+});
+
+describe('probe', () => {
+  it('finds POSIX semantics on the local disk', async () => {
+    const dir = makeTempDir('probe');
+    try {
+      const caps = await probeCapabilities(dir);
+      assert.deepEqual(caps, POSIX_CAPABILITIES);
+      assert.deepEqual(await fsp.readdir(dir), []);
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  it('finds POSIX semantics on tmpfs', async () => {
+    const dir = makeTempDir('probe-tmpfs');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'satchel-probe', dir]);
+    try {
+      assert.deepEqual(await probeCapabilities(dir), POSIX_CAPABILITIES);
+    } finally {
+      execFileSync('umount', [dir]);
+      removeTempDir(dir);
+    }
+  });
+
+  it('derives the granularity from what was stored', () => {
+    const t = Date.UTC(2021, 4, 6, 7, 8, 5, 123);
+    assert.equal(granularityFrom(t, t), 1);
+    assert.equal(granularityFrom(t, t - 123), 1000);
+    assert.equal(granularityFrom(t, t - 1123), 2000);
+    assert.equal(FAT32_MAX_FILE_SIZE, 4294967295);
+  });
+
+  it('refuses a missing root', async () => {
+    await assert.rejects(
+      probeCapabilities('/nonexistent-satchel-root'),
+      (e: unknown) => e instanceof SatchelError && e.code === 'mirror-absent',
+    );
+  });
+});
+
+describe('marker', () => {
+  it('is undefined for a missing root or file, round-trips, and names a malformed file', async () => {
+    const dir = makeTempDir('marker');
+    try {
+      assert.equal(await readMarker(join(dir, 'missing')), undefined);
+      assert.equal(await readMarker(dir), undefined);
+      const marker = {
+        version: 1,
+        id: '0b4b7e4e-8a55-4a51-9b8e-0f1e2d3c4b5a',
+        case: 'work',
+        createdAt: new Date(0).toISOString(),
+      } as const;
+      await writeMarker(dir, marker);
+      assert.deepEqual(await readMarker(dir), marker);
+      assert.deepEqual(await fsp.readdir(dir), ['.satchel-mirror']);
+      await fsp.writeFile(join(dir, '.satchel-mirror'), '{"version":1,"id":"nope"}');
+      await assert.rejects(readMarker(dir), (e: unknown) => {
+        assert.ok(e instanceof SatchelError && e.code === 'config-invalid');
+        assert.match(e.message, /\.satchel-mirror.*id/);
+        return true;
+      });
+      await fsp.writeFile(join(dir, '.satchel-mirror'), 'not json');
+      await assert.rejects(readMarker(dir), /not valid JSON/);
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});

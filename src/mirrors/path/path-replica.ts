@@ -1,0 +1,557 @@
+/**
+ * @module mirrors/path/path-replica
+ * A replica on a local file system: the case itself (role `case`) and path mirrors (a local
+ * folder, a USB stick, a mounted share). Writes are atomic for readers and durable before
+ * `commit` returns: content is staged as `.satchel-tmp-<hex>` in the target's folder, fsynced,
+ * then renamed over the final name, and every changed folder is fsynced once at the end.
+ *
+ * In the case, an incoming write first locks the local file (makes it read-only and records it
+ * in the {@link LockJournal}) so editors refuse to save over it while the new content is staged;
+ * commit re-checks that the file is still what the plan was based on before replacing it.
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { constants as fsc, createWriteStream, promises as fsp, readFileSync, type Stats } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Capabilities } from '../../core/capabilities.js';
+import type { Entry, FileEntry } from '../../core/entry.js';
+import { encodePath } from '../../core/name-encoding.js';
+import type { Operation, WriteOperation } from '../../core/plan.js';
+import type { Problem } from '../../core/problem.js';
+import type {
+  ContentSource,
+  OperationResult,
+  PreparedApply,
+  Replica,
+  ScanOptions,
+  ScanResult,
+} from '../../replica/replica.js';
+import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
+import { createLimiter } from './limit.js';
+import { syncDirectory } from './marker.js';
+import { TEMP_PREFIX } from '../../core/reserved.js';
+import { absent, requireRootFolder, scanTree } from './scan-tree.js';
+
+/** How many writes are staged or committed at the same time. */
+export const WRITE_PARALLELISM = 8;
+
+/**
+ * Where the case records the files it locked, so a crashed process's locks can be undone on
+ * the next start (the daemon keeps this journal in its state store).
+ */
+export interface LockJournal {
+  /** `path` was made read-only; `mode` is the permission bits to restore. */
+  locked(path: string, mode: number): void;
+  /** `path` is no longer locked (its mode was restored, or it was replaced). */
+  unlocked(path: string): void;
+}
+
+/** How to open a {@link PathReplica}. */
+export interface PathReplicaOptions {
+  /** The absolute folder the replica lives in. */
+  readonly root: string;
+  /** A short label for messages: `case`, or the mirror's name. */
+  readonly label: string;
+  /** What the file system can store (probed when the mirror was added). */
+  readonly capabilities: Capabilities;
+  /** `case` locks local files before replacing them; `mirror` does not. */
+  readonly role: 'case' | 'mirror';
+  /** Journal of locked case files (role `case`). */
+  readonly locks?: LockJournal;
+}
+
+/** The process umask, read without changing it (Node's `process.umask()` getter is deprecated). */
+function readUmask(): number {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return parseInt(m[1]!, 8);
+  } catch {
+    // Not Linux: fall through to the common default.
+  }
+  return 0o022;
+}
+
+const UMASK = readUmask();
+
+/** `mode`'s permission bits with the execute bits set where readable (or all cleared). */
+export function withExecutable(mode: number, executable: boolean): number {
+  const perm = mode & 0o7777;
+  return executable ? perm | ((perm & 0o444) >> 2) : perm & ~0o111;
+}
+
+/** A new temporary name in `dir`. */
+function tempName(dir: string): string {
+  return join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+}
+
+async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.lstat(file);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+/** A locked case file: the mode to restore. */
+interface Lock {
+  readonly mode: number;
+}
+
+/** The content of one write, staged and waiting for commit. */
+interface Staged {
+  readonly temp: string;
+  readonly lock: Lock | undefined;
+}
+
+/** A replica on a local (or locally mounted) file system. */
+export class PathReplica implements Replica {
+  readonly label: string;
+  readonly capabilities: Capabilities;
+  readonly content: ContentSource;
+  readonly #root: string;
+  readonly #role: 'case' | 'mirror';
+  readonly #locks: LockJournal | undefined;
+  /** Temporary files staged by this object and not yet committed or discarded. */
+  readonly #liveTemps = new Set<string>();
+
+  constructor(options: PathReplicaOptions) {
+    this.label = options.label;
+    this.capabilities = options.capabilities;
+    this.#root = options.root;
+    this.#role = options.role;
+    this.#locks = options.locks;
+    this.content = {
+      open: async (path: string): Promise<Readable> => {
+        const handle = await fsp.open(this.#abs(path), 'r');
+        return handle.createReadStream();
+      },
+      localFile: (path: string) => this.#abs(path),
+      unchanged: async (path: string, entry: FileEntry) => {
+        const st = await lstatOrUndefined(this.#abs(path));
+        return st !== undefined && st.isFile() && st.size === entry.size && st.mtimeMs === entry.mtimeMs;
+      },
+    };
+  }
+
+  /** The absolute stored name of `path`. */
+  #abs(path: string): string {
+    return join(this.#root, encodePath(path, this.capabilities));
+  }
+
+  /** The problem for a name this file system cannot hold, if `path` has one. */
+  #nameProblem(path: string): Problem | undefined {
+    const encoded = encodePath(path, this.capabilities);
+    const tooLong = encoded.split('/').find((s) => s.length > this.capabilities.maxNameLength);
+    if (tooLong === undefined) return undefined;
+    return {
+      path,
+      code: 'name-not-storable',
+      message: `cannot store ${path} on ${this.label}: the name is longer than ${this.capabilities.maxNameLength} characters`,
+    };
+  }
+
+  /** Throws `mirror-absent` if `err` came from the storage disappearing. */
+  async #rethrowIfGone(err: unknown): Promise<void> {
+    if (errnoOf(err) === 'ENOTCONN' || errnoOf(err) === 'ENODEV')
+      throw absent(this.#root, this.label, errnoOf(err)!, err);
+    if (mayMeanRootGone(err)) await requireRootFolder(this.#root, this.label);
+  }
+
+  /** Lists the tree; see {@link scanTree}. */
+  async scan(options: ScanOptions): Promise<ScanResult> {
+    return scanTree(this.label, {
+      ...options,
+      root: this.#root,
+      capabilities: this.capabilities,
+      liveTemps: this.#liveTemps,
+    });
+  }
+
+  /** Stages every write's content beside its target; see the module comment. */
+  async prepare(
+    operations: readonly Operation[],
+    source: ContentSource,
+    signal?: AbortSignal,
+  ): Promise<PreparedApply> {
+    await requireRootFolder(this.#root, this.label);
+    const staged = new Map<number, Staged | Problem>();
+    const limit = createLimiter(WRITE_PARALLELISM);
+    const settled = await Promise.allSettled(
+      operations.map(async (op, i) => {
+        if (op.type !== 'write') return;
+        signal?.throwIfAborted();
+        staged.set(i, await limit(() => this.#stage(op, source)));
+      }),
+    );
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure !== undefined) {
+      // Every staging has finished by now, so nothing is left behind.
+      await this.#discardUnused(operations, staged, []);
+      throw failure.reason;
+    }
+    let finished = false;
+    const finish = (what: string): void => {
+      if (finished) throw new Error(`bug: ${what} after the prepared apply was finished`);
+      finished = true;
+    };
+    return {
+      commit: async () => {
+        finish('commit');
+        return this.#commit(operations, staged);
+      },
+      abort: async () => {
+        if (finished) return;
+        finished = true;
+        await this.#discardUnused(operations, staged, []);
+      },
+    };
+  }
+
+  /**
+   * Applies the operations in order, each after re-checking its expected state; consecutive
+   * writes to distinct paths run in parallel (none depends on another). Then fsyncs every
+   * changed folder once.
+   */
+  async #commit(
+    operations: readonly Operation[],
+    staged: ReadonlyMap<number, Staged | Problem>,
+  ): Promise<readonly OperationResult[]> {
+    const results: (OperationResult | undefined)[] = new Array<OperationResult | undefined>(
+      operations.length,
+    );
+    const changed = new Set<string>();
+    const limit = createLimiter(WRITE_PARALLELISM);
+    try {
+      let i = 0;
+      while (i < operations.length) {
+        const group = [i];
+        const first = operations[i]!;
+        if (first.type === 'write') {
+          const paths = new Set([first.path]);
+          for (let j = i + 1; j < operations.length; j++) {
+            const next = operations[j]!;
+            if (next.type !== 'write' || paths.has(next.path)) break;
+            paths.add(next.path);
+            group.push(j);
+          }
+        }
+        const settled = await Promise.allSettled(
+          group.map((j) =>
+            limit(async () => {
+              const op = operations[j]!;
+              try {
+                results[j] = await this.#applyOne(op, staged.get(j), changed);
+              } catch (err) {
+                // Trouble outside the operation itself (the expected-state check, reading back what was stored).
+                await this.#rethrowIfGone(err);
+                const path = op.type === 'rename' ? op.from : op.path;
+                results[j] = { ok: false, problem: problemFromError(err, { path, action: `check ${path}` }) };
+              }
+            }),
+          ),
+        );
+        const failure = settled.find((r) => r.status === 'rejected');
+        if (failure !== undefined) throw failure.reason;
+        i += group.length;
+      }
+      await this.#syncFolders(changed);
+    } finally {
+      // Staged files of operations never reached (a thrown error) must not stay behind.
+      await this.#discardUnused(operations, staged, results);
+    }
+    return results as OperationResult[];
+  }
+
+  /** Stages one write, returning its temporary file or the problem that stopped it. */
+  async #stage(op: WriteOperation, source: ContentSource): Promise<Staged | Problem> {
+    const nameProblem = this.#nameProblem(op.path);
+    if (nameProblem !== undefined) return nameProblem;
+    if (op.entry.size > this.capabilities.maxFileSize) {
+      return {
+        path: op.path,
+        code: 'too-large',
+        message: `cannot store ${op.path} on ${this.label}: ${op.entry.size} bytes is over the limit of ${this.capabilities.maxFileSize}`,
+      };
+    }
+    const target = this.#abs(op.path);
+    let temp: string | undefined;
+    let lock: Lock | undefined;
+    try {
+      const existing = await lstatOrUndefined(target);
+      const baseMode = existing?.isFile() === true ? existing.mode & 0o7777 : 0o666 & ~UMASK;
+      if (this.#role === 'case' && existing?.isFile() === true) {
+        // Lock: editors refuse to save over a read-only file while the new content is staged.
+        await fsp.chmod(target, baseMode & ~0o222);
+        lock = { mode: baseMode };
+        this.#locks?.locked(op.path, baseMode);
+      }
+      temp = tempName(await this.#nearestExistingFolder(dirname(target)));
+      this.#liveTemps.add(temp);
+      const moved = await this.#copy(op, source, temp);
+      if (moved) {
+        await this.#discard(temp, op.path, lock);
+        return {
+          path: op.path,
+          code: 'changed-during-sync',
+          message: `${op.from.path} changed while it was copied to ${this.label}; it is picked up by the next sync`,
+        };
+      }
+      if (this.capabilities.executableBit)
+        await fsp.chmod(temp, withExecutable(baseMode, op.entry.executable));
+      const seconds = op.entry.mtimeMs / 1000;
+      await fsp.utimes(temp, seconds, seconds);
+      const handle = await fsp.open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return { temp, lock };
+    } catch (err) {
+      await this.#rethrowIfGone(err);
+      if (temp !== undefined || lock !== undefined) await this.#discard(temp, op.path, lock);
+      return problemFromError(err, { path: op.path, action: 'write', bytes: op.entry.size });
+    }
+  }
+
+  /** Copies the content of `op.from` into `temp`; true when the source moved meanwhile. */
+  async #copy(op: WriteOperation, source: ContentSource, temp: string): Promise<boolean> {
+    const local = source.localFile(op.from.path);
+    let hash: string | undefined;
+    if (local !== undefined) {
+      // copy_file_range where the kernel can: no bytes pass through JavaScript.
+      await fsp.copyFile(local, temp, fsc.COPYFILE_EXCL);
+    } else {
+      const hasher = createHash('sha256');
+      const input = await source.open(op.from.path, op.from.entry);
+      await pipeline(
+        input,
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            hasher.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(temp, { flags: 'wx' }),
+      );
+      hash = hasher.digest('hex');
+    }
+    const size = (await fsp.lstat(temp)).size;
+    if (size !== op.from.entry.size || (hash !== undefined && hash !== op.from.entry.hash)) return true;
+    return !(await source.unchanged(op.from.path, op.from.entry));
+  }
+
+  /** The folder `dir`, or its nearest ancestor within the root that exists (same file system). */
+  async #nearestExistingFolder(dir: string): Promise<string> {
+    let d = dir;
+    for (;;) {
+      const st = await lstatOrUndefined(d);
+      if (st?.isDirectory() === true) return d;
+      const rel = relative(this.#root, d);
+      if (rel === '' || rel.startsWith('..') || rel.split(sep).length === 0) return this.#root;
+      d = dirname(d);
+    }
+  }
+
+  /** Deletes a staged file and undoes the lock taken for it. Never throws. */
+  async #discard(temp: string | undefined, path: string, lock: Lock | undefined): Promise<void> {
+    if (temp !== undefined) {
+      await fsp.rm(temp, { force: true }).catch(() => {});
+      this.#liveTemps.delete(temp);
+    }
+    if (lock !== undefined) await this.#unlock(path, lock);
+  }
+
+  /** Restores a locked case file's mode, unless someone replaced it or changed its mode since. */
+  async #unlock(path: string, lock: Lock): Promise<void> {
+    const file = this.#abs(path);
+    try {
+      const st = await lstatOrUndefined(file);
+      if (st?.isFile() === true && (st.mode & 0o7777) === (lock.mode & ~0o222))
+        await fsp.chmod(file, lock.mode);
+    } catch {
+      // The journal keeps the lock; the daemon restores it on its next start.
+      return;
+    }
+    this.#locks?.unlocked(path);
+  }
+
+  /** Whether `file` holds what `expected` says (absent when undefined). */
+  async #holds(file: string, expected: Entry | undefined): Promise<boolean> {
+    const st = await lstatOrUndefined(file);
+    if (expected === undefined || st === undefined) return expected === st;
+    switch (expected.kind) {
+      case 'file':
+        return st.isFile() && st.size === expected.size && st.mtimeMs === expected.mtimeMs;
+      case 'directory':
+        return st.isDirectory();
+      case 'symlink':
+        return st.isSymbolicLink() && (await fsp.readlink(file)) === expected.target;
+    }
+  }
+
+  /** The entry now stored at `path`, with `hash` for files (content is not re-read). */
+  async #stored(path: string, hash: string | undefined): Promise<Entry | undefined> {
+    const file = this.#abs(path);
+    const st = await lstatOrUndefined(file);
+    if (st === undefined) return undefined;
+    if (st.isDirectory()) return { kind: 'directory' };
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: await fsp.readlink(file) };
+    if (hash === undefined) throw new Error(`bug: no hash for stored file ${path}`);
+    const executable = this.capabilities.executableBit && (st.mode & 0o100) !== 0;
+    return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, executable, hash };
+  }
+
+  /** Applies one operation (its write content already staged); see {@link PathApply}. */
+  async #applyOne(
+    op: Operation,
+    staged: Staged | Problem | undefined,
+    changed: Set<string>,
+  ): Promise<OperationResult> {
+    const path = op.type === 'rename' ? op.from : op.path;
+    const target = this.#abs(path);
+    const moved = (): OperationResult => ({
+      ok: false,
+      problem: {
+        path,
+        code: 'changed-during-sync',
+        message: `${path} on ${this.label} changed since it was scanned; left as it is, it is picked up by the next sync`,
+      },
+    });
+    if (op.type === 'write') {
+      if (staged === undefined) throw new Error(`bug: write of ${op.path} was not staged`);
+      if (!('temp' in staged)) return { ok: false, problem: staged };
+      if (!(await this.#holds(target, op.expected))) {
+        await this.#discard(staged.temp, op.path, staged.lock);
+        return moved();
+      }
+      try {
+        await fsp.rename(staged.temp, target);
+      } catch (err) {
+        await this.#rethrowIfGone(err);
+        await this.#discard(staged.temp, op.path, staged.lock);
+        return { ok: false, problem: problemFromError(err, { path, action: 'write', creatingName: true }) };
+      }
+      this.#liveTemps.delete(staged.temp);
+      if (staged.lock !== undefined) this.#locks?.unlocked(op.path);
+      changed.add(dirname(staged.temp)).add(dirname(target));
+      return { ok: true, stored: await this.#stored(path, op.entry.hash) };
+    }
+    const nameProblem = op.type === 'rename' ? this.#nameProblem(op.to) : this.#nameProblem(op.path);
+    if (nameProblem !== undefined) return { ok: false, problem: nameProblem };
+    if (op.type === 'symlink' && !this.capabilities.symlinks) {
+      return {
+        ok: false,
+        problem: {
+          path,
+          code: 'symlink-unsupported',
+          message: `cannot store the symbolic link ${path} on ${this.label}: its file system has no links`,
+        },
+      };
+    }
+    if (!(await this.#holds(target, op.expected))) return moved();
+    const action =
+      op.type === 'rename' ? `rename to ${op.to}` : op.type === 'mkdir' ? 'create folder' : op.type;
+    try {
+      switch (op.type) {
+        case 'mkdir':
+          await fsp.mkdir(target);
+          changed.add(dirname(target));
+          return { ok: true, stored: { kind: 'directory' } };
+        case 'symlink': {
+          const temp = tempName(dirname(target));
+          await fsp.symlink(op.target, temp);
+          try {
+            await fsp.rename(temp, target);
+          } catch (err) {
+            await fsp.rm(temp, { force: true });
+            throw err;
+          }
+          changed.add(dirname(target));
+          return { ok: true, stored: { kind: 'symlink', target: op.target } };
+        }
+        case 'chmod':
+          if (this.capabilities.executableBit) {
+            await fsp.chmod(target, withExecutable((await fsp.lstat(target)).mode, op.executable));
+          }
+          return { ok: true, stored: await this.#stored(path, op.expected.hash) };
+        case 'remove':
+          if (op.expected.kind === 'directory') await this.#removeFolder(target);
+          else await fsp.unlink(target);
+          changed.add(dirname(target));
+          return { ok: true };
+        case 'rename': {
+          const dest = this.#abs(op.to);
+          const there = await lstatOrUndefined(dest);
+          // Renames only go to absent paths; a case-only rename on a case-insensitive file system finds itself.
+          if (there !== undefined && there.ino !== (await fsp.lstat(target)).ino) {
+            return {
+              ok: false,
+              problem: {
+                path: op.to,
+                code: 'changed-during-sync',
+                message: `cannot rename ${op.from} to ${op.to} on ${this.label}: ${op.to} exists now`,
+              },
+            };
+          }
+          await fsp.rename(target, dest);
+          changed.add(dirname(target)).add(dirname(dest));
+          const hash = op.expected.kind === 'file' ? op.expected.hash : undefined;
+          return { ok: true, stored: await this.#stored(op.to, hash) };
+        }
+      }
+    } catch (err) {
+      await this.#rethrowIfGone(err);
+      const creatingName = op.type === 'mkdir' || op.type === 'symlink' || op.type === 'rename';
+      return { ok: false, problem: problemFromError(err, { path, action, creatingName }) };
+    }
+  }
+
+  /** Removes an empty folder; leftover temporary files of ours inside do not count. */
+  async #removeFolder(dir: string): Promise<void> {
+    try {
+      await fsp.rmdir(dir);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOTEMPTY' && errnoOf(err) !== 'EEXIST') throw err;
+      const names = await fsp.readdir(dir);
+      const debris = names.filter((n) => n.startsWith(TEMP_PREFIX) && !this.#liveTemps.has(join(dir, n)));
+      if (debris.length !== names.length) throw err;
+      for (const n of debris) await fsp.rm(join(dir, n), { recursive: true, force: true });
+      await fsp.rmdir(dir);
+    }
+  }
+
+  /** Discards every staged write whose operation has no result (all of them for an abort). */
+  async #discardUnused(
+    operations: readonly Operation[],
+    staged: ReadonlyMap<number, Staged | Problem>,
+    results: readonly (OperationResult | undefined)[],
+  ): Promise<void> {
+    for (const [i, s] of staged) {
+      if (results[i] === undefined && 'temp' in s)
+        await this.#discard(
+          s.temp,
+          operations[i]!.type === 'write' ? (operations[i] as WriteOperation).path : '',
+          s.lock,
+        );
+    }
+  }
+
+  /** Makes the changed folders durable, each once. */
+  async #syncFolders(dirs: ReadonlySet<string>): Promise<void> {
+    for (const dir of dirs) {
+      try {
+        await syncDirectory(dir);
+      } catch (err) {
+        await this.#rethrowIfGone(err);
+        // A folder that vanished since (renamed by a later operation) needs no sync under this name.
+        if (errnoOf(err) !== 'ENOENT') throw err;
+      }
+    }
+  }
+
+  /** Nothing to release: every call opens and closes its own handles. */
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,192 @@
+/**
+ * @module mirrors/path/scan-tree
+ * Walks a local folder tree into a snapshot: `readdir` with file types, `lstat` for files,
+ * `readlink` for links, content hashes reused from the previous scan's cache when size, mtime
+ * and inode match. At most {@link SCAN_PARALLELISM} file-system calls run at once. Names are
+ * decoded to the case's spelling; Satchel's own files are left out and leftover temporary files
+ * (crash debris) are deleted. Fifos, sockets and devices are skipped silently.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp, type Dirent, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Capabilities } from '../../core/capabilities.js';
+import { comparePaths, type Entry } from '../../core/entry.js';
+import { SatchelError } from '../../core/errors.js';
+import { decodeSegment } from '../../core/name-encoding.js';
+import type { Problem } from '../../core/problem.js';
+import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
+import { errnoOf } from './fs-errors.js';
+import { createLimiter } from './limit.js';
+import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
+
+/** How many file-system calls a scan keeps in flight. */
+export const SCAN_PARALLELISM = 32;
+
+/** How many times a file that keeps changing while it is hashed is read before giving up. */
+export const HASH_ATTEMPTS = 3;
+
+/** Files up to this size are hashed from one read; larger ones are streamed. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+
+/** Errors that mean the storage itself went away rather than one path. */
+const GONE_ERRNOS = new Set(['ENOTCONN', 'ENODEV', 'ESTALE']);
+
+/** What {@link scanTree} needs besides the scan options. */
+export interface ScanTreeOptions extends ScanOptions {
+  /** The absolute folder to scan. */
+  readonly root: string;
+  readonly capabilities: Capabilities;
+  /** Absolute names of temporary files this process is using right now (not debris). */
+  readonly liveTemps: ReadonlySet<string>;
+}
+
+/** The lower-case hex SHA-256 of the file at `file`. */
+export async function hashFile(file: string, size?: number): Promise<string> {
+  const hash = createHash('sha256');
+  if (size !== undefined && size <= SMALL_FILE_BYTES) {
+    hash.update(await fsp.readFile(file));
+  } else {
+    await pipeline(createReadStream(file, { highWaterMark: SMALL_FILE_BYTES }), hash);
+  }
+  return hash.digest('hex');
+}
+
+/** Throws `mirror-absent` unless `root` is an existing, reachable folder. */
+export async function requireRootFolder(root: string, label: string): Promise<void> {
+  let st: Stats;
+  try {
+    st = await fsp.stat(root);
+  } catch (err) {
+    throw absent(root, label, errnoOf(err) ?? String(err), err);
+  }
+  if (!st.isDirectory()) throw absent(root, label, 'not a folder', undefined);
+}
+
+/** The error for a root that is missing or unreachable. */
+export function absent(root: string, label: string, why: string, cause: unknown): SatchelError {
+  return new SatchelError('mirror-absent', `${label} at ${root} is not available (${why})`, {
+    hint: 'plug the drive back in or mount the share; nothing was changed',
+    data: { root },
+    cause,
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.lstat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Scans the tree below `options.root`; see the module comment. */
+export async function scanTree(label: string, options: ScanTreeOptions): Promise<ScanResult> {
+  const { root, capabilities: caps, cache, ignore, recentAfterMs, signal, liveTemps } = options;
+  await requireRootFolder(root, label);
+  const hadMarker = await exists(join(root, MARKER_NAME));
+  const limit = createLimiter(SCAN_PARALLELISM);
+  const entries = new Map<string, Entry>();
+  const hashes = new Map<string, CachedHash>();
+  const problems: Problem[] = [];
+
+  /** Records trouble with one path; throws when it means the whole storage is gone. */
+  const failed = (path: string, err: unknown, action: string): void => {
+    const errno = errnoOf(err);
+    if (errno !== undefined && GONE_ERRNOS.has(errno)) throw absent(root, label, errno, err);
+    // A path that vanished since it was listed is simply gone (the next scan confirms it).
+    if (errno === 'ENOENT') return;
+    const reason = err instanceof Error ? err.message : String(err);
+    problems.push({ path, code: 'unreadable', message: `cannot ${action} ${path}: ${reason}` });
+  };
+
+  const scanFile = async (path: string, abs: string): Promise<void> => {
+    for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
+      const st = await limit(() => fsp.lstat(abs));
+      if (!st.isFile()) {
+        problems.push({
+          path,
+          code: 'changed-during-sync',
+          message: `${path} changed kind while it was scanned`,
+        });
+        return;
+      }
+      const cached = cache.get(path);
+      const trusted = recentAfterMs === undefined || st.mtimeMs < recentAfterMs;
+      let hash: string;
+      if (
+        trusted &&
+        cached !== undefined &&
+        cached.size === st.size &&
+        cached.mtimeMs === st.mtimeMs &&
+        (cached.ino === undefined || cached.ino === st.ino)
+      ) {
+        hash = cached.hash;
+      } else {
+        hash = await limit(() => hashFile(abs, st.size));
+        const after = await limit(() => fsp.lstat(abs));
+        // The hash is only good if the file did not move while it was read.
+        if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ino !== st.ino) continue;
+      }
+      const executable = caps.executableBit && (st.mode & 0o100) !== 0;
+      entries.set(path, { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, executable, hash });
+      hashes.set(path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash });
+      return;
+    }
+    problems.push({
+      path,
+      code: 'changed-during-sync',
+      message: `${path} kept changing while it was read (${HASH_ATTEMPTS} attempts); it is picked up by the next sync`,
+    });
+  };
+
+  const visit = async (parent: string, parentAbs: string, d: Dirent): Promise<void> => {
+    signal?.throwIfAborted();
+    const abs = join(parentAbs, d.name);
+    if (d.name.startsWith(TEMP_PREFIX)) {
+      // Crash debris: a staged file or probe folder of a process that did not finish.
+      if (!liveTemps.has(abs))
+        await limit(() => fsp.rm(abs, { recursive: true, force: true })).catch(() => {});
+      return;
+    }
+    const name = decodeSegment(d.name, caps);
+    const path = parent === '' ? name : `${parent}/${name}`;
+    if (isSatchelInternal(path)) return;
+    try {
+      if (d.isDirectory()) {
+        if (!ignore(path, true)) await walk(path, abs);
+      } else if (d.isSymbolicLink()) {
+        if (!ignore(path, false))
+          entries.set(path, { kind: 'symlink', target: await limit(() => fsp.readlink(abs)) });
+      } else if (d.isFile()) {
+        if (!ignore(path, false)) await scanFile(path, abs);
+      }
+      // Anything else (fifo, socket, device) is not replicated.
+    } catch (err) {
+      if (err instanceof SatchelError) throw err;
+      failed(path, err, d.isDirectory() ? 'read folder' : 'read');
+    }
+  };
+
+  const walk = async (path: string, abs: string): Promise<void> => {
+    const dirents = await limit(() => fsp.readdir(abs, { withFileTypes: true }));
+    // The folder is listed only once it could be read: an unreadable one is a problem, not an entry.
+    if (path !== '') entries.set(path, { kind: 'directory' });
+    await Promise.all(dirents.map((d) => visit(path, abs, d)));
+  };
+
+  try {
+    await walk('', root);
+  } catch (err) {
+    if (err instanceof SatchelError) throw err;
+    throw absent(root, label, errnoOf(err) ?? String(err), err);
+  }
+  // A root that vanished or lost its marker mid-scan (unmounted) must not look like "all deleted".
+  await requireRootFolder(root, label);
+  if (hadMarker && !(await exists(join(root, MARKER_NAME))))
+    throw absent(root, label, 'marker vanished', undefined);
+
+  const snapshot = new Map([...entries].sort(([a], [b]) => comparePaths(a, b)));
+  return { snapshot, hashes, problems };
+}
