@@ -11,7 +11,7 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { constants as fsc, createWriteStream, promises as fsp, readFileSync, type Stats } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
@@ -350,7 +350,7 @@ export class PathReplica implements Replica {
       const st = await lstatOrUndefined(d);
       if (st?.isDirectory() === true) return d;
       const rel = relative(this.#root, d);
-      if (rel === '' || rel.startsWith('..') || rel.split(sep).length === 0) return this.#root;
+      if (rel === '' || rel.startsWith('..')) return this.#root;
       d = dirname(d);
     }
   }
