@@ -95,7 +95,11 @@ export interface Replica {
   /** Read access to this replica's content. */
   readonly content: ContentSource;
   /** Stages the content of every `write` in `operations`, reading it from `source`. */
-  prepare(operations: readonly Operation[], source: ContentSource, signal?: AbortSignal): Promise<PreparedApply>;
+  prepare(
+    operations: readonly Operation[],
+    source: ContentSource,
+    signal?: AbortSignal,
+  ): Promise<PreparedApply>;
   /** Releases connections and handles. */
   close(): Promise<void>;
 }
