@@ -3,7 +3,7 @@
  * A case with mirrors, set up through the real CLI (`init`, `mirror add`), plus shorthands
  * for the commands the integration tests run most (`sync --json`, `status --json`, …).
  */
-import { mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import {
@@ -40,11 +40,17 @@ export async function createCase(
 ): Promise<TestCase> {
   const path = join(root, 'case');
   mkdirSync(path, { recursive: true });
+  // Folders made here belong to the user satchel runs as, as they would in real use.
+  const own = (dir: string): void => {
+    if (runOptions.asUser) chownSync(dir, runOptions.asUser.uid, runOptions.asUser.gid);
+  };
+  own(path);
   await satchelOk(['init', path], runOptions);
   const folders: Record<string, string> = {};
   for (const [name, given] of Object.entries(mirrors)) {
     const folder = given ?? join(root, name);
     mkdirSync(folder, { recursive: true });
+    own(folder);
     await satchelOk(['-C', path, 'mirror', 'add', name, folder], runOptions);
     folders[name] = folder;
   }
