@@ -8,6 +8,7 @@ import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME } from '../core/reserved.js';
 import { readMarker } from '../mirrors/path/marker.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
+import { probeCapabilities } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
 import { parseMirrorUrl } from './mirror-url.js';
@@ -34,7 +35,17 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
   const config = ctx.config.mirrors[name];
   if (config === undefined) throw new Error(`bug: mirror '${name}' is not configured`);
   const base = { name, id: config.id, pushOnly: config.pushOnly };
-  const url = parseMirrorUrl(config.url);
+  let url;
+  try {
+    url = parseMirrorUrl(config.url);
+  } catch (e) {
+    if (!(e instanceof SatchelError)) throw e;
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: { ...absent(name, e.message, e.hint ?? ''), state: 'failed' },
+    };
+  }
   let marker;
   try {
     marker = await readMarker(url.root);
@@ -69,7 +80,8 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
   const replica = new PathReplica({
     root: url.root,
     label: name,
-    capabilities: config.capabilities,
+    // A hand-written config may leave the capabilities out: probe them now.
+    capabilities: config.capabilities ?? (await probeCapabilities(url.root)),
     role: 'mirror',
   });
   return { ...base, replica, absentReport: absent(name, '', '') };

@@ -13,7 +13,7 @@ import type { Conflict, Operation, PairPlan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import { reconcile } from '../core/reconcile.js';
 import { checkMassDelete } from '../core/safety.js';
-import { ancestorUpdates, applyOperations } from '../core/snapshot-ops.js';
+import { ancestorUpdates, applyOperations, mirrorView } from '../core/snapshot-ops.js';
 import type { CachedHash, OperationResult, PreparedApply, Replica, ScanResult } from '../replica/replica.js';
 import type { StateStore } from '../state/state-store.js';
 
@@ -196,13 +196,21 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     (i) => caseResults[i]?.ok === true,
     storedOf(caseResults),
   );
+  // The mirror's operations use the case's spelling: apply them to the mirror as the planner saw it.
+  const mirrorSeen = mirrorView(mirrorScan.snapshot, caseScan.snapshot, ancestor, {
+    caseSensitive: input.mirrorCapabilities.caseSensitive,
+    executableBit: true,
+  }).snapshot;
   const mirrorAfter = applyOperations(
-    mirrorScan.snapshot,
+    mirrorSeen,
     plan.mirrorOps,
     (i) => mirrorResults[i]?.ok === true,
     storedOf(mirrorResults),
   );
-  state.updateAncestor(input.mirrorId, ancestorUpdates(ancestor, caseAfter, mirrorAfter));
+  state.updateAncestor(
+    input.mirrorId,
+    ancestorUpdates(ancestor, caseAfter, mirrorAfter, input.mirrorCapabilities),
+  );
   state.storeHashes(`mirror:${input.mirrorId}`, hashesAfter(mirrorScan.hashes, mirrorAfter));
   state.recordConflicts(input.mirrorName, plan.conflicts, input.now);
 
