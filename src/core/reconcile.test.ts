@@ -17,9 +17,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sameEntry, type Entry, type Snapshot } from './entry.js';
-import type { PairPlan, Side } from './plan.js';
-import { D, F1, F2, L1, L2, snap, syncPair, type SimPair, type SyncOptions } from './testing.js';
+import { POSIX_CAPABILITIES, type Capabilities } from './capabilities.js';
+import { sameContent, sameEntry, type Entry, type FileEntry, type Snapshot } from './entry.js';
+import { operationPath, type PairPlan, type Side } from './plan.js';
+import { reconcile } from './reconcile.js';
+import { D, F1, F2, L1, L2, file, snap, syncPair, type SimPair, type SyncOptions } from './testing.js';
 
 const STATES: [string, Entry | undefined][] = [
   ['absent', undefined],
@@ -76,9 +78,11 @@ function syncAndCheck(pair: SimPair, options: SyncOptions = {}): PairPlan {
   const before = { ancestor: pair.ancestor, case: pair.caseSnapshot, mirror: pair.mirrorSnapshot };
   const plan = syncPair(pair, options);
   assertEqualSides(pair);
-  for (const side of ['case', 'mirror'] as const) {
+  // Push-only mirrors are never a source: their drift is overwritten on purpose.
+  for (const side of options.pushOnly ? (['case'] as const) : (['case', 'mirror'] as const)) {
     for (const [path, entry] of before[side]) {
-      if (entry.kind === 'directory' || sameEntry(entry, before.ancestor.get(path))) continue;
+      // A version is new content (a flipped executable bit alone is not a version).
+      if (entry.kind === 'directory' || sameContent(entry, before.ancestor.get(path))) continue;
       assert.ok(holds(pair.caseSnapshot, entry), `lost the ${side}'s ${JSON.stringify(entry)} at ${path}`);
     }
   }
@@ -144,3 +148,276 @@ describe('reconcile: every (ancestor, case, mirror) state of one path', () => {
     }
   }
 });
+
+/** Reconciles without applying. */
+function planOf(a: Snapshot, c: Snapshot, m: Snapshot, options: SyncOptions = {}): PairPlan {
+  return reconcile({
+    ancestor: a,
+    caseSnapshot: c,
+    mirrorSnapshot: m,
+    mirrorCapabilities: options.mirrorCapabilities ?? POSIX_CAPABILITIES,
+    mirrorLabel: 'stick',
+    caseLabel: 'desk',
+    pushOnly: options.pushOnly ?? false,
+    frozen: options.frozen ?? new Set(),
+  });
+}
+
+const X1 = file('1111', 1000, true);
+const F3 = file('3333', 3000);
+
+describe('reconcile: hand-written rows', () => {
+  it('a conflict with equal modification times goes to the case', () => {
+    const pair: SimPair = {
+      ancestor: snap({ p: F1 }),
+      caseSnapshot: snap({ p: file('aa', 5000) }),
+      mirrorSnapshot: snap({ p: file('bb', 5000) }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.equal(plan.conflicts[0]?.winner, 'case');
+    assert.equal(plan.conflicts[0]?.copyPath, 'p.conflict-19700101-000005-stick');
+  });
+
+  it('an executable-bit change on one side is a chmod on the other', () => {
+    const plan = planOf(snap({ p: F1 }), snap({ p: X1 }), snap({ p: F1 }));
+    assert.deepEqual(plan.caseOps, []);
+    assert.deepEqual(plan.mirrorOps, [{ type: 'chmod', path: 'p', executable: true, expected: F1 }]);
+  });
+
+  it('a bit flipped on one side and content edited on the other are merged, no conflict', () => {
+    const pair: SimPair = {
+      ancestor: snap({ p: F1 }),
+      caseSnapshot: snap({ p: X1 }),
+      mirrorSnapshot: snap({ p: F2 }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual(plan.conflicts, []);
+    assert.deepEqual(pair.caseSnapshot.get('p'), { ...F2, executable: true });
+    assert.deepEqual(plan.mirrorOps, [{ type: 'chmod', path: 'p', executable: true, expected: F2 }]);
+  });
+
+  it('the same content created on both sides with different bits: the newer bit wins, no copy', () => {
+    const newer = file('1111', 9000, true);
+    const pair: SimPair = {
+      ancestor: snap(),
+      caseSnapshot: snap({ p: F1 }),
+      mirrorSnapshot: snap({ p: newer }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual(plan.conflicts, []);
+    assert.deepEqual(plan.caseOps, [{ type: 'chmod', path: 'p', executable: true, expected: F1 }]);
+    assert.deepEqual(plan.mirrorOps, []);
+  });
+
+  it('identical edits on both sides need nothing', () => {
+    const plan = planOf(snap({ p: F1 }), snap({ p: F2 }), snap({ p: file('2222', 7777) }));
+    assert.deepEqual([plan.caseOps, plan.mirrorOps, plan.conflicts], [[], [], []]);
+  });
+
+  it('a file created on both sides keeps both, the older as a copy labelled with its side', () => {
+    const pair: SimPair = {
+      ancestor: snap(),
+      caseSnapshot: snap({ 'notes.txt': F3 }),
+      mirrorSnapshot: snap({ 'notes.txt': F1 }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual(plan.conflicts, [
+      {
+        path: 'notes.txt',
+        copyPath: 'notes.conflict-19700101-000001-stick.txt',
+        winner: 'case',
+        reason: 'changed on both the case and mirror stick',
+      },
+    ]);
+    assert.deepEqual(
+      plan.caseOps.map((op) => op.type),
+      ['write'],
+    );
+    assert.deepEqual(
+      plan.mirrorOps.map((op) => op.type),
+      ['rename', 'write'],
+    );
+  });
+});
+
+describe('reconcile: scenarios', () => {
+  it('a folder deleted on one side while a child was edited on the other survives with that child', () => {
+    const a = snap({ 'd/x': F1, 'd/y': F1, 'd/sub/z': F1 });
+    const pair: SimPair = {
+      ancestor: a,
+      caseSnapshot: snap(),
+      mirrorSnapshot: snap({ 'd/x': F2, 'd/y': F1, 'd/sub/z': F1 }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual([...pair.caseSnapshot.keys()].sort(), ['d', 'd/x']);
+    assert.deepEqual(
+      plan.caseOps.map((op) => `${op.type} ${operationPath(op)}`),
+      ['mkdir d', 'write d/x'],
+    );
+    assert.deepEqual(
+      plan.mirrorOps.map((op) => `${op.type} ${operationPath(op)}`),
+      ['remove d/sub/z', 'remove d/y', 'remove d/sub'],
+    );
+    assert.deepEqual(plan.conflicts, []);
+  });
+
+  it('a renamed file is a rename on the other side', () => {
+    const a = snap({ 'old.txt': F1, other: F2 });
+    const pair: SimPair = {
+      ancestor: a,
+      caseSnapshot: snap({ 'dir/new.txt': F1, other: F2 }),
+      mirrorSnapshot: a,
+    };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual(plan.mirrorOps, [
+      { type: 'mkdir', path: 'dir', expected: undefined },
+      { type: 'rename', from: 'old.txt', to: 'dir/new.txt', expected: F1 },
+    ]);
+  });
+
+  it('a renamed folder is one rename of the folder, the outermost', () => {
+    const tree = { 'x/a': F1, 'x/sub/b': F2, 'x/sub/c': L1, 'x/empty': D };
+    const moved = Object.fromEntries(Object.entries(tree).map(([p, e]) => [p.replace(/^x/, 'y/z'), e]));
+    const pair: SimPair = { ancestor: snap(tree), caseSnapshot: snap(tree), mirrorSnapshot: snap(moved) };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual(plan.caseOps, [
+      { type: 'mkdir', path: 'y', expected: undefined },
+      { type: 'rename', from: 'x', to: 'y/z', expected: D },
+    ]);
+    assert.deepEqual(plan.mirrorOps, []);
+  });
+
+  it('ambiguous content is not guessed: two equal files removed, one created is a write', () => {
+    const a = snap({ a: F1, b: F1 });
+    const plan = planOf(a, snap({ c: F1 }), a);
+    assert.deepEqual(plan.mirrorOps.map((op) => op.type).sort(), ['remove', 'remove', 'write']);
+  });
+
+  it('type changes: file to folder, folder to file, link to file', () => {
+    const a = snap({ f: F1, 'd/x': F1, l: L1 });
+    const c = snap({ 'f/inner': F2, d: F3, l: F2 });
+    const pair: SimPair = { ancestor: a, caseSnapshot: c, mirrorSnapshot: a };
+    const plan = syncAndCheck(pair);
+    assert.deepEqual(
+      plan.mirrorOps.map((op) => `${op.type} ${operationPath(op)}`),
+      ['remove d/x', 'remove f', 'mkdir f', 'write f/inner', 'write l', 'remove d', 'write d'],
+    );
+  });
+
+  it('a folder on one side and a file on the other: the folder keeps the name', () => {
+    const pair: SimPair = {
+      ancestor: snap(),
+      caseSnapshot: snap({ 'p/x': F1 }),
+      mirrorSnapshot: snap({ p: F2 }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.equal(plan.conflicts[0]?.winner, 'case');
+    assert.equal(plan.conflicts[0]?.copyPath, 'p.conflict-19700101-000002-stick');
+    assert.deepEqual(
+      plan.mirrorOps.map((op) => op.type),
+      ['rename', 'mkdir', 'write'],
+    );
+  });
+
+  it('a case-insensitive mirror: spelling differences are invisible, clashing names are reported', () => {
+    const caps = { ...POSIX_CAPABILITIES, caseSensitive: false };
+    const c = snap({ 'Docs/README.txt': F1, 'Docs/Read.me': F2, 'Docs/READ.me': F3 });
+    const m = snap({ 'docs/readme.TXT': F1, 'docs/READ.me': F3 });
+    const pair: SimPair = { ancestor: snap(), caseSnapshot: c, mirrorSnapshot: m };
+    const plan = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(plan.caseOps, []);
+    assert.deepEqual(plan.mirrorOps, []);
+    assert.deepEqual(
+      plan.problems.map((p) => [p.path, p.code]),
+      [['Docs/Read.me', 'case-clash']],
+    );
+    // The ancestor records the agreement in the case's spelling, and the clash stays out of it.
+    assert.deepEqual([...pair.ancestor.keys()].sort(), ['Docs', 'Docs/READ.me', 'Docs/README.txt']);
+    // Deleting on the case now deletes on the mirror (the pair agreed on the file).
+    pair.caseSnapshot = snap({ 'Docs/Read.me': F2, 'Docs/READ.me': F3 });
+    const next = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(next.mirrorOps, [{ type: 'remove', path: 'Docs/README.txt', expected: F1 }]);
+  });
+
+  it('a mirror without executable bits never causes or receives bit changes', () => {
+    const caps = { ...POSIX_CAPABILITIES, executableBit: false };
+    const pair: SimPair = { ancestor: snap(), caseSnapshot: snap({ run: X1 }), mirrorSnapshot: snap() };
+    syncAndCheckWith(pair, caps);
+    assert.equal((pair.mirrorSnapshot.get('run') as FileEntry).executable, false);
+    pair.caseSnapshot = snap({ run: F1 });
+    assert.deepEqual(syncPair(pair, { mirrorCapabilities: caps }).mirrorOps, []);
+    pair.caseSnapshot = snap({ run: X1 });
+    assert.deepEqual(syncPair(pair, { mirrorCapabilities: caps }).mirrorOps, []);
+    // Edited on the stick: the new content keeps the case's bit.
+    pair.mirrorSnapshot = snap({ run: F2 });
+    const plan = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(pair.caseSnapshot.get('run'), { ...F2, executable: true });
+    assert.deepEqual(plan.mirrorOps, []);
+  });
+
+  it('push-only: the mirror is made equal to the case, its drift overwritten, renames kept', () => {
+    const a = snap({ keep: F1, moved: F2, edited: F1 });
+    const c = snap({ keep: F1, 'dir/moved': F2, edited: F1 });
+    const m = snap({ keep: F1, moved: F2, edited: F3, extra: F1 });
+    const pair: SimPair = { ancestor: a, caseSnapshot: c, mirrorSnapshot: m };
+    const plan = syncAndCheck(pair, { pushOnly: true });
+    assert.deepEqual(plan.caseOps, []);
+    assert.deepEqual(plan.conflicts, []);
+    assert.deepEqual(
+      plan.mirrorOps.map(
+        (op) => `${op.type} ${op.type === 'rename' ? op.from + '→' : ''}${operationPath(op)}`,
+      ),
+      ['remove extra', 'mkdir dir', 'rename moved→dir/moved', 'write edited'],
+    );
+  });
+
+  it('frozen paths are left alone on both sides, and their folders stay', () => {
+    const a = snap({ 'd/bad/x': F1, 'd/ok': F1 });
+    const c = snap({ 'd/bad': D });
+    const m = a;
+    const plan = planOf(a, c, m, { frozen: new Set(['d/bad']) });
+    assert.deepEqual(plan.caseOps, []);
+    assert.deepEqual(plan.mirrorOps, [{ type: 'remove', path: 'd/ok', expected: F1 }]);
+  });
+
+  it('too-large files and links a mirror cannot store are problems, not sent, every sync', () => {
+    const caps = { ...POSIX_CAPABILITIES, symlinks: false, maxFileSize: 3, maxNameLength: 8 };
+    const c = snap({ 'big/file': F1, 'sub/link': L1, small: file('ab'), 'much-too-long': file('ab') });
+    const pair: SimPair = { ancestor: snap(), caseSnapshot: c, mirrorSnapshot: snap() };
+    for (let i = 0; i < 2; i++) {
+      const plan = syncPair(pair, { mirrorCapabilities: caps });
+      assert.deepEqual(
+        plan.problems.map((p) => [p.path, p.code]),
+        [
+          ['big/file', 'too-large'],
+          ['much-too-long', 'name-not-storable'],
+          ['sub/link', 'symlink-unsupported'],
+        ],
+      );
+    }
+    assert.deepEqual([...pair.mirrorSnapshot.keys()].sort(), ['big', 'small', 'sub']);
+  });
+
+  it('conflict copies get distinct names, never over an existing path', () => {
+    const taken = 'a.conflict-19700101-000001-stick.txt';
+    const pair: SimPair = {
+      ancestor: snap({ 'a.txt': F2 }),
+      caseSnapshot: snap({ 'a.txt': F3, [taken]: F2 }),
+      mirrorSnapshot: snap({ 'a.txt': F1, [taken]: F2 }),
+    };
+    const plan = syncAndCheck(pair);
+    assert.equal(plan.conflicts[0]?.copyPath, 'a.conflict-19700101-000001-stick-2.txt');
+  });
+});
+
+/** {@link syncAndCheck} with the mirror's capabilities. */
+function syncAndCheckWith(pair: SimPair, caps: Capabilities): PairPlan {
+  const plan = syncPair(pair, { mirrorCapabilities: caps });
+  const again = syncPair(pair, { mirrorCapabilities: caps });
+  assert.deepEqual(
+    [again.caseOps, again.mirrorOps, again.conflicts],
+    [[], [], []],
+    'second sync is not empty',
+  );
+  return plan;
+}

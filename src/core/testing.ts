@@ -72,12 +72,19 @@ function matches(actual: Entry | undefined, expected: Entry | undefined): boolea
   return true;
 }
 
-/** The key `path` has in `state`, found by folding when `insensitive`, else `path` itself. */
+/**
+ * The key `path` has in `state`: on a case-insensitive store each segment takes the spelling
+ * of an existing name equal under folding (new segments keep theirs), else `path` itself.
+ */
 function lookup(state: ReadonlyMap<string, Entry>, path: string, insensitive: boolean): string {
   if (!insensitive || state.has(path)) return path;
-  const key = foldKey(path);
-  for (const p of state.keys()) if (foldKey(p) === key) return p;
-  return path;
+  let out = '';
+  for (const segment of path.split('/')) {
+    const candidate = out === '' ? segment : `${out}/${segment}`;
+    const key = foldKey(candidate);
+    out = state.has(candidate) ? candidate : ([...state.keys()].find((p) => foldKey(p) === key) ?? candidate);
+  }
+  return out;
 }
 
 /** Applies `ops` in order like a real replica, throwing `Error('replica: …')` on any violation. */
@@ -146,9 +153,10 @@ export function applyStrictly(
         check(op, op.to, undefined);
         parentIsDir(op, op.to);
         const from = at(op.from);
+        const to = at(op.to);
         const moved = [...state].filter(([p]) => isSameOrBelow(p, from));
         for (const [p] of moved) state.delete(p);
-        for (const [p, e] of moved) state.set(op.to + p.slice(from.length), e);
+        for (const [p, e] of moved) state.set(to + p.slice(from.length), e);
         break;
       }
     }
