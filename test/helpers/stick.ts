@@ -1,0 +1,221 @@
+/**
+ * @module test/helpers/stick
+ * Scenarios for a mirror on a removable stick's file system (exFAT, FAT32), shared by the
+ * exFAT and FAT32 integration tests. Each scenario gets a mounted stick, uses its own folder on
+ * it and its own temporary cases, and drives only the real CLI.
+ *
+ * What a FAT-family stick changes, and what the scenarios check:
+ * - the capability probe finds coarse mtimes (exFAT through exfat-fuse: 1 s, FAT: 2 s), no case
+ *   sensitivity and no symbolic links;
+ * - names FAT cannot hold are stored encoded (`a:b` → `a：b`, `what?` → `what？`, trailing dot →
+ *   `．`, trailing space → `␠`) and decoded exactly on the way back, also into another case;
+ * - `README` beside `readme` is a `case-clash` problem, never an overwrite;
+ * - a symbolic link is a `symlink-unsupported` problem, and the case keeps its link;
+ * - mtimes are compared within the granularity, so a second sync copies nothing again.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mirrorReport, type MirrorSyncReport } from './cli.js';
+import { assertQuietSync, createCase, mirrorList, sync, type TestCase } from './case.js';
+import { withTempDir } from './temp.js';
+import { assertTreesEqual, readTree, satchelTempFiles, writeTree, type CompareOptions } from './tree.js';
+
+/** What a scenario needs to know about the stick. */
+export interface StickInfo {
+  /** The mount point of the stick's file system. */
+  readonly mnt: string;
+  /** The mtime granularity the probe must find, in ms. */
+  readonly granularityMs: number;
+}
+
+/** How a FAT-family mirror is compared with the case: mtimes within its granularity, no exec bit. */
+export function stickCompare(stick: StickInfo): CompareOptions {
+  return { mtimeToleranceMs: stick.granularityMs + 1, execBit: false };
+}
+
+/**
+ * Runs `fn` with a new case (in a temporary folder) whose one mirror `stick` is the folder
+ * `<mnt>/<folder>` (created), so that scenarios sharing one mount do not meet.
+ */
+export function withStickCase(
+  stick: StickInfo,
+  folder: string,
+  fn: (c: TestCase, stickDir: string, root: string) => Promise<void>,
+): Promise<void> {
+  return withTempDir(`stick-${folder}`, async (root) => {
+    const stickDir = join(stick.mnt, folder);
+    mkdirSync(stickDir, { recursive: true });
+    await fn(await createCase(root, { stick: stickDir }), stickDir, root);
+  });
+}
+
+/** Asserts the stick holds the case (within its granularity) and no temporary file. */
+export function assertStickMatches(c: TestCase, stick: StickInfo): void {
+  assertTreesEqual(c.path, c.mirrors.stick!, stickCompare(stick));
+  assert.deepEqual(satchelTempFiles(c.mirrors.stick!), [], 'temporary files left on the stick');
+}
+
+/** `[path, code]` of every problem of a mirror report, sorted. */
+function problemsOf(m: MirrorSyncReport): string[][] {
+  return m.problems.map((p) => [p.path, p.code]).sort();
+}
+
+/** The probe finds the stick's mtime granularity, case insensitivity and lack of links. */
+export async function probeScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'probe', async (c) => {
+    const listed = await mirrorList(c);
+    const m = listed.mirrors.find((x) => x.name === 'stick');
+    assert.ok(m?.capabilities, `mirror list has no capabilities: ${JSON.stringify(listed)}`);
+    assert.equal(m.present, true);
+    assert.equal(m.capabilities.mtimeGranularityMs, stick.granularityMs);
+    assert.equal(m.capabilities.caseSensitive, false);
+    assert.equal(m.capabilities.symlinks, false);
+    for (const ch of ':?*<>|"\\')
+      assert.ok(m.capabilities.forbiddenChars?.includes(ch), `'${ch}' is forbidden`);
+  });
+}
+
+/** The case's names, and how they must appear on the stick. */
+const AWKWARD_NAMES: readonly (readonly [string, string])[] = [
+  ['a:b', 'a：b'],
+  ['what?', 'what？'],
+  ['trail.', 'trail．'],
+  ['trail ', 'trail␠'],
+  ['dir:x', 'dir：x'],
+];
+
+/**
+ * Names FAT cannot hold are stored encoded on the stick, decoded exactly in a second case that
+ * adopts the same stick, and an edit made to the encoded name on the stick comes back.
+ */
+export async function namesScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'names', async (c, stickDir) => {
+    writeTree(c.path, {
+      'a:b': 'colon\n',
+      'what?': 'question\n',
+      'trail.': 'dot\n',
+      'trail ': 'space\n',
+      'dir:x/in*side<>.txt': 'nested\n',
+      'plain.txt': 'plain\n',
+    });
+    const first = mirrorReport(await sync(c), 'stick');
+    assert.deepEqual(first.problems, [], 'encodable names must not be problems');
+    const onStick = readdirSync(stickDir).filter((n) => n !== '.satchel-mirror');
+    assert.deepEqual(onStick.sort(), [...AWKWARD_NAMES.map(([, e]) => e), 'plain.txt'].sort());
+    assert.deepEqual(readdirSync(join(stickDir, 'dir：x')), ['in＊side＜＞.txt']);
+    assertTreesEqual(readTree(c.path), decodedTree(stickDir), stickCompare(stick));
+    await assertQuietSync(c);
+
+    // Another computer: its own case, the same stick.
+    await withTempDir('stick-home', async (home) => {
+      const other = await createCase(home, { stick: stickDir });
+      const back = mirrorReport(await sync(other), 'stick');
+      assert.deepEqual(back.problems, []);
+      assertTreesEqual(c.path, other.path, { mtimeToleranceMs: stick.granularityMs + 1, execBit: false });
+      assert.equal(readFileSync(join(other.path, 'a:b'), 'utf8'), 'colon\n');
+      assert.equal(readFileSync(join(other.path, 'trail '), 'utf8'), 'space\n');
+    });
+
+    // Edited on the stick under its encoded name (as Windows shows it): reaches `a:b`.
+    writeFileSync(join(stickDir, 'a：b'), 'colon, edited on the stick\n');
+    const edited = mirrorReport(await sync(c), 'stick');
+    assert.equal(edited.in, 1, JSON.stringify(edited));
+    assert.equal(readFileSync(join(c.path, 'a:b'), 'utf8'), 'colon, edited on the stick\n');
+    await assertQuietSync(c);
+  });
+}
+
+/** The stick's tree with the documented encodings undone, to compare with the case. */
+function decodedTree(stickDir: string): ReturnType<typeof readTree> {
+  const decode = (p: string): string =>
+    p
+      .split('/')
+      .map(
+        (seg) =>
+          AWKWARD_NAMES.find(([, e]) => e === seg)?.[0] ?? seg.replace(/[＊＜＞]/g, (x) => decodeChar(x)),
+      )
+      .join('/');
+  return new Map([...readTree(stickDir)].map(([p, n]) => [decode(p), n]));
+}
+
+function decodeChar(x: string): string {
+  return String.fromCodePoint(x.codePointAt(0)! - 0xfee0);
+}
+
+/** `README` and `readme` in the case: a case-clash problem, nothing overwritten, stable. */
+export async function caseClashScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'clash', async (c, stickDir) => {
+    writeTree(c.path, { README: 'upper case\n', readme: 'lower case, longer\n', 'other.txt': 'fine\n' });
+    const report = mirrorReport(await sync(c), 'stick');
+    const clashes = report.problems.filter((p) => p.code === 'case-clash');
+    assert.equal(clashes.length, 1, `one case-clash problem expected: ${JSON.stringify(report.problems)}`);
+    assert.match(clashes[0]!.path, /^(README|readme)$/);
+    const stored = readdirSync(stickDir).filter((n) => n.toLowerCase() === 'readme');
+    assert.equal(stored.length, 1);
+    const name = stored[0]!;
+    assert.notEqual(name, clashes[0]!.path, 'the stick holds the one that is not the problem');
+    const expected = name === 'README' ? 'upper case\n' : 'lower case, longer\n';
+    assert.equal(readFileSync(join(stickDir, name), 'utf8'), expected, 'the stored one was overwritten');
+    assert.equal(readFileSync(join(c.path, 'README'), 'utf8'), 'upper case\n');
+    assert.equal(readFileSync(join(c.path, 'readme'), 'utf8'), 'lower case, longer\n');
+    assert.equal(readFileSync(join(stickDir, 'other.txt'), 'utf8'), 'fine\n');
+
+    // Again: the same problem, nothing flips, nothing comes back into the case.
+    const again = mirrorReport(await sync(c), 'stick');
+    assert.deepEqual(problemsOf(again), problemsOf(report));
+    assert.equal(readFileSync(join(stickDir, name), 'utf8'), expected);
+    assert.deepEqual(
+      readdirSync(c.path)
+        .filter((n) => n.toLowerCase() === 'readme')
+        .sort(),
+      ['README', 'readme'],
+    );
+  });
+}
+
+/** A symbolic link in the case: a symlink-unsupported problem; the case keeps its link. */
+export async function symlinkScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'links', async (c, stickDir) => {
+    writeTree(c.path, { 'target.txt': 'target\n', link: { symlink: 'target.txt' } });
+    const report = mirrorReport(await sync(c), 'stick');
+    assert.deepEqual(problemsOf(report), [['link', 'symlink-unsupported']]);
+    assert.deepEqual(readdirSync(stickDir).sort(), ['.satchel-mirror', 'target.txt']);
+    const again = mirrorReport(await sync(c), 'stick');
+    assert.deepEqual(problemsOf(again), [['link', 'symlink-unsupported']]);
+    assert.equal(readTree(c.path).get('link')?.kind, 'symlink', 'the case lost its link');
+  });
+}
+
+/**
+ * Files with mtimes at odd seconds and odd milliseconds: after one sync, a second sync moves
+ * nothing, and neither the stick's nor the case's files are rewritten (mtimes and inodes kept).
+ */
+export async function repeatSyncScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'repeat', async (c, stickDir) => {
+    const base = Date.UTC(2022, 5, 7, 8, 9, 11, 0);
+    writeTree(c.path, {
+      'odd-second.txt': { content: 'odd\n', mtime: base },
+      'odd-ms.txt': { content: 'odd ms\n', mtime: base + 1_337 },
+      'even.txt': { content: 'even\n', mtime: base + 1_000 },
+      'now.txt': 'written now\n',
+      'sub/deeper/file.txt': { content: 'deep\n', mtime: base + 59_999 },
+      'sub/big.bin': Buffer.alloc(300_000, 3),
+    });
+    const first = mirrorReport(await sync(c), 'stick');
+    assert.ok(first.out >= 6, JSON.stringify(first));
+    assertStickMatches(c, stick);
+    const stickBefore = readTree(stickDir);
+    const caseBefore = readTree(c.path);
+    await assertQuietSync(c);
+    await assertQuietSync(c);
+    assert.deepEqual(readTree(stickDir), stickBefore, 'a repeated sync rewrote files on the stick');
+    assert.deepEqual(readTree(c.path), caseBefore, 'a repeated sync rewrote files in the case');
+
+    // An edit within the same granularity step as the old mtime, with another length.
+    writeTree(c.path, { 'odd-second.txt': { content: 'odd, edited\n', mtime: base + 1 } });
+    assert.equal(mirrorReport(await sync(c), 'stick').out, 1);
+    assert.equal(readFileSync(join(stickDir, 'odd-second.txt'), 'utf8'), 'odd, edited\n');
+    await assertQuietSync(c);
+  });
+}
