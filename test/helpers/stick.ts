@@ -15,10 +15,12 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { mirrorReport, type MirrorSyncReport } from './cli.js';
 import { assertQuietSync, createCase, mirrorList, sync, type TestCase } from './case.js';
-import { withTempDir } from './temp.js';
+import { fsckImage, type ImageKind, type MountedImage } from './image.js';
+import { makeTempDir, removeTempDir, withTempDir } from './temp.js';
 import { assertTreesEqual, readTree, satchelTempFiles, writeTree, type CompareOptions } from './tree.js';
 
 /** What a scenario needs to know about the stick. */
@@ -217,5 +219,50 @@ export async function repeatSyncScenario(stick: StickInfo): Promise<void> {
     assert.equal(mirrorReport(await sync(c), 'stick').out, 1);
     assert.equal(readFileSync(join(stickDir, 'odd-second.txt'), 'utf8'), 'odd, edited\n');
     await assertQuietSync(c);
+  });
+}
+
+/**
+ * Declares a test suite on ONE mounted image of `kind` (mounting can be slow): every scenario
+ * above in sequence, then `extra` tests, then a last test that unmounts and requires fsck to
+ * find the image clean.
+ */
+export function describeStick<M extends MountedImage>(
+  name: string,
+  kind: ImageKind<M>,
+  granularityMs: number,
+  extra: (stick: () => StickInfo) => void = () => undefined,
+): void {
+  describe(name, { timeout: 600_000 }, () => {
+    const dir = makeTempDir(`${kind.label}-suite`);
+    const image = `${dir}/stick.img`;
+    let mount: M | undefined;
+    let info: StickInfo | undefined;
+    const stick = (): StickInfo => info ?? assert.fail('the image is not mounted');
+
+    before(async () => {
+      kind.create(image);
+      mount = await kind.mount(image, `${dir}/mnt`, dir);
+      info = { mnt: mount.mnt, granularityMs };
+    });
+    after(async () => {
+      await mount?.stop();
+      removeTempDir(dir);
+    });
+
+    const seconds = granularityMs / 1000;
+    test(`the probe finds ${seconds} s mtimes, no case sensitivity, no links`, () => probeScenario(stick()));
+    test('names FAT cannot hold are stored encoded and come back exactly', () => namesScenario(stick()));
+    test('README beside readme is a case-clash problem; nothing is overwritten', () =>
+      caseClashScenario(stick()));
+    test('a symbolic link is a symlink-unsupported problem; the case keeps it', () =>
+      symlinkScenario(stick()));
+    test('repeated syncs copy nothing again and rewrite nothing', () => repeatSyncScenario(stick()));
+    extra(stick);
+    test('the image is fsck-clean after unmounting', async () => {
+      await mount!.stop();
+      const fsck = fsckImage(kind, image);
+      assert.ok(fsck.clean, fsck.output);
+    });
   });
 }
