@@ -88,7 +88,8 @@ export function respell(
   }
   const mapped = new Map<string, string>();
   const out = new Map<string, Entry>();
-  for (const path of [...mirror.keys()].sort(comparePaths)) {
+  // Plain string order puts every folder before its children (a prefix sorts first).
+  for (const path of [...mirror.keys()].sort()) {
     const parent = parentPath(path);
     const newParent = parent === '' ? '' : (mapped.get(parent) ?? parent);
     const candidate = newParent === '' ? baseName(path) : `${newParent}/${baseName(path)}`;

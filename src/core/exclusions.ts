@@ -9,7 +9,7 @@
 import type { Capabilities } from './capabilities.js';
 import type { CaseClash } from './case-folding.js';
 import { caseClashProblem } from './case-folding.js';
-import { ancestorsOf, comparePaths, type Snapshot } from './entry.js';
+import { parentPath, type Snapshot } from './entry.js';
 import type { Problem } from './problem.js';
 import { isSatchelInternal } from './reserved.js';
 
@@ -67,9 +67,13 @@ export function findExclusions(input: ExclusionInput): Exclusions {
     roots.add(clash.loser);
     problems.push(caseClashProblem(clash, input.mirrorLabel));
   }
-  const isExcluded = (path: string): boolean =>
-    roots.size > 0 && (roots.has(path) || ancestorsOf(path).some((a) => roots.has(a)));
-  for (const path of [...input.caseSnapshot.keys()].sort(comparePaths)) {
+  const isExcluded = (path: string): boolean => {
+    if (roots.size === 0) return false;
+    for (let p = path; p !== ''; p = parentPath(p)) if (roots.has(p)) return true;
+    return false;
+  };
+  // Plain string order puts every folder before its children (a prefix sorts first).
+  for (const path of [...input.caseSnapshot.keys()].sort()) {
     if (isExcluded(path)) continue;
     if (isSatchelInternal(path)) {
       roots.add(path);

@@ -17,11 +17,11 @@
 import type { Capabilities } from './capabilities.js';
 import { foldKey } from './case-folding.js';
 import { conflictCopyPath } from './conflict-name.js';
-import { ancestorsOf, comparePaths, sameContent, sameEntry, type Entry, type Snapshot } from './entry.js';
+import { parentPath, sameContent, sameEntry, type Entry, type Snapshot } from './entry.js';
 import { findExclusions } from './exclusions.js';
 import type { Conflict, ContentRef, PairPlan, Side } from './plan.js';
 import { mirrorView } from './snapshot-ops.js';
-import { planTransition, type ConflictMove } from './transitions.js';
+import { planTransition, sortPaths, type ConflictMove } from './transitions.js';
 
 /** Everything the reconciliation of one pair looks at. */
 export interface ReconcileInput {
@@ -144,9 +144,9 @@ export function reconcile(input: ReconcileInput): PairPlan {
 
   // Step 3: the target, path by path.
   const target = new Map<string, Entry>();
-  const union = [...new Set([...ancestor.keys(), ...caseSnapshot.keys(), ...mirror.keys()])]
-    .filter((p) => !isExcluded(p))
-    .sort(comparePaths);
+  const union = sortPaths(new Set([...ancestor.keys(), ...caseSnapshot.keys(), ...mirror.keys()])).filter(
+    (p) => !isExcluded(p),
+  );
   for (const path of union) {
     const c = caseSnapshot.get(path);
     const t = pushOnly ? c : decide(ancestor.get(path), c, mirror.get(path));
@@ -156,11 +156,14 @@ export function reconcile(input: ReconcileInput): PairPlan {
   // Step 4: every parent of something that stays (including what is left alone) is a folder.
   // At this point a target path may lie below a file or link of the target (a side deleted a
   // folder or replaced it while the other side changed something inside): the folder wins.
-  for (const path of [...target.keys(), ...exclusions.present]) {
-    for (const dir of ancestorsOf(path)) {
-      if (!isExcluded(dir) && target.get(dir)?.kind !== 'directory') target.set(dir, DIRECTORY);
-    }
-  }
+  const needFolder = (path: string): void => {
+    let dir = parentPath(path);
+    while (dir !== '' && isExcluded(dir)) dir = parentPath(dir);
+    if (dir !== '' && target.get(dir)?.kind !== 'directory') target.set(dir, DIRECTORY);
+  };
+  for (const path of exclusions.present) needFolder(path);
+  // The iteration visits the folders added on the way too, so whole chains are filled in.
+  for (const path of target.keys()) needFolder(path);
   // At this point the target is a valid snapshot of everything not excluded.
 
   // Step 5: keep every version that was a last write and is not in the target at its path.
@@ -168,10 +171,17 @@ export function reconcile(input: ReconcileInput): PairPlan {
   const moves: Record<Side, ConflictMove[]> = { case: [], mirror: [] };
   const copySources: Record<Side, Map<string, ContentRef>> = { case: new Map(), mirror: new Map() };
   if (!pushOnly) {
+    // Names already in use on either side, before or now, or by another copy of this plan (on a
+    // case-insensitive mirror, under folding). The folded index is built only when needed.
+    const planned = new Set<string>();
+    const known = [ancestor, caseSnapshot, mirror, input.mirrorSnapshot];
+    let folded: Set<string> | undefined;
+    const taken = (p: string): boolean => {
+      if (caps.caseSensitive) return planned.has(p) || known.some((s) => s.has(p));
+      folded ??= new Set(known.flatMap((s) => [...s.keys()].map(foldKey)));
+      return planned.has(foldKey(p)) || folded.has(foldKey(p));
+    };
     const key = caps.caseSensitive ? (p: string) => p : foldKey;
-    const taken = new Set<string>();
-    for (const s of [ancestor, caseSnapshot, mirror, input.mirrorSnapshot])
-      for (const p of s.keys()) taken.add(key(p));
     const sides: [Side, Snapshot, string][] = [
       ['case', caseSnapshot, input.caseLabel],
       ['mirror', mirror, input.mirrorLabel],
@@ -185,8 +195,8 @@ export function reconcile(input: ReconcileInput): PairPlan {
         // At this point we know that `lost` is a new version the target would drop: it moves
         // aside on its own side and is copied to the other side under the same new name. The
         // copy's folder is the path's folder, which the target already holds.
-        const copyPath = conflictCopyPath(path, mtimeOf(lost), label, (p) => taken.has(key(p)));
-        taken.add(key(copyPath));
+        const copyPath = conflictCopyPath(path, mtimeOf(lost), label, taken);
+        planned.add(key(copyPath));
         target.set(copyPath, lost);
         const winner: Side = side === 'case' ? 'mirror' : 'case';
         moves[side].push({ from: path, to: copyPath, expected: lost });
@@ -196,14 +206,16 @@ export function reconcile(input: ReconcileInput): PairPlan {
     }
   }
 
-  // Step 6: each side's operations.
+  // Step 6: each side's operations, over the paths of the three snapshots and the copies.
+  const copyPaths = conflicts.map((c) => c.copyPath);
+  const paths = copyPaths.length === 0 ? union : sortPaths([...union, ...copyPaths]);
   const plan = (side: Side, current: Snapshot, other: Snapshot, withExec: boolean) =>
     planTransition({
       side,
       current,
       other,
       target,
-      isExcluded,
+      paths,
       conflictMoves: moves[side],
       copySources: copySources[side],
       withExec,

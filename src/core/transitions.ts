@@ -12,7 +12,7 @@
  * 5. removes of folders, children first;
  * 6. writes and symlinks at paths that were folders (removed in step 5).
  */
-import { ancestorsOf, comparePaths, sameContent, sameEntry, type Entry, type Snapshot } from './entry.js';
+import { ancestorsOf, sameContent, sameEntry, type Entry, type Snapshot } from './entry.js';
 import {
   operationPath,
   type ContentRef,
@@ -39,13 +39,26 @@ export interface TransitionInput {
   readonly other: Snapshot;
   /** What this side must hold afterwards, for every path not excluded. */
   readonly target: Snapshot;
-  readonly isExcluded: (path: string) => boolean;
+  /** Every path to consider (of `current` and `target`), in {@link sortPaths} order, none excluded. */
+  readonly paths: readonly string[];
   /** Losing versions on this side, renamed to their conflict copy names first. */
   readonly conflictMoves: readonly ConflictMove[];
   /** Content sources of conflict copies written on this side (copy path → source). */
   readonly copySources: ReadonlyMap<string, ContentRef>;
   /** Whether this side stores executable bits (if not, they never cause operations). */
   readonly withExec: boolean;
+}
+
+/**
+ * `paths` sorted in {@link comparePaths} order (every folder before its children), fast:
+ * comparing segment by segment is the same as comparing the strings with `/` taken as the
+ * lowest character, which a path segment never contains.
+ */
+export function sortPaths(paths: Iterable<string>): string[] {
+  return [...paths]
+    .map((p) => [p.replaceAll('/', '\0'), p] as const)
+    .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    .map(([, p]) => p);
 }
 
 const otherSide = (side: Side): Side => (side === 'case' ? 'mirror' : 'case');
@@ -84,8 +97,7 @@ export function planTransition(input: TransitionInput): Operation[] {
   const putsOverDirs: Operation[] = [];
   const removed: string[] = [];
   const created: string[] = [];
-  const paths = [...new Set([...current.keys(), ...target.keys()])].filter((p) => !input.isExcluded(p));
-  for (const path of paths.sort(comparePaths)) {
+  for (const path of input.paths) {
     const s = current.get(path);
     const t = target.get(path);
     if (same(s, t)) continue;
