@@ -71,16 +71,16 @@ export interface RenameOperation {
   readonly to: string;
   /** The entry at `from` when planned. */
   readonly expected: Entry;
+  /**
+   * For a file whose content is reused under a new name: the modification time it must carry
+   * afterwards (the source's), when that differs from the moved file's own.
+   */
+  readonly mtimeMs?: number;
 }
 
 /** One change to one side. */
 export type Operation =
-  | MkdirOperation
-  | WriteOperation
-  | SymlinkOperation
-  | ChmodOperation
-  | RemoveOperation
-  | RenameOperation;
+  MkdirOperation | WriteOperation | SymlinkOperation | ChmodOperation | RemoveOperation | RenameOperation;
 
 /** A path both sides changed differently since the ancestor, and how it was resolved. */
 export interface Conflict {

@@ -51,6 +51,9 @@ export function applyOperations(
         }
         for (const [path] of moved) out.delete(op.from + path.slice(op.to.length));
         for (const [path, entry] of moved) out.set(path, entry);
+        const renamed = out.get(op.to);
+        if (op.mtimeMs !== undefined && renamed?.kind === 'file')
+          out.set(op.to, { ...renamed, mtimeMs: op.mtimeMs });
         if (actual) out.set(op.to, actual);
         break;
       }

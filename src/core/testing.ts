@@ -157,6 +157,9 @@ export function applyStrictly(
         const moved = [...state].filter(([p]) => isSameOrBelow(p, from));
         for (const [p] of moved) state.delete(p);
         for (const [p, e] of moved) state.set(to + p.slice(from.length), e);
+        const renamed = state.get(to);
+        if (op.mtimeMs !== undefined && renamed?.kind === 'file')
+          state.set(to, { ...renamed, mtimeMs: op.mtimeMs });
         break;
       }
     }

@@ -130,12 +130,14 @@ export function planTransition(input: TransitionInput): Operation[] {
     }
   }
 
-  const renames: RenameOperation[] = detectRenames(current, target, removed, created, withExec).map((r) => ({
-    type: 'rename',
-    from: r.from,
-    to: r.to,
-    expected: current.get(r.from)!,
-  }));
+  const renames: RenameOperation[] = detectRenames(current, target, removed, created, withExec).map((r) => {
+    const expected = current.get(r.from)!;
+    const wanted = target.get(r.to);
+    // A file moved into place must still carry the source's modification time.
+    return wanted?.kind === 'file' && expected.kind === 'file' && wanted.mtimeMs !== expected.mtimeMs
+      ? { type: 'rename', from: r.from, to: r.to, expected, mtimeMs: wanted.mtimeMs }
+      : { type: 'rename', from: r.from, to: r.to, expected };
+  });
   // Operations inside a renamed subtree are covered by the rename.
   const froms = new Set(renames.map((r) => r.from));
   const tos = new Set(renames.map((r) => r.to));

@@ -520,7 +520,11 @@ export class MemoryReplica implements Replica {
         const to = encodePath(op.to, this.capabilities);
         const toName =
           (parent === '' ? '' : this.#storedName(parent) + '/') + to.slice(to.lastIndexOf('/') + 1);
-        this.#nodes.set(this.#fold(toName), { ...from, name: toName });
+        const moved =
+          op.mtimeMs !== undefined && from.node.kind === 'file'
+            ? { ...from, node: { ...from.node, mtimeMs: this.#mtime(op.mtimeMs) } }
+            : from;
+        this.#nodes.set(this.#fold(toName), { ...moved, name: toName });
         for (const c of children) {
           const name = toName + c.name.slice(from.name.length);
           this.#nodes.set(this.#fold(name), { ...c, name });

@@ -497,6 +497,10 @@ export class PathReplica implements Replica {
             };
           }
           await fsp.rename(target, dest);
+          if (op.mtimeMs !== undefined) {
+            const t = new Date(op.mtimeMs);
+            await fsp.utimes(dest, t, t);
+          }
           changed.add(dirname(target)).add(dirname(dest));
           const hash = op.expected.kind === 'file' ? op.expected.hash : undefined;
           return { ok: true, stored: await this.#stored(op.to, hash) };
