@@ -36,15 +36,17 @@ missing_of() {
 mapfile -t MISSING < <(missing_of "${PACKAGES[@]}")
 mapfile -t MISSING_NR < <(missing_of "${PACKAGES_NO_RECOMMENDS[@]}")
 
-if ((${#MISSING[@]} + ${#MISSING_NR[@]} == 0)); then
+ALL_MISSING=("${MISSING[@]}" "${MISSING_NR[@]}")
+
+if ((${#ALL_MISSING[@]} == 0)); then
   echo "all present: ${PACKAGES[*]} ${PACKAGES_NO_RECOMMENDS[*]}"
 elif [ "$(id -u)" -ne 0 ]; then
-  echo "ci: missing Debian packages: ${MISSING[*]} ${MISSING_NR[*]}" >&2
-  echo "hint: run as root, or: sudo apt-get install -y ${MISSING[*]} ${MISSING_NR[*]}" >&2
+  echo "ci: missing Debian packages: ${ALL_MISSING[*]}" >&2
+  echo "hint: run as root, or: sudo apt-get install -y ${ALL_MISSING[*]}" >&2
   exit 1
 else
   export DEBIAN_FRONTEND=noninteractive
-  echo "installing: ${MISSING[*]} ${MISSING_NR[*]}"
+  echo "installing: ${ALL_MISSING[*]}"
   apt-get update -qq
   if ((${#MISSING[@]} > 0)); then
     apt-get install -y -qq "${MISSING[@]}"

@@ -88,8 +88,10 @@ printf 'print("hello from the case")\n' > "$CASE/src/hello.py"
 touch -d '-5 seconds' "$CASE/src/hello.py"
 mkdir -p "$SHARE/src" && printf 'print("hello from the share")\n' > "$SHARE/src/hello.py"
 run satchel -C "$CASE" sync
-echo "${DIM}both versions are kept; the older one as a conflict copy:${RESET}"
+echo "${DIM}both versions are kept, the older one as a conflict copy, in the case and on every mirror${RESET}"
+echo "${DIM}(the editor swap file .hello.py.swp stays in the case: ignored by default):${RESET}"
 show_tree "$CASE"
+show_tree "$STICK"
 for f in "$CASE"/src/hello*.py; do
   echo "${DIM}${f//$DEMO/\$DEMO}:${RESET} $(cat "$f")"
 done

@@ -22,7 +22,15 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { assertExit, mirrorReport, runSatchel, satchelOk } from '../helpers/cli.js';
-import { assertQuietSync, conflicts, createCase, status, sync, type TestCase } from '../helpers/case.js';
+import {
+  assertQuietSync,
+  conflicts,
+  createCase,
+  mirrorList,
+  status,
+  sync,
+  type TestCase,
+} from '../helpers/case.js';
 import { withTempDir } from '../helpers/temp.js';
 import {
   assertTreesEqual,
@@ -553,6 +561,63 @@ describe('local mirrors through the real CLI', () => {
       assert.match(syntax.stderr, /config\.toml/);
       writeFileSync(config, good);
       await satchelOk(['-C', c.path, 'status']);
+    });
+  });
+
+  test('status, mirror list and mirror remove report and change the configuration', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'x.txt': F1 });
+      const before = await status(c);
+      assert.equal(before.case, c.path);
+      assert.deepEqual(
+        before.mirrors.map((m) => [m.name, m.present]),
+        [
+          ['a', true],
+          ['b', true],
+        ],
+      );
+      await sync(c);
+      const after = await status(c);
+      for (const m of after.mirrors) {
+        assert.equal(m.pending, 0, JSON.stringify(m));
+        assert.ok(m.lastSync, `no lastSync after a sync: ${JSON.stringify(m)}`);
+      }
+      assert.deepEqual(after.locked, []);
+      assert.equal(after.conflicts, 0);
+
+      const listed = await mirrorList(c);
+      assert.deepEqual(
+        listed.mirrors.map((m) => [m.name, m.url, m.pushOnly, m.present]),
+        [
+          ['a', c.mirrors.a, false, true],
+          ['b', c.mirrors.b, false, true],
+        ],
+      );
+      await satchelOk(['-C', c.path, 'mirror', 'remove', 'b']);
+      assert.deepEqual(
+        (await mirrorList(c)).mirrors.map((m) => m.name),
+        ['a'],
+      );
+      assert.deepEqual(
+        (await sync(c)).mirrors.map((m) => m.mirror),
+        ['a'],
+      );
+      // Removing a mirror never deletes its files.
+      assert.equal(readFileSync(join(c.mirrors.b!, 'x.txt'), 'utf8'), F1);
+
+      const missing = await runSatchel([
+        '-C',
+        c.path,
+        'mirror',
+        'add',
+        'nowhere',
+        join(c.path, '..', 'no-such-folder'),
+      ]);
+      assertExit(missing, 1);
+      assert.match(missing.stderr, /^satchel: .+/m);
+      assert.match(missing.stderr, /^hint: .+/m);
+      const usage = await runSatchel(['-C', c.path, 'sync', '--no-such-option']);
+      assertExit(usage, 2);
     });
   });
 });
