@@ -209,12 +209,43 @@ class DirNode {
   wd = -1;
   /** Generation of the last full listing that saw this folder (overflow recovery). */
   seen = 0;
-  readonly children = new Map<string, DirNode>();
+  /** Sub-folders by name; created on the first one (most folders of a tree are leaves). */
+  #children: Map<string, DirNode> | undefined;
 
   constructor(
     public name: string,
     public parent: DirNode | undefined,
   ) {}
+
+  /** The sub-folder called `name`, if known. */
+  child(name: string): DirNode | undefined {
+    return this.#children?.get(name);
+  }
+
+  /** Records `node` as the sub-folder called `name`. */
+  setChild(name: string, node: DirNode): void {
+    (this.#children ??= new Map()).set(name, node);
+  }
+
+  /** Forgets `node` as the sub-folder called `name` (if it still is). */
+  dropChild(name: string, node: DirNode): void {
+    if (this.#children?.get(name) === node) this.#children.delete(name);
+  }
+
+  /** The known sub-folders. */
+  childNodes(): Iterable<DirNode> {
+    return this.#children?.values() ?? [];
+  }
+
+  /** Whether this node is still its parent's child of its name (not detached). */
+  get attached(): boolean {
+    return this.parent !== undefined && this.parent.child(this.name) === this;
+  }
+
+  /** Takes this node out of its parent. */
+  detach(): void {
+    this.parent?.dropChild(this.name, this);
+  }
 }
 
 /** A folder waiting to be listed; `report` says whether what is found is news to the caller. */
@@ -316,7 +347,7 @@ class InotifyTree implements TreeImpl {
     while (n !== undefined && n !== this.#root) {
       names.push(n.name);
       const parent: DirNode | undefined = n.parent;
-      if (parent === undefined || parent.children.get(n.name) !== n) return undefined; // detached
+      if (parent === undefined || !n.attached) return undefined; // detached
       n = parent;
     }
     return n === this.#root ? names.reverse().join('/') : undefined;
@@ -328,14 +359,12 @@ class InotifyTree implements TreeImpl {
 
   /** Puts `child` under `parent` as `name`, dropping whatever folder node had that name. */
   #attach(parent: DirNode, name: string, child: DirNode): void {
-    const old = parent.children.get(name);
+    const old = parent.child(name);
     if (old !== undefined && old !== child) this.#forget(old, false);
-    if (child.parent !== undefined && child.parent.children.get(child.name) === child) {
-      child.parent.children.delete(child.name);
-    }
+    child.detach();
     child.name = name;
     child.parent = parent;
-    parent.children.set(name, child);
+    parent.setChild(name, child);
   }
 
   /**
@@ -344,12 +373,11 @@ class InotifyTree implements TreeImpl {
    * by themselves (the kernel reports IN_IGNORED for each).
    */
   #forget(node: DirNode, unwatch: boolean): void {
-    if (node.parent !== undefined && node.parent.children.get(node.name) === node)
-      node.parent.children.delete(node.name);
+    node.detach();
     const stack = [node];
     while (stack.length > 0) {
       const n = stack.pop()!;
-      stack.push(...n.children.values());
+      stack.push(...n.childNodes());
       this.#unwatched.delete(n);
       if (n.wd >= 0 && this.#byWd.get(n.wd) === n) {
         this.#byWd.delete(n.wd);
@@ -388,9 +416,7 @@ class InotifyTree implements TreeImpl {
     const previous = this.#byWd.get(wd);
     if (previous !== undefined && previous !== node) {
       previous.wd = -1;
-      if (previous.parent !== undefined && previous.parent.children.get(previous.name) === previous) {
-        previous.parent.children.delete(previous.name);
-      }
+      previous.detach();
     }
     if (node.wd >= 0 && node.wd !== wd && this.#byWd.get(node.wd) === node) this.#byWd.delete(node.wd);
     node.wd = wd;
@@ -460,10 +486,10 @@ class InotifyTree implements TreeImpl {
       const isDir = entry.isDirectory();
       if (ignore !== undefined && ignore(childPath, isDir)) continue;
       if (isDir) {
-        let child = node.children.get(entry.name);
+        let child = node.child(entry.name);
         if (child === undefined) {
           child = new DirNode(entry.name, node);
-          node.children.set(entry.name, child);
+          node.setChild(entry.name, child);
         }
         // Watch before queueing, so events inside it are not lost while it waits its turn.
         if (child.wd < 0) this.#watch(child, childPath);
@@ -565,10 +591,10 @@ class InotifyTree implements TreeImpl {
           this.#attach(node, ev.name, child);
           fresh.push({ node: child, report: true });
         } else if ((ev.mask & IN_DELETE) !== 0) {
-          const child = node.children.get(ev.name);
+          const child = node.child(ev.name);
           if (child !== undefined) this.#forget(child, false);
         } else if ((ev.mask & IN_MOVED_FROM) !== 0) {
-          leaving.set(ev.cookie, node.children.get(ev.name));
+          leaving.set(ev.cookie, node.child(ev.name));
         } else if ((ev.mask & IN_MOVED_TO) !== 0) {
           const moved = leaving.get(ev.cookie);
           leaving.delete(ev.cookie);
