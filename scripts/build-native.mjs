@@ -4,7 +4,6 @@
 //        SATCHEL_NODE_GYP=/path/to/node-gyp.js node scripts/build-native.mjs
 // On systems other than Linux there is no inotify: it says so and exits 0 (the watcher then uses
 // @parcel/watcher). A failed build exits 1 with node-gyp's output above the reason.
-/* global process, console -- Node globals: the lint config declares none for plain .mjs scripts */
 import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';

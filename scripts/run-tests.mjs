@@ -31,5 +31,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const extra = process.argv.slice(3);
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...extra, ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

@@ -24,6 +24,7 @@
  * Test helpers change the storage behind the replica's back, in the case's spelling: `put`,
  * `mkdir`, `symlink`, `remove`, `read`, `tree`, `rawNames` (stored spellings).
  */
+import { inScope } from '../core/scope.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -270,6 +271,7 @@ export class MemoryReplica implements Replica {
         continue;
       }
       const { node } = stored;
+      if (options.scope !== undefined && !inScope(path, options.scope)) continue;
       if (isSatchelInternal(path) || options.ignore(path, node.kind === 'directory')) {
         skipped.push(path);
         continue;

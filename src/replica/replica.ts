@@ -48,6 +48,11 @@ export interface ScanOptions {
    */
   readonly recentAfterMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Scoped scan (the daemon's fast path): only these paths, each with everything below it, plus
+   * the folders above them. Absent = the whole replica. See `core/scope.ts`.
+   */
+  readonly scope?: readonly string[];
 }
 
 /** What a scan found. */

@@ -11,6 +11,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Entry } from '../core/entry.js';
+import { normalizeScope, scopeAncestors } from '../core/scope.js';
 import type { Conflict } from '../core/plan.js';
 import type { CachedHash, HashCache } from '../replica/replica.js';
 
@@ -81,6 +82,9 @@ CREATE TABLE IF NOT EXISTS conflict (
   reason TEXT NOT NULL, detected_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS mirror_status (name TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lock (path TEXT PRIMARY KEY, mode INTEGER NOT NULL, since INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS queue (
+  mirror_id TEXT NOT NULL, path TEXT NOT NULL, since INTEGER NOT NULL,
+  PRIMARY KEY (mirror_id, path)) WITHOUT ROWID;
 `;
 
 function rowToEntry(row: AncestorRow): Entry {
@@ -139,6 +143,32 @@ export class StateStore {
       )
       .all(mirrorId) as AncestorRow[];
     return new Map(rows.map((r) => [r.path, rowToEntry(r)]));
+  }
+
+  /**
+   * The part of the pair's ancestor a scoped sync looks at: each scope path with everything
+   * below it, and the folders above (see core/scope.ts).
+   */
+  loadAncestorScoped(mirrorId: string, scope: readonly string[]): Map<string, Entry> {
+    const normalized = normalizeScope(scope);
+    if (normalized[0] === '') return this.loadAncestor(mirrorId);
+    const cols = 'path, kind, size, mtime_ms, executable, hash, target';
+    const exact = this.db.prepare(`SELECT ${cols} FROM ancestor WHERE mirror_id = ? AND path = ?`);
+    // Children of P sort between 'P/' and 'P0' ('0' follows '/').
+    const below = this.db.prepare(
+      `SELECT ${cols} FROM ancestor WHERE mirror_id = ? AND path >= ? AND path < ? ORDER BY path`,
+    );
+    const out = new Map<string, Entry>();
+    for (const dir of scopeAncestors(normalized)) {
+      const row = exact.get(mirrorId, dir) as AncestorRow | undefined;
+      if (row) out.set(row.path, rowToEntry(row));
+    }
+    for (const p of normalized) {
+      const row = exact.get(mirrorId, p) as AncestorRow | undefined;
+      if (row) out.set(row.path, rowToEntry(row));
+      for (const r of below.all(mirrorId, `${p}/`, `${p}0`) as AncestorRow[]) out.set(r.path, rowToEntry(r));
+    }
+    return out;
   }
 
   /** Applies ancestor changes (entry = set, undefined = forget) in one transaction. */
@@ -206,6 +236,65 @@ export class StateStore {
     this.loadedCaches.set(replica, new LoadedHashCache(new Map(next)));
   }
 
+  /** Changes some entries of `replica`'s hash cache (undefined = forget), leaving the rest. */
+  updateHashes(replica: string, updates: ReadonlyMap<string, CachedHash | undefined>): void {
+    if (updates.size === 0) return;
+    const current = (this.hashCache(replica) as LoadedHashCache).entries;
+    const put = this.db.prepare(
+      'INSERT OR REPLACE INTO hash_cache (replica, path, size, mtime_ms, ino, hash) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const del = this.db.prepare('DELETE FROM hash_cache WHERE replica = ? AND path = ?');
+    this.db.transaction(() => {
+      for (const [path, h] of updates) {
+        if (h === undefined) {
+          del.run(replica, path);
+          current.delete(path);
+        } else {
+          put.run(replica, path, h.size, h.mtimeMs, h.ino ?? null, h.hash);
+          current.set(path, h);
+        }
+      }
+    })();
+  }
+
+  /** Adds paths to the durable queue of changes waiting to be shipped to mirror `mirrorId`. */
+  enqueue(mirrorId: string, paths: Iterable<string>, at: number): void {
+    const put = this.db.prepare('INSERT OR IGNORE INTO queue (mirror_id, path, since) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const p of paths) put.run(mirrorId, p, at);
+    })();
+  }
+
+  /** The queued paths of mirror `mirrorId`, oldest first. */
+  queued(mirrorId: string): string[] {
+    return (
+      this.db.prepare('SELECT path FROM queue WHERE mirror_id = ? ORDER BY since, path').all(mirrorId) as {
+        path: string;
+      }[]
+    ).map((r) => r.path);
+  }
+
+  /** How many paths wait for each mirror (by id). */
+  queueCounts(): Map<string, number> {
+    const rows = this.db.prepare('SELECT mirror_id, COUNT(*) AS n FROM queue GROUP BY mirror_id').all() as {
+      mirror_id: string;
+      n: number;
+    }[];
+    return new Map(rows.map((r) => [r.mirror_id, r.n]));
+  }
+
+  /** Removes shipped paths from the queue of mirror `mirrorId` (all of them when `paths` is absent). */
+  dequeue(mirrorId: string, paths?: Iterable<string>): void {
+    if (paths === undefined) {
+      this.db.prepare('DELETE FROM queue WHERE mirror_id = ?').run(mirrorId);
+      return;
+    }
+    const del = this.db.prepare('DELETE FROM queue WHERE mirror_id = ? AND path = ?');
+    this.db.transaction(() => {
+      for (const p of paths) del.run(mirrorId, p);
+    })();
+  }
+
   /** Forgets everything about a removed mirror. */
   dropMirror(mirrorId: string, mirrorName: string): void {
     this.db.transaction(() => {
@@ -213,6 +302,7 @@ export class StateStore {
       this.db.prepare('DELETE FROM hash_cache WHERE replica = ?').run(`mirror:${mirrorId}`);
       this.db.prepare('DELETE FROM mirror_status WHERE name = ?').run(mirrorName);
       this.db.prepare('DELETE FROM conflict WHERE mirror = ?').run(mirrorName);
+      this.db.prepare('DELETE FROM queue WHERE mirror_id = ?').run(mirrorId);
     })();
     this.loadedCaches.delete(`mirror:${mirrorId}`);
   }

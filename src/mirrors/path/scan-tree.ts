@@ -11,9 +11,10 @@ import { createReadStream, promises as fsp, type Dirent, type Stats } from 'node
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
-import { comparePaths, type Entry } from '../../core/entry.js';
+import { ancestorsOf, comparePaths, type Entry } from '../../core/entry.js';
+import { normalizeScope } from '../../core/scope.js';
 import { SatchelError } from '../../core/errors.js';
-import { decodeSegment } from '../../core/name-encoding.js';
+import { decodeSegment, encodePath } from '../../core/name-encoding.js';
 import type { Problem } from '../../core/problem.js';
 import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
 import { errnoOf } from './fs-errors.js';
@@ -176,8 +177,41 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     await Promise.all(dirents.map((d) => visit(path, abs, d)));
   };
 
+  /** A scoped scan: each scope path's subtree, after the folders above it (see core/scope.ts). */
+  const walkScope = async (scope: readonly string[]): Promise<void> => {
+    for (const target of scope) {
+      if (isSatchelInternal(target)) continue;
+      for (const dir of [...ancestorsOf(target), target]) {
+        if (entries.has(dir)) continue;
+        const abs = join(root, encodePath(dir, caps));
+        let st: Stats;
+        try {
+          st = await limit(() => fsp.lstat(abs));
+        } catch (err) {
+          if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') failed(dir, err, 'read');
+          break;
+        }
+        const isDir = st.isDirectory();
+        if (ignore(dir, isDir)) break;
+        try {
+          if (isDir && dir === target) await walk(dir, abs);
+          else if (isDir) entries.set(dir, { kind: 'directory' });
+          else if (st.isSymbolicLink())
+            entries.set(dir, { kind: 'symlink', target: await fsp.readlink(abs) });
+          else if (st.isFile()) await scanFile(dir, abs);
+        } catch (err) {
+          if (err instanceof SatchelError) throw err;
+          failed(dir, err, isDir ? 'read folder' : 'read');
+        }
+        if (!isDir) break;
+      }
+    }
+  };
+
   try {
-    await walk('', root);
+    const scope = options.scope === undefined ? undefined : normalizeScope(options.scope);
+    if (scope === undefined || scope[0] === '') await walk('', root);
+    else await walkScope(scope);
   } catch (err) {
     if (err instanceof SatchelError) throw err;
     throw absent(root, label, errnoOf(err) ?? String(err), err);
