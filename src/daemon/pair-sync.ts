@@ -59,6 +59,11 @@ export interface PairInput {
   readonly dryRun: boolean;
   readonly allowMassDelete: boolean;
   readonly now: number;
+  /**
+   * A scoped cycle (the daemon's fast path): both scans cover only these paths (see
+   * core/scope.ts), so only this part of the ancestor and the hash caches is read and written.
+   */
+  readonly scope?: readonly string[];
 }
 
 /** The result of a pair cycle: the report, and the case as it stands afterwards. */
@@ -66,6 +71,8 @@ export interface PairOutcome {
   readonly report: MirrorReport;
   /** The case after this cycle (scan of the case for the next pair). */
   readonly caseAfter: ScanResult;
+  /** Case paths this cycle changed (written, created, removed, renamed from or to). */
+  readonly caseChanged: readonly string[];
 }
 
 function describe(side: 'case' | 'mirror', op: Operation): PlannedOperation {
@@ -88,6 +95,27 @@ export function hashesAfter(scan: ReadonlyMap<string, CachedHash>, after: Snapsh
         : { size: e.size, mtimeMs: e.mtimeMs, hash: e.hash },
     );
   }
+  return out;
+}
+
+/** Hash-cache changes of a scoped cycle: the files after it, and the paths no longer files. */
+export function scopedHashUpdates(
+  before: Snapshot,
+  after: ReadonlyMap<string, CachedHash>,
+): Map<string, CachedHash | undefined> {
+  const updates = new Map<string, CachedHash | undefined>(after);
+  for (const path of before.keys()) if (!after.has(path)) updates.set(path, undefined);
+  return updates;
+}
+
+/** Paths changed by the successful operations. */
+function changedPaths(ops: readonly Operation[], results: readonly OperationResult[]): string[] {
+  const out: string[] = [];
+  ops.forEach((op, i) => {
+    if (!results[i]?.ok) return;
+    if (op.type === 'rename') out.push(op.from, op.to);
+    else out.push(op.path);
+  });
   return out;
 }
 
@@ -128,7 +156,10 @@ async function stageBoth(input: PairInput, plan: PairPlan): Promise<[PreparedApp
 /** Runs one cycle of the pair. Throws only when a replica fails as a whole (vanished, unreachable). */
 export async function syncPair(input: PairInput): Promise<PairOutcome> {
   const { state, caseScan, mirrorScan } = input;
-  const ancestor = state.loadAncestor(input.mirrorId);
+  const ancestor =
+    input.scope === undefined
+      ? state.loadAncestor(input.mirrorId)
+      : state.loadAncestorScoped(input.mirrorId, input.scope);
   const scanProblems = [...caseScan.problems, ...mirrorScan.problems];
   const plan = reconcile({
     ancestor,
@@ -157,6 +188,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
           hint: `check the ${verdict.side === 'case' ? 'case' : `mirror '${input.mirrorName}'`}; if the deletions are intended run \`satchel sync ${input.mirrorName} --allow-mass-delete\``,
         },
         caseAfter: caseScan,
+        caseChanged: [],
       };
     }
   }
@@ -175,6 +207,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
         ],
       },
       caseAfter: caseScan,
+      caseChanged: [],
     };
   }
 
@@ -211,7 +244,9 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     input.mirrorId,
     ancestorUpdates(ancestor, caseAfter, mirrorAfter, input.mirrorCapabilities),
   );
-  state.storeHashes(`mirror:${input.mirrorId}`, hashesAfter(mirrorScan.hashes, mirrorAfter));
+  const mirrorHashes = hashesAfter(mirrorScan.hashes, mirrorAfter);
+  if (input.scope === undefined) state.storeHashes(`mirror:${input.mirrorId}`, mirrorHashes);
+  else state.updateHashes(`mirror:${input.mirrorId}`, scopedHashUpdates(mirrorScan.snapshot, mirrorHashes));
   state.recordConflicts(input.mirrorName, plan.conflicts, input.now);
 
   return {
@@ -227,5 +262,6 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
       hashes: hashesAfter(caseScan.hashes, caseAfter),
       problems: caseScan.problems,
     },
+    caseChanged: changedPaths(plan.caseOps, caseResults),
   };
 }

@@ -61,7 +61,7 @@ export function caseReplica(ctx: CaseContext): Replica {
 }
 
 /** Restores the mode of case files a crashed process left locked (read-only). */
-async function releaseStaleLocks(ctx: CaseContext): Promise<void> {
+export async function releaseStaleLocks(ctx: CaseContext): Promise<void> {
   const { chmod, lstat } = await import('node:fs/promises');
   for (const lock of ctx.state.listLocks()) {
     try {
@@ -75,7 +75,7 @@ async function releaseStaleLocks(ctx: CaseContext): Promise<void> {
   }
 }
 
-function selectMirrors(ctx: CaseContext, names: readonly string[] | undefined): string[] {
+export function selectMirrors(ctx: CaseContext, names: readonly string[] | undefined): string[] {
   const configured = Object.keys(ctx.config.mirrors);
   if (!names || names.length === 0) return configured;
   for (const name of names) {
@@ -116,27 +116,53 @@ function failureReport(name: string, e: unknown): MirrorReport {
   };
 }
 
-/**
- * Reconciles the case with every selected mirror that is present and reports per mirror.
- * Throws only for problems of the case itself (locked by another process, unreadable).
- */
-export async function syncCase(ctx: CaseContext, options: SyncOptions = {}): Promise<MirrorReport[]> {
-  const names = selectMirrors(ctx, options.mirrors);
-  const lock = acquireCaseLock(join(ctx.root, STATE_DIR_NAME), options.dryRun ? 'planning' : 'syncing');
-  const opened: OpenedMirror[] = [];
-  try {
-    await releaseStaleLocks(ctx);
-    const ignore = await loadIgnoreRules(ctx.root);
-    const ignoreFn = (path: string, isDirectory: boolean): boolean => ignore.ignores(path, isDirectory);
-    const theCase = caseReplica(ctx);
-    const scanOf = (replica: Replica, cacheKey: string): Promise<ScanResult> =>
-      replica.scan({
-        cache: ctx.state.hashCache(cacheKey),
-        ignore: ignoreFn,
-        recentAfterMs: Date.now() - RACY_WINDOW_MS,
-      });
-    let caseNow = await scanOf(theCase, 'case');
+/** Scans `replica` with the case's ignore rules and the replica's hash cache. */
+export function scanReplica(
+  ctx: CaseContext,
+  replica: Replica,
+  cacheKey: string,
+  ignore: IgnoreRules,
+  scope?: readonly string[],
+): Promise<ScanResult> {
+  return replica.scan({
+    cache: ctx.state.hashCache(cacheKey),
+    ignore: (path, isDirectory) => ignore.ignores(path, isDirectory),
+    recentAfterMs: Date.now() - RACY_WINDOW_MS,
+    ...(scope === undefined ? {} : { scope }),
+  });
+}
 
+/** Records what a sync did, per mirror, for `status`. */
+export function recordStatus(ctx: CaseContext, reports: Iterable<MirrorReport>, at: number): void {
+  for (const r of reports) {
+    if (r.state === 'planned') continue;
+    ctx.state.setMirrorStatus(r.mirror, {
+      lastSyncAt: at,
+      lastResult: r.state,
+      ...(r.message ? { message: r.message } : {}),
+      in: r.in,
+      out: r.out,
+      problems: r.problems.length,
+      ...(r.state === 'halted' && r.message ? { halted: r.message } : {}),
+    });
+  }
+}
+
+/**
+ * Full reconciliation of the case with the named mirrors, by a caller that holds the case
+ * lock (`satchel sync`, and `satchel watch` at start and on every poll). `theCase` is the case
+ * replica (shared, so that concurrent work on it never mistakes a live staged file for debris).
+ */
+export async function reconcileMirrors(
+  ctx: CaseContext,
+  theCase: Replica,
+  names: readonly string[],
+  options: SyncOptions & { readonly ignore: IgnoreRules },
+): Promise<{ reports: MirrorReport[]; caseChanged: Set<string> }> {
+  const opened: OpenedMirror[] = [];
+  const caseChanged = new Set<string>();
+  try {
+    let caseNow = await scanReplica(ctx, theCase, 'case', options.ignore);
     const reports = new Map<string, MirrorReport>();
     for (const name of names) {
       const m = await openMirror(ctx, name);
@@ -153,7 +179,7 @@ export async function syncCase(ctx: CaseContext, options: SyncOptions = {}): Pro
         const replica = m.replica!;
         let report: MirrorReport;
         try {
-          const mirrorScan = await scanOf(replica, `mirror:${m.id}`);
+          const mirrorScan = await scanReplica(ctx, replica, `mirror:${m.id}`, options.ignore);
           const outcome = await syncPair({
             state: ctx.state,
             mirrorName: m.name,
@@ -170,10 +196,12 @@ export async function syncCase(ctx: CaseContext, options: SyncOptions = {}): Pro
             now: Date.now(),
           });
           report = outcome.report;
+          for (const p of outcome.caseChanged) caseChanged.add(p);
           if (report.state === 'synced' && report.in > 0) {
             caseNow = outcome.caseAfter;
             lastChange = i;
           }
+          if (report.state === 'synced' && !options.dryRun) ctx.state.dequeue(m.id);
         } catch (e) {
           report = failureReport(m.name, e);
         }
@@ -184,24 +212,25 @@ export async function syncCase(ctx: CaseContext, options: SyncOptions = {}): Pro
         .slice(0, Math.max(lastChange, 0))
         .filter((m) => reports.get(m.name)?.state === 'synced');
     }
-
-    if (!options.dryRun) {
-      const at = Date.now();
-      for (const r of reports.values()) {
-        ctx.state.setMirrorStatus(r.mirror, {
-          lastSyncAt: at,
-          lastResult: r.state === 'planned' ? 'synced' : r.state,
-          ...(r.message ? { message: r.message } : {}),
-          in: r.in,
-          out: r.out,
-          problems: r.problems.length,
-          ...(r.state === 'halted' && r.message ? { halted: r.message } : {}),
-        });
-      }
-    }
-    return names.map((n) => reports.get(n)!);
+    if (!options.dryRun) recordStatus(ctx, reports.values(), Date.now());
+    return { reports: names.map((n) => reports.get(n)!), caseChanged };
   } finally {
     for (const m of opened) await m.replica?.close();
+  }
+}
+
+/**
+ * Reconciles the case with every selected mirror that is present and reports per mirror.
+ * Throws only for problems of the case itself (locked by another process, unreadable).
+ */
+export async function syncCase(ctx: CaseContext, options: SyncOptions = {}): Promise<MirrorReport[]> {
+  const names = selectMirrors(ctx, options.mirrors);
+  const lock = acquireCaseLock(join(ctx.root, STATE_DIR_NAME), options.dryRun ? 'planning' : 'syncing');
+  try {
+    await releaseStaleLocks(ctx);
+    const ignore = await loadIgnoreRules(ctx.root);
+    return (await reconcileMirrors(ctx, caseReplica(ctx), names, { ...options, ignore })).reports;
+  } finally {
     lock.release();
   }
 }
