@@ -16,6 +16,7 @@ import { registerNotYet } from './commands/not-yet.js';
 import { registerResolve } from './commands/resolve.js';
 import { registerStatus } from './commands/status.js';
 import { registerSync } from './commands/sync.js';
+import { registerWatch } from './commands/watch.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, cliOf, errorInfo, printFailure } from './output.js';
 
 /** The version in package.json (the repository root is three levels above `dist/src/cli`). */
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerMirrorList(mirror, cli);
   registerMirrorRemove(mirror, cli);
   registerSync(program, cli);
+  registerWatch(program, cli);
   registerStatus(program, cli);
   registerConflicts(program, cli);
   registerResolve(program, cli);

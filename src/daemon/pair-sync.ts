@@ -73,6 +73,8 @@ export interface PairOutcome {
   readonly caseAfter: ScanResult;
   /** Case paths this cycle changed (written, created, removed, renamed from or to). */
   readonly caseChanged: readonly string[];
+  /** Mirror paths this cycle changed. */
+  readonly mirrorChanged: readonly string[];
 }
 
 function describe(side: 'case' | 'mirror', op: Operation): PlannedOperation {
@@ -189,6 +191,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
         },
         caseAfter: caseScan,
         caseChanged: [],
+        mirrorChanged: [],
       };
     }
   }
@@ -208,6 +211,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
       },
       caseAfter: caseScan,
       caseChanged: [],
+      mirrorChanged: [],
     };
   }
 
@@ -263,5 +267,6 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
       problems: caseScan.problems,
     },
     caseChanged: changedPaths(plan.caseOps, caseResults),
+    mirrorChanged: changedPaths(plan.mirrorOps, mirrorResults),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * @module cli/commands/not-yet
- * Commands of the CLI contract that this version does not have yet: `watch`, `eject`, `ui` and
+ * Commands of the CLI contract that this version does not have yet: `eject`, `ui` and
  * `agent`. They are listed in `--help`, accept their documented arguments, and answer exit 1
  * with a plain "not available in this version" (error code `not-available`) and what to use instead.
  */
@@ -16,12 +16,6 @@ interface PlannedCommand {
 }
 
 const PLANNED: readonly PlannedCommand[] = [
-  {
-    name: 'watch',
-    description: 'foreground daemon: live replication (not available in this version)',
-    define: (c) => c,
-    instead: 'run `satchel sync` after your changes, or from a timer',
-  },
   {
     name: 'eject',
     description:
@@ -43,7 +37,7 @@ const PLANNED: readonly PlannedCommand[] = [
   },
 ];
 
-/** Registers `watch`, `eject`, `ui` and `agent`, each answering "not available in this version". */
+/** Registers `eject`, `ui` and `agent`, each answering "not available in this version". */
 export function registerNotYet(program: Command): void {
   for (const planned of PLANNED) {
     withJsonOption(planned.define(program.command(planned.name).description(planned.description))).action(

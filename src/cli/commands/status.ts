@@ -4,6 +4,10 @@
  * plan), when it last synced and with what result, its conflicts; and the locked case files.
  */
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { STATE_DIR_NAME } from '../../core/reserved.js';
+import { processAlive } from '../../daemon/case-lock.js';
+import { type DaemonStatus, readDaemonStatus } from '../../daemon/daemon-status.js';
 import { SatchelError } from '../../core/errors.js';
 import { mirrorPresence, type CaseContext } from '../../daemon/case.js';
 import type { MirrorReport } from '../../daemon/sync-engine.js';
@@ -43,6 +47,12 @@ export interface StatusReport {
   readonly mirrors: readonly MirrorStatus[];
   readonly locked: readonly { readonly path: string; readonly since: string | null }[];
   readonly conflicts: number;
+  /** Present while `satchel watch` runs on the case: it is the source of `pending`. */
+  readonly daemon?: {
+    readonly pid: number;
+    readonly since: string | null;
+    readonly backend: string | undefined;
+  };
 }
 
 /** Plans a dry run for the present mirrors; a case another process holds gives a message instead. */
@@ -59,13 +69,38 @@ async function planPending(ctx: CaseContext, names: string[]): Promise<Map<strin
   }
 }
 
+/** The status a running `satchel watch` of this case publishes, if one runs. */
+function liveDaemon(ctx: CaseContext): DaemonStatus | undefined {
+  const status = readDaemonStatus(join(ctx.root, STATE_DIR_NAME));
+  return status !== undefined && processAlive(status.pid) ? status : undefined;
+}
+
+/** Per-mirror state from a running daemon, in the shape of a dry-run plan. */
+function plansFromDaemon(daemon: DaemonStatus): Map<string, MirrorReport> {
+  const plans = new Map<string, MirrorReport>();
+  for (const [name, m] of Object.entries(daemon.mirrors)) {
+    const state = m.state === 'halted' || m.state === 'failed' ? m.state : 'planned';
+    plans.set(name, {
+      mirror: name,
+      state,
+      in: 0,
+      out: m.pending,
+      conflicts: [],
+      problems: [],
+      ...(m.message && state !== 'planned' ? { message: m.message } : {}),
+    });
+  }
+  return plans;
+}
+
 /** Gathers the status of the case. */
 async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
   const conflicts = ctx.state.listConflicts();
   const presence = new Map<string, { present: boolean; message: string }>();
   for (const [name, m] of Object.entries(ctx.config.mirrors)) presence.set(name, await mirrorPresence(m));
   const present = [...presence].filter(([, p]) => p.present).map(([name]) => name);
-  const plans = await planPending(ctx, present);
+  const daemon = liveDaemon(ctx);
+  const plans = daemon ? plansFromDaemon(daemon) : await planPending(ctx, present);
   const mirrors = Object.entries(ctx.config.mirrors).map(([name, m]): MirrorStatus => {
     const stored = ctx.state.getMirrorStatus(name);
     const p = presence.get(name)!;
@@ -89,6 +124,9 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
   return {
     case: ctx.root,
     name: ctx.config.name,
+    ...(daemon
+      ? { daemon: { pid: daemon.pid, since: isoTime(daemon.startedAt), backend: daemon.backend } }
+      : {}),
     mirrors,
     locked: ctx.state.listLocks().map((l) => ({ path: l.path, since: isoTime(l.since) })),
     conflicts: conflicts.length,
@@ -131,6 +169,8 @@ export function registerStatus(program: Command, cli: Cli): void {
         const status = await gatherStatus(ctx);
         if (options.json) return printJson(status);
         say(`case "${status.name}" at ${status.case}`);
+        if (status.daemon)
+          say(`  watched live by satchel watch (pid ${status.daemon.pid}, ${status.daemon.backend})`);
         if (status.mirrors.length === 0)
           say('  no mirrors yet: add one with `satchel mirror add <name> <path>`');
         for (const m of status.mirrors) say(mirrorLine(m));

@@ -1,0 +1,54 @@
+/**
+ * @module cli/commands/watch
+ * `satchel watch`: the foreground daemon (what a service unit runs). Replicates every save at
+ * once, follows mirrors, and runs until SIGTERM or SIGINT, which finish the batch in flight,
+ * save state and exit 0. Events go to stderr and to `.satchel/events.log`.
+ */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { STATE_DIR_NAME } from '../../core/reserved.js';
+import { EventLog } from '../../daemon/event-log.js';
+import { desktopNotifier } from '../../daemon/notifier.js';
+import { WatchDaemon } from '../../daemon/watch-daemon.js';
+import { runAction, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
+
+/** Options of `watch`. */
+interface WatchOptions extends JsonOption {
+  readonly settle?: string;
+}
+
+/** Registers `satchel watch`. */
+export function registerWatch(program: Command, cli: Cli): void {
+  withJsonOption(
+    program
+      .command('watch')
+      .description('foreground daemon: replicate every save at once, follow mirrors (what a service runs)')
+      .option('--settle <ms>', 'quiet period for files still open for writing', '200'),
+  ).action((options: WatchOptions) =>
+    runAction(options, () =>
+      withCase(cli, async (ctx) => {
+        const settleMs = Number(options.settle ?? '200');
+        const log = new EventLog(join(ctx.root, STATE_DIR_NAME), (line) => {
+          if (!options.json) process.stderr.write(`${line}\n`);
+        });
+        const daemon = new WatchDaemon({
+          ctx,
+          log,
+          notifier: desktopNotifier(),
+          settleMs: Number.isFinite(settleMs) && settleMs >= 0 ? settleMs : 200,
+        });
+        let stop!: () => void;
+        const stopped = new Promise<void>((resolve) => (stop = resolve));
+        const onSignal = (): void => stop();
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+        await daemon.start();
+        if (options.json)
+          process.stdout.write(JSON.stringify({ watching: ctx.root, pid: process.pid }) + '\n');
+        await stopped;
+        await daemon.stop();
+        return 0;
+      }),
+    ),
+  );
+}

@@ -1,0 +1,77 @@
+/**
+ * @module daemon/event-log
+ * The daemon's structured log: one JSON object per line in `<case>/.satchel/events.log`
+ * (rotated to `events.log.1` past 10 MiB), and a short human line on stderr. Passphrases and
+ * file contents never go here; paths and counts do.
+ */
+import { appendFileSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What kind of thing happened. */
+export type EventKind =
+  | 'started'
+  | 'stopped'
+  | 'shipped'
+  | 'incoming'
+  | 'conflict'
+  | 'problem'
+  | 'present'
+  | 'absent'
+  | 'halted'
+  | 'failed'
+  | 'watch-limit'
+  | 'rescan';
+
+/** One event of the log. */
+export interface DaemonEvent {
+  readonly event: EventKind;
+  readonly mirror?: string;
+  readonly paths?: readonly string[];
+  readonly message?: string;
+  readonly [key: string]: unknown;
+}
+
+const ROTATE_BYTES = 10 * 1024 * 1024;
+
+/** Appends events to the case's event log. */
+export class EventLog {
+  readonly file: string;
+  #written = 0;
+
+  constructor(
+    stateDir: string,
+    private readonly echo: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+  ) {
+    this.file = join(stateDir, 'events.log');
+    try {
+      this.#written = statSync(this.file).size;
+    } catch {
+      this.#written = 0;
+    }
+  }
+
+  /** Records `event` with the current time, and echoes a one-line summary. */
+  write(event: DaemonEvent): void {
+    const line = JSON.stringify({ time: new Date().toISOString(), ...event });
+    try {
+      if (this.#written > ROTATE_BYTES) {
+        renameSync(this.file, this.file + '.1');
+        this.#written = 0;
+      }
+      appendFileSync(this.file, line + '\n');
+      this.#written += line.length + 1;
+    } catch {
+      // The log is a convenience: a full disk must not stop replication.
+    }
+    this.echo(summary(event));
+  }
+}
+
+/** The human one-liner of an event, e.g. `stick: shipped 3 (a.txt, b.txt, …)`. */
+export function summary(e: DaemonEvent): string {
+  const who = e.mirror ? `${e.mirror}: ` : '';
+  const paths = e.paths?.length
+    ? ` ${e.paths.length} (${e.paths.slice(0, 3).join(', ')}${e.paths.length > 3 ? ', …' : ''})`
+    : '';
+  return `${who}${e.event}${paths}${e.message ? ` — ${e.message}` : ''}`;
+}

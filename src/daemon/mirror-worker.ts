@@ -1,0 +1,99 @@
+/**
+ * @module daemon/mirror-worker
+ * One mirror's queue and worker inside `satchel watch`: each mirror works through its own set
+ * of pending paths, so a slow or absent mirror never delays the others. The worker runs one
+ * batch at a time (a scoped pair cycle over every path queued so far, so a rename's two paths
+ * are compared together), and a full reconciliation when asked (start, poll, rescan, return of
+ * an absent mirror).
+ */
+
+/** What the worker asks of its daemon. */
+export interface WorkerHost {
+  /** Full reconciliation of this mirror; returns whether the mirror is present. */
+  fullSync(worker: MirrorWorker): Promise<void>;
+  /** Scoped cycle over `paths`. */
+  scopedSync(worker: MirrorWorker, paths: string[]): Promise<void>;
+  /** The worker's state changed (for the status file). */
+  changed(): void;
+}
+
+/** The queue and worker of one mirror. */
+export class MirrorWorker {
+  /** Paths waiting for the next batch. */
+  readonly pending = new Set<string>();
+  /** Set while the mirror is absent, halted or failing; cleared by a successful cycle. */
+  state: 'watching' | 'polling' | 'absent' | 'halted' | 'failed' = 'watching';
+  message: string | undefined;
+  lastSyncAt: number | undefined;
+  #fullRequested = false;
+  #running: Promise<void> | undefined;
+  #paused = true;
+  #stopped = false;
+
+  constructor(
+    readonly name: string,
+    readonly id: string,
+    private readonly host: WorkerHost,
+  ) {}
+
+  /** Whether a batch is in flight. */
+  get busy(): boolean {
+    return this.#running !== undefined;
+  }
+
+  /** Queues paths and starts a batch when idle. */
+  add(paths: Iterable<string>): void {
+    for (const p of paths) this.pending.add(p);
+    this.kick();
+  }
+
+  /** Asks for a full reconciliation (it also covers every pending path). */
+  requestFull(): void {
+    this.#fullRequested = true;
+    this.kick();
+  }
+
+  /** Lets the worker run (it starts paused until the daemon's first reconciliation is done). */
+  resume(): void {
+    this.#paused = false;
+    this.kick();
+  }
+
+  /** Starts working when there is work and nothing runs. */
+  kick(): void {
+    if (this.#running || this.#paused || this.#stopped) return;
+    // An absent or halted mirror keeps its paths queued until a full reconciliation is asked for.
+    const blocked = this.state === 'absent' || this.state === 'halted';
+    if (!this.#fullRequested && (this.pending.size === 0 || blocked)) return;
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+      this.host.changed();
+      // Work may have arrived while the last batch finished.
+      this.kick();
+    });
+    this.host.changed();
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped && (this.#fullRequested || this.pending.size > 0)) {
+      if (this.#fullRequested) {
+        this.#fullRequested = false;
+        this.pending.clear();
+        await this.host.fullSync(this);
+      } else if (this.state === 'absent' || this.state === 'halted') {
+        // Paths stay queued (and durable) until the mirror is back: the full sync then covers them.
+        return;
+      } else {
+        const batch = [...this.pending];
+        this.pending.clear();
+        await this.host.scopedSync(this, batch);
+      }
+    }
+  }
+
+  /** Stops taking work and waits for the batch in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#running;
+  }
+}

@@ -1,0 +1,546 @@
+/**
+ * @module daemon/watch-daemon
+ * `satchel watch`: live replication. The case is watched with inotify (close-after-write tells
+ * when a save is complete); every reported path goes to each mirror's own queue and worker
+ * (`mirror-worker.ts`), which reconciles just those paths at once: no timer on the fast path.
+ *
+ * - Start: take the case lock (one daemon per case), undo locks a crash left, reconcile every
+ *   present mirror fully, then follow the watcher.
+ * - Files still being written (a modify without a close yet) wait for a quiet period
+ *   ({@link WatchDaemonOptions.settleMs}); staging then re-checks size and mtime.
+ * - Mirrors: local ones are watched too; network mounts (and mirrors with `poll` set) are
+ *   reconciled fully every poll interval. An absent mirror is checked for every second and
+ *   reconciled at once when it comes back (a stick plugged in again).
+ * - The queue is durable (state store): after a kill, the first full reconciliation ships
+ *   whatever was pending, and the case itself is the record of what changed.
+ * - SIGTERM: stop taking events, finish the batch in flight, save state, exit 0.
+ */
+import { join } from 'node:path';
+import { SatchelError } from '../core/errors.js';
+import type { IgnoreRules } from '../core/ignore-rules.js';
+import { decodePath } from '../core/name-encoding.js';
+import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
+import { normalizeScope } from '../core/scope.js';
+import { readMarker } from '../mirrors/path/marker.js';
+import { mountFsType } from '../mirrors/path/probe.js';
+import type { Replica } from '../replica/replica.js';
+import { type WatchHint } from '../watch/coalescer.js';
+import { TreeWatcher } from '../watch/tree-watcher.js';
+import type { CaseContext } from './case.js';
+import { acquireCaseLock, type CaseLock } from './case-lock.js';
+import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatus } from './daemon-status.js';
+import type { EventLog } from './event-log.js';
+import { MirrorWorker, type WorkerHost } from './mirror-worker.js';
+import { openMirror } from './mirror-replica.js';
+import { parseMirrorUrl } from './mirror-url.js';
+import type { Notifier } from './notifier.js';
+import { type MirrorReport, scopedHashUpdates, syncPair } from './pair-sync.js';
+import {
+  caseReplica,
+  loadIgnoreRules,
+  reconcileMirrors,
+  releaseStaleLocks,
+  scanReplica,
+} from './sync-engine.js';
+
+/** Tunables of the daemon (defaults suit people; tests shorten them). */
+export interface WatchDaemonOptions {
+  readonly ctx: CaseContext;
+  readonly log: EventLog;
+  readonly notifier: Notifier;
+  /** Quiet period before shipping a file whose writer did not close it yet (ms). */
+  readonly settleMs?: number;
+  /** How often absent mirrors are looked for (ms). */
+  readonly presenceIntervalMs?: number;
+  /** Poll interval for mirrors on network mounts without a configured `poll` (s). */
+  readonly networkPollSeconds?: number;
+  /** Full reconciliation of watched mirrors as a safety net (ms). */
+  readonly safetyIntervalMs?: number;
+}
+
+/** File systems whose changes made elsewhere produce no inotify events here. */
+const NETWORK_FS =
+  /^(nfs4?|cifs|smb3?|smbfs|9p|afs|ceph|glusterfs|davfs|fuse\.(sshfs|smbnetfs|rclone|gvfsd-fuse|s3fs))$/;
+
+/** Deleted paths in one mirror batch from which a full reconciliation (with its mass-delete check) takes over. */
+const MIRROR_DELETE_ESCALATION = 5;
+
+/** Retry delays for paths that hit a problem: changed under us, or anything else. */
+const RETRY_CHANGED_MS = 100;
+const RETRY_PROBLEM_MS = [2_000, 10_000, 60_000, 300_000];
+
+interface MirrorWatch {
+  readonly mode: 'watching' | 'polling';
+  readonly pollMs: number;
+  watcher?: TreeWatcher;
+  timer?: NodeJS.Timeout;
+}
+
+/** The live replication daemon of one case. */
+export class WatchDaemon implements WorkerHost {
+  readonly #ctx: CaseContext;
+  readonly #log: EventLog;
+  readonly #notifier: Notifier;
+  readonly #settleMs: number;
+  readonly #presenceMs: number;
+  readonly #networkPollMs: number;
+  readonly #safetyMs: number;
+  readonly #stateDir: string;
+  readonly #workers = new Map<string, MirrorWorker>();
+  readonly #mirrorWatch = new Map<string, MirrorWatch>();
+  readonly #settling = new Map<string, NodeJS.Timeout>();
+  readonly #retries = new Map<string, number>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #ignore!: IgnoreRules;
+  #theCase!: Replica;
+  #lock: CaseLock | undefined;
+  #caseWatcher: TreeWatcher | undefined;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #startedAt = Date.now();
+  #stopping = false;
+
+  constructor(options: WatchDaemonOptions) {
+    this.#ctx = options.ctx;
+    this.#log = options.log;
+    this.#notifier = options.notifier;
+    this.#settleMs = options.settleMs ?? 200;
+    this.#presenceMs = options.presenceIntervalMs ?? 1000;
+    this.#networkPollMs = (options.networkPollSeconds ?? 5) * 1000;
+    this.#safetyMs = options.safetyIntervalMs ?? 10 * 60_000;
+    this.#stateDir = join(this.#ctx.root, STATE_DIR_NAME);
+  }
+
+  /** Takes the case lock, reconciles every present mirror, then follows changes. */
+  async start(): Promise<void> {
+    const ctx = this.#ctx;
+    this.#lock = acquireCaseLock(this.#stateDir, 'watching');
+    this.#startedAt = Date.now();
+    await releaseStaleLocks(ctx);
+    this.#ignore = await loadIgnoreRules(ctx.root);
+    this.#theCase = caseReplica(ctx);
+    for (const [name, config] of Object.entries(ctx.config.mirrors)) {
+      const worker = new MirrorWorker(name, config.id, this);
+      this.#workers.set(name, worker);
+      for (const p of ctx.state.queued(config.id)) worker.pending.add(p);
+    }
+
+    this.#caseWatcher = new TreeWatcher({
+      root: ctx.root,
+      ignore: (path, isDir) => isSatchelInternal(path) || this.#ignore.ignores(path, isDir),
+      onHints: (hints) => this.#onCaseHints(hints),
+      onLimit: (report) => {
+        this.#log.write({
+          event: 'watch-limit',
+          message: report.message,
+          unwatched: report.unwatched.length,
+        });
+        // The unwatched folders are covered by the periodic full reconciliation.
+        for (const w of this.#workers.values()) this.#every(w, 30_000);
+      },
+      onError: (error) => this.#log.write({ event: 'failed', message: `case watcher: ${error.message}` }),
+    });
+    await this.#caseWatcher.start();
+
+    // Catch up with everything that changed while no daemon ran (this also ships the durable queue).
+    const present = [...this.#workers.keys()];
+    const { reports, caseChanged } = await reconcileMirrors(ctx, this.#theCase, present, {
+      ignore: this.#ignore,
+    });
+    for (const r of reports) await this.#afterFull(this.#workers.get(r.mirror)!, r, caseChanged, true);
+    this.#log.write({
+      event: 'started',
+      message: `watching ${ctx.root} (${this.#caseWatcher.backend}) with ${present.length} mirror(s)`,
+      pid: process.pid,
+    });
+    this.#presenceLoop();
+    for (const w of this.#workers.values()) w.resume();
+    this.changed();
+  }
+
+  /** Stops watching, finishes the batch in flight, saves state and releases the case. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const t of this.#timers) clearTimeout(t);
+    for (const t of this.#settling.values()) clearTimeout(t);
+    if (this.#statusTimer) clearTimeout(this.#statusTimer);
+    await this.#caseWatcher?.stop();
+    for (const mw of this.#mirrorWatch.values()) {
+      if (mw.timer) clearInterval(mw.timer);
+      await mw.watcher?.stop();
+    }
+    await Promise.all([...this.#workers.values()].map((w) => w.stop()));
+    this.#log.write({ event: 'stopped', pid: process.pid });
+    try {
+      const { unlinkSync } = await import('node:fs');
+      unlinkSync(daemonStatusFile(this.#stateDir));
+    } catch {
+      /* never written */
+    }
+    this.#lock?.release();
+  }
+
+  // ---- events from the case -------------------------------------------------------------
+
+  #onCaseHints(hints: readonly WatchHint[]): void {
+    if (this.#stopping) return;
+    const ready: string[] = [];
+    for (const h of hints) {
+      if (h.path === '.satchelignore') void this.#reloadIgnore();
+      if (h.kind === 'rescan' && h.path === '') {
+        this.#log.write({ event: 'rescan', message: 'events were lost: reconciling everything' });
+        for (const w of this.#workers.values()) w.requestFull();
+        continue;
+      }
+      if (h.kind === 'changed' && !h.settled) {
+        this.#settle(h.path);
+        continue;
+      }
+      const timer = this.#settling.get(h.path);
+      if (timer) {
+        clearTimeout(timer);
+        this.#settling.delete(h.path);
+      }
+      if (h.kind === 'renamed' && h.from !== undefined) ready.push(h.from);
+      ready.push(h.path);
+    }
+    if (ready.length > 0) this.#dispatch(ready);
+  }
+
+  /** Waits for a quiet period on a file whose writer has not closed it. */
+  #settle(path: string): void {
+    const old = this.#settling.get(path);
+    if (old) clearTimeout(old);
+    this.#settling.set(
+      path,
+      setTimeout(() => {
+        this.#settling.delete(path);
+        this.#dispatch([path]);
+      }, this.#settleMs),
+    );
+  }
+
+  /** Queues case paths for every mirror but `except`. */
+  #dispatch(paths: readonly string[], except?: MirrorWorker): void {
+    const at = Date.now();
+    for (const w of this.#workers.values()) {
+      if (w === except) continue;
+      this.#ctx.state.enqueue(w.id, paths, at);
+      w.add(paths);
+    }
+  }
+
+  async #reloadIgnore(): Promise<void> {
+    try {
+      this.#ignore = await loadIgnoreRules(this.#ctx.root);
+    } catch (e) {
+      this.#log.write({ event: 'problem', message: `cannot read .satchelignore: ${(e as Error).message}` });
+    }
+  }
+
+  // ---- the worker host ------------------------------------------------------------------
+
+  /** Full reconciliation of one mirror (start, poll, rescan, a mirror coming back). */
+  async fullSync(worker: MirrorWorker): Promise<void> {
+    const { reports, caseChanged } = await reconcileMirrors(this.#ctx, this.#theCase, [worker.name], {
+      ignore: this.#ignore,
+    });
+    await this.#afterFull(worker, reports[0]!, caseChanged, false);
+  }
+
+  async #afterFull(
+    worker: MirrorWorker,
+    r: MirrorReport,
+    caseChanged: ReadonlySet<string>,
+    first: boolean,
+  ): Promise<void> {
+    const was = worker.state;
+    if (r.state === 'synced') {
+      const mw = await this.#ensureMirrorWatch(worker);
+      worker.state = mw?.mode ?? 'watching';
+      worker.message = undefined;
+      worker.lastSyncAt = Date.now();
+      const counts = `${r.in} in, ${r.out} out, ${r.conflicts.length} conflict(s)`;
+      if (first || was === 'absent') {
+        this.#log.write({ event: 'present', mirror: worker.name, message: counts });
+        if (!first || r.in + r.out + r.conflicts.length > 0)
+          this.#notifier.notify('Satchel', `${worker.name}: ${counts}`);
+      } else if (r.in + r.out > 0) {
+        this.#log.write({ event: 'shipped', mirror: worker.name, message: counts });
+      }
+      this.#reportProblems(worker, r);
+      if (caseChanged.size > 0) this.#dispatch([...caseChanged], worker);
+    } else if (r.state === 'absent') {
+      worker.state = 'absent';
+      worker.message = r.message;
+      await this.#dropMirrorWatch(worker);
+      if (was !== 'absent' || first)
+        this.#log.write({ event: 'absent', mirror: worker.name, message: r.message ?? '' });
+    } else if (r.state === 'halted') {
+      worker.state = 'halted';
+      worker.message = r.message;
+      if (was !== 'halted') {
+        this.#log.write({
+          event: 'halted',
+          mirror: worker.name,
+          message: `${r.message ?? ''} (${r.hint ?? ''})`,
+        });
+        this.#notifier.notify('Satchel: mirror halted', `${worker.name}: ${r.message ?? ''}`);
+      }
+    } else {
+      worker.state = 'failed';
+      worker.message = r.message;
+      this.#log.write({ event: 'failed', mirror: worker.name, message: r.message ?? '' });
+      this.#later(() => worker.requestFull(), RETRY_PROBLEM_MS[0]!);
+    }
+    this.changed();
+  }
+
+  /** Scoped cycle over the paths a watcher reported. */
+  async scopedSync(worker: MirrorWorker, paths: string[]): Promise<void> {
+    const ctx = this.#ctx;
+    const config = ctx.config.mirrors[worker.name];
+    if (config === undefined) return;
+    const opened = await openMirror(ctx, worker.name);
+    if (opened.replica === undefined) {
+      for (const p of paths) worker.pending.add(p);
+      if (worker.state !== 'absent') {
+        worker.state = 'absent';
+        worker.message = opened.absentReport.message;
+        this.#log.write({ event: 'absent', mirror: worker.name, message: opened.absentReport.message ?? '' });
+        await this.#dropMirrorWatch(worker);
+      }
+      return;
+    }
+    const replica = opened.replica;
+    try {
+      const scope = normalizeScope(paths);
+      const caseScan = await scanReplica(ctx, this.#theCase, 'case', this.#ignore, scope);
+      const mirrorScan = await scanReplica(ctx, replica, `mirror:${worker.id}`, this.#ignore, scope);
+      const outcome = await syncPair({
+        state: ctx.state,
+        mirrorName: worker.name,
+        mirrorId: worker.id,
+        mirrorCapabilities: replica.capabilities,
+        pushOnly: config.pushOnly,
+        caseLabel: ctx.hostLabel,
+        caseReplica: this.#theCase,
+        caseScan,
+        mirrorReplica: replica,
+        mirrorScan,
+        dryRun: false,
+        allowMassDelete: true,
+        now: Date.now(),
+        scope,
+      });
+      ctx.state.updateHashes('case', scopedHashUpdates(caseScan.snapshot, outcome.caseAfter.hashes));
+      const r = outcome.report;
+      if (outcome.mirrorChanged.length > 0)
+        this.#log.write({ event: 'shipped', mirror: worker.name, paths: outcome.mirrorChanged });
+      if (outcome.caseChanged.length > 0) {
+        this.#log.write({ event: 'incoming', mirror: worker.name, paths: outcome.caseChanged });
+        this.#notifier.notify('Satchel', `${worker.name}: ${outcome.caseChanged.length} change(s) in`);
+        this.#dispatch(outcome.caseChanged, worker);
+      }
+      const retry = this.#reportProblems(worker, r);
+      ctx.state.dequeue(
+        worker.id,
+        paths.filter((p) => !retry.has(p)),
+      );
+      worker.lastSyncAt = Date.now();
+      if (worker.state === 'failed') worker.state = this.#mirrorWatch.get(worker.name)?.mode ?? 'watching';
+    } catch (e) {
+      for (const p of paths) worker.pending.add(p);
+      if (e instanceof SatchelError && e.code === 'mirror-absent') {
+        worker.state = 'absent';
+        worker.message = e.message;
+        this.#log.write({ event: 'absent', mirror: worker.name, message: e.message });
+        await this.#dropMirrorWatch(worker);
+      } else {
+        worker.state = 'failed';
+        worker.message = (e as Error).message;
+        this.#log.write({ event: 'failed', mirror: worker.name, message: (e as Error).message });
+        this.#later(() => worker.kick(), RETRY_PROBLEM_MS[0]!);
+      }
+    } finally {
+      await replica.close();
+    }
+  }
+
+  /** Logs a report's conflicts and problems; schedules retries; returns the paths retried. */
+  #reportProblems(worker: MirrorWorker, r: MirrorReport): Set<string> {
+    for (const c of r.conflicts) {
+      this.#log.write({
+        event: 'conflict',
+        mirror: worker.name,
+        paths: [c.path, c.copyPath],
+        message: c.reason,
+      });
+      this.#notifier.notify('Satchel: conflict', `${c.path}: both versions kept (${c.copyPath})`);
+    }
+    const retry = new Set<string>();
+    for (const p of r.problems) {
+      retry.add(p.path);
+      const key = `${worker.name}\0${p.path}`;
+      const attempt = this.#retries.get(key) ?? 0;
+      this.#retries.set(key, attempt + 1);
+      const delay =
+        p.code === 'changed-during-sync' && attempt < 20
+          ? RETRY_CHANGED_MS
+          : RETRY_PROBLEM_MS[Math.min(attempt, RETRY_PROBLEM_MS.length - 1)]!;
+      if (attempt === 0 || p.code !== 'changed-during-sync')
+        this.#log.write({
+          event: 'problem',
+          mirror: worker.name,
+          paths: [p.path],
+          message: `${p.code}: ${p.message}`,
+        });
+      this.#later(() => worker.add([p.path]), delay);
+    }
+    return retry;
+  }
+
+  // ---- mirrors: watching, polling, presence -----------------------------------------------
+
+  async #ensureMirrorWatch(worker: MirrorWorker): Promise<MirrorWatch | undefined> {
+    const existing = this.#mirrorWatch.get(worker.name);
+    if (existing?.watcher || existing?.timer) return existing;
+    const config = this.#ctx.config.mirrors[worker.name];
+    if (config === undefined) return undefined;
+    const root = parseMirrorUrl(config.url).root;
+    const fsType = await mountFsType(root);
+    const polled = config.pollSeconds !== undefined || (fsType !== undefined && NETWORK_FS.test(fsType));
+    const pollMs = config.pollSeconds !== undefined ? config.pollSeconds * 1000 : this.#networkPollMs;
+    const mw: MirrorWatch = { mode: polled ? 'polling' : 'watching', pollMs };
+    this.#mirrorWatch.set(worker.name, mw);
+    if (polled) {
+      mw.timer = setInterval(() => worker.requestFull(), pollMs);
+      return mw;
+    }
+    mw.timer = setInterval(() => worker.requestFull(), this.#safetyMs);
+    const caps = config.capabilities;
+    const watcher = new TreeWatcher({
+      root,
+      ignore: (path, isDir) => {
+        const p = caps ? decodePath(path, caps) : path;
+        return isSatchelInternal(p) || this.#ignore.ignores(p, isDir);
+      },
+      onHints: (hints) => this.#onMirrorHints(worker, hints, caps),
+      onError: () => worker.requestFull(),
+    });
+    try {
+      await watcher.start();
+      mw.watcher = watcher;
+    } catch (e) {
+      // Not watchable (yet): poll instead.
+      this.#log.write({
+        event: 'problem',
+        mirror: worker.name,
+        message: `cannot watch: ${(e as Error).message}`,
+      });
+      clearInterval(mw.timer);
+      mw.timer = setInterval(() => worker.requestFull(), this.#networkPollMs);
+    }
+    return mw;
+  }
+
+  #onMirrorHints(
+    worker: MirrorWorker,
+    hints: readonly WatchHint[],
+    caps: Parameters<typeof decodePath>[1] | undefined,
+  ): void {
+    if (this.#stopping) return;
+    const decode = (p: string): string => (caps ? decodePath(p, caps) : p);
+    if (hints.some((h) => h.kind === 'rescan' && h.path === '')) {
+      worker.requestFull();
+      return;
+    }
+    // Many deletions at once on a mirror: let a full reconciliation decide (mass-delete check).
+    if (hints.filter((h) => h.kind === 'deleted').length >= MIRROR_DELETE_ESCALATION) {
+      worker.requestFull();
+      return;
+    }
+    const paths: string[] = [];
+    for (const h of hints) {
+      if (h.kind === 'renamed' && h.from !== undefined) paths.push(decode(h.from));
+      paths.push(decode(h.path));
+    }
+    this.#ctx.state.enqueue(worker.id, paths, Date.now());
+    worker.add(paths);
+  }
+
+  async #dropMirrorWatch(worker: MirrorWorker): Promise<void> {
+    const mw = this.#mirrorWatch.get(worker.name);
+    if (!mw) return;
+    this.#mirrorWatch.delete(worker.name);
+    if (mw.timer) clearInterval(mw.timer);
+    await mw.watcher?.stop();
+  }
+
+  /** Looks for absent mirrors every second; one that came back is reconciled at once. */
+  #presenceLoop(): void {
+    this.#later(async () => {
+      for (const w of this.#workers.values()) {
+        if (w.state !== 'absent' || w.busy) continue;
+        const config = this.#ctx.config.mirrors[w.name];
+        if (!config) continue;
+        try {
+          const marker = await readMarker(parseMirrorUrl(config.url).root);
+          if (marker?.id === config.id) w.requestFull();
+        } catch {
+          // Still absent (unreachable, malformed): try again later.
+        }
+      }
+      if (!this.#stopping) this.#presenceLoop();
+    }, this.#presenceMs);
+  }
+
+  #every(worker: MirrorWorker, ms: number): void {
+    const t = setInterval(() => worker.requestFull(), ms);
+    this.#timers.add(t);
+  }
+
+  #later(fn: () => unknown, ms: number): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (!this.#stopping) void fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  // ---- status -----------------------------------------------------------------------------
+
+  /** Schedules a rewrite of the status file (at most every 100 ms). */
+  changed(): void {
+    if (this.#statusTimer || this.#stopping) return;
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      this.#writeStatus();
+    }, 100);
+  }
+
+  #writeStatus(): void {
+    if (this.#stopping) return;
+    const queued = this.#ctx.state.queueCounts();
+    const mirrors: Record<string, DaemonMirrorState> = {};
+    for (const w of this.#workers.values()) {
+      mirrors[w.name] = {
+        state: w.busy && w.state !== 'absent' ? 'syncing' : w.state,
+        pending: Math.max(w.pending.size, queued.get(w.id) ?? 0),
+        ...(w.lastSyncAt ? { lastSyncAt: w.lastSyncAt } : {}),
+        ...(w.message ? { message: w.message } : {}),
+      };
+    }
+    try {
+      writeDaemonStatus(this.#stateDir, {
+        pid: process.pid,
+        startedAt: this.#startedAt,
+        updatedAt: Date.now(),
+        backend: this.#caseWatcher?.backend,
+        mirrors,
+      });
+    } catch {
+      // A full disk must not stop replication; status shows stale data meanwhile.
+    }
+  }
+}
