@@ -33,7 +33,7 @@ const FOLDERS = 40;
 const CASE_FOLDERS = 30;
 const MIN_KILLS = 20;
 /** Kills aimed for when time allows, for a margin over MIN_KILLS. */
-const TARGET_KILLS = 30;
+const TARGET_KILLS = 40;
 /** Stop adding rounds after this long (the kill count is asserted either way). */
 const BUDGET_MS = 150_000;
 
@@ -85,16 +85,23 @@ async function killedSync(w: World, delayMs: number): Promise<boolean> {
   return hit;
 }
 
-/** One round: kill, sometimes kill the next sync too, then a clean sync and every check. */
-async function killRound(w: World, fullSyncMs: number, kills: number): Promise<void> {
+/**
+ * One round: kill, sometimes kill the next sync too, then a clean sync and every check.
+ * `syncMs` is how long an uninterrupted sync of this round's work is expected to take; kills
+ * land at random points up to it. Returns how long the clean sync took.
+ */
+async function killRound(w: World, syncMs: number, kills: number): Promise<number> {
   for (let i = 0; i < kills; i++) {
-    await killedSync(w, 3 + w.rand() * fullSyncMs);
-    if (w.rand() < 0.4) await killedSync(w, 3 + w.rand() * fullSyncMs * 0.5);
+    await killedSync(w, 3 + w.rand() * syncMs);
+    if (w.rand() < 0.4) await killedSync(w, 3 + w.rand() * syncMs * 0.5);
   }
+  const started = Date.now();
   const report = await sync(w.c, ['m']);
+  const took = Date.now() - started;
   assert.equal(report.mirrors[0]?.state, 'synced', JSON.stringify(report));
   assert.deepEqual(report.mirrors[0]?.problems, [], 'a clean sync after kills reported problems');
   checkWorld(w);
+  return took;
 }
 
 /** Every invariant of a finished sync, against the model. */
@@ -206,12 +213,18 @@ test('SIGKILL at any point of a sync loses nothing and leaves no debris', { time
 
     // Round 0: the first copy, killed again and again.
     await killRound(w, fullSyncMs, 8);
+    // Then rounds of changes on both sides. A change sync is shorter than the first copy: aim
+    // the kills at the length of the previous round's clean sync (a fair estimate, with margin).
+    let changeSyncMs = fullSyncMs;
     while (Date.now() - started < BUDGET_MS && (w.kills < TARGET_KILLS || w.round < 3)) {
       w.round++;
       mutate(w);
-      await killRound(w, fullSyncMs, 4);
+      const took = await killRound(w, changeSyncMs, 4);
+      changeSyncMs = Math.min(fullSyncMs, Math.max(300, took * 1.5));
     }
-    console.log(`${w.kills} kills that hit a running sync, ${w.round} rounds of changes`);
+    console.log(
+      `${w.kills} kills hit a running sync; ${w.round} rounds of changes; ${Date.now() - started} ms`,
+    );
     assert.ok(w.kills >= MIN_KILLS, `only ${w.kills} kills hit a running sync within the time budget`);
     await assertQuietSync(c);
   });
