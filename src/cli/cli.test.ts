@@ -150,14 +150,21 @@ describe('satchel CLI', () => {
       assert.equal(json.error.code, 'usage');
       assert.match(json.error.message, /unknown option '--verbose'/);
     });
-    for (const args of [['watch'], ['eject', 'stick'], ['ui', '--port', '8080'], ['agent', '--stdio']]) {
+    for (const args of [
+      ['ui', '--port', '8080'],
+      ['agent', '--stdio'],
+    ]) {
       it(`answers \`${args.join(' ')}\` with exit 1: not available in this version`, async () => {
         expectFailure(await satchel(args, top), new RegExp(`${args[0]} is not available in this version`));
       });
     }
     it('says not-available as JSON too', async () => {
-      const r = expectExit(await satchel(['watch', '--json'], top), 1);
+      const r = expectExit(await satchel(['ui', '--json'], top), 1);
       assert.equal((JSON.parse(r.stdout) as JsonError).error.code, 'not-available');
+    });
+    it('refuses watch and eject outside a case', async () => {
+      expectFailure(await satchel(['watch'], top), /is not inside a case/);
+      expectFailure(await satchel(['eject', 'stick'], top), /is not inside a case/);
     });
   });
 

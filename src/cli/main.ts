@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerConflicts } from './commands/conflicts.js';
+import { registerEject } from './commands/eject.js';
 import { registerInit } from './commands/init.js';
 import { registerMirrorAdd } from './commands/mirror-add.js';
 import { registerMirrorList } from './commands/mirror-list.js';
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerMirrorRemove(mirror, cli);
   registerSync(program, cli);
   registerWatch(program, cli);
+  registerEject(program, cli);
   registerStatus(program, cli);
   registerConflicts(program, cli);
   registerResolve(program, cli);

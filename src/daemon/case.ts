@@ -16,6 +16,7 @@ import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
+import { locateMirror } from './mirror-locate.js';
 import { StateStore } from '../state/state-store.js';
 import { acquireCaseLock } from './case-lock.js';
 import { configFile, loadConfig, saveConfig, type CaseConfig, type MirrorConfig } from './config.js';
@@ -46,6 +47,8 @@ export interface AddMirrorOptions {
   readonly encrypt?: boolean;
   /** Poll the mirror for changes by other writers every this many seconds. */
   readonly pollSeconds?: number;
+  /** Other folders where the mirror may be mounted (see {@link MirrorConfig.search}). */
+  readonly search?: readonly string[];
 }
 
 /** What {@link addMirror} did. */
@@ -278,6 +281,9 @@ export async function addMirror(
       pushOnly: options.pushOnly === true,
       encrypt: false,
       ...(options.pollSeconds === undefined ? {} : { pollSeconds: options.pollSeconds }),
+      ...(options.search === undefined || options.search.length === 0
+        ? {}
+        : { search: options.search.map((d) => resolve(d)) }),
       capabilities,
     };
     const next: CaseConfig = { ...ctx.config, mirrors: { ...ctx.config.mirrors, [name]: config } };
@@ -333,6 +339,8 @@ export interface MirrorPresence {
 export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresence> {
   try {
     const { root } = parseMirrorUrl(mirror.url);
+    const located = await locateMirror(mirror);
+    if (located) return { present: true, message: located.moved ? `found at ${located.root}` : '' };
     const marker = await readMarker(root);
     if (marker === undefined)
       return { present: false, message: `marker ${MARKER_NAME} not found at ${root}` };

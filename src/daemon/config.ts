@@ -45,6 +45,12 @@ export interface MirrorConfig {
   readonly pollSeconds?: number;
   /** Client-side encryption of names and contents (not available in this version). */
   readonly encrypt: boolean;
+  /**
+   * Folders where the mirror may be mounted instead of `url` (a stick at another mount path):
+   * when `url` lacks the marker, the marker with this mirror's id is looked for up to three
+   * levels below each.
+   */
+  readonly search?: readonly string[];
   /** What the mirror's storage can hold, probed when the mirror was added. */
   readonly capabilities?: Capabilities;
 }
@@ -112,6 +118,14 @@ const mirrorSchema = z.strictObject({
     .max(86_400, { error: 'expected a number of seconds ≤ 86400 (one day)' })
     .optional(),
   encrypt: flag().default(false),
+  search: z
+    .array(
+      z
+        .string({ error: 'expected absolute folder paths' })
+        .refine((v) => v.startsWith('/'), { error: 'expected absolute folder paths (starting with /)' }),
+      { error: 'expected a list of absolute folder paths' },
+    )
+    .optional(),
   capabilities: capabilitiesSchema.optional(),
 });
 
@@ -248,6 +262,7 @@ function fromFile(data: ConfigFile, caseRoot: string): CaseConfig {
       pushOnly: m.push_only,
       encrypt: m.encrypt,
       ...(m.poll === undefined ? {} : { pollSeconds: m.poll }),
+      ...(m.search === undefined ? {} : { search: m.search }),
       ...(m.capabilities === undefined ? {} : { capabilities: m.capabilities }),
     };
   }
@@ -264,6 +279,7 @@ export function renderConfig(config: CaseConfig): string {
       push_only: m.pushOnly,
       ...(m.pollSeconds === undefined ? {} : { poll: m.pollSeconds }),
       encrypt: m.encrypt,
+      ...(m.search === undefined ? {} : { search: [...m.search] }),
       ...(m.capabilities === undefined ? {} : { capabilities: { ...m.capabilities } }),
     };
   }

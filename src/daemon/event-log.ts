@@ -20,6 +20,7 @@ export type EventKind =
   | 'halted'
   | 'failed'
   | 'watch-limit'
+  | 'ejected'
   | 'rescan';
 
 /** One event of the log. */

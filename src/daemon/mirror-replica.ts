@@ -11,6 +11,7 @@ import { PathReplica } from '../mirrors/path/path-replica.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
+import { locateMirror } from './mirror-locate.js';
 import { parseMirrorUrl } from './mirror-url.js';
 import type { MirrorReport } from './pair-sync.js';
 
@@ -20,6 +21,8 @@ export interface OpenedMirror {
   /** The UUID of the mirror's marker (the key of its ancestor). */
   readonly id: string;
   readonly pushOnly: boolean;
+  /** Where the mirror was found (when present). */
+  readonly root?: string;
   /** The replica, or undefined when the mirror is absent. */
   readonly replica: Replica | undefined;
   /** Why the mirror is absent (when `replica` is undefined). */
@@ -55,13 +58,23 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     }
     throw e;
   }
+  let root = url.root;
+  if (marker?.id !== config.id && (config.search?.length ?? 0) > 0) {
+    // Mounted somewhere else? A stick is recognised by its marker, wherever it is.
+    const found = await locateMirror(config);
+    if (found) {
+      root = found.root;
+      marker = found.marker;
+    }
+  }
+  const searched = config.search?.length ? ` (nor below ${config.search.join(', ')})` : '';
   if (marker === undefined) {
     return {
       ...base,
       replica: undefined,
       absentReport: absent(
         name,
-        `marker ${MARKER_NAME} not found at ${url.root}`,
+        `marker ${MARKER_NAME} not found at ${url.root}${searched}`,
         'plug in or mount the mirror; Satchel leaves a mirror without its marker untouched',
       ),
     };
@@ -78,11 +91,11 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     };
   }
   const replica = new PathReplica({
-    root: url.root,
+    root,
     label: name,
     // A hand-written config may leave the capabilities out: probe them now.
-    capabilities: config.capabilities ?? (await probeCapabilities(url.root)),
+    capabilities: config.capabilities ?? (await probeCapabilities(root)),
     role: 'mirror',
   });
-  return { ...base, replica, absentReport: absent(name, '', '') };
+  return { ...base, root, replica, absentReport: absent(name, '', '') };
 }

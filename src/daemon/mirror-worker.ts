@@ -25,7 +25,10 @@ export class MirrorWorker {
   state: 'watching' | 'polling' | 'absent' | 'halted' | 'failed' = 'watching';
   message: string | undefined;
   lastSyncAt: number | undefined;
+  /** The report of the last full reconciliation. */
+  lastReport: import('./pair-sync.js').MirrorReport | undefined;
   #fullRequested = false;
+  #fullWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
   #paused = true;
   #stopped = false;
@@ -47,10 +50,15 @@ export class MirrorWorker {
     this.kick();
   }
 
-  /** Asks for a full reconciliation (it also covers every pending path). */
-  requestFull(): void {
+  /**
+   * Asks for a full reconciliation (it also covers every pending path); the promise settles
+   * when one that started after this call has finished.
+   */
+  requestFull(): Promise<void> {
     this.#fullRequested = true;
+    const done = new Promise<void>((resolve) => this.#fullWaiters.push(resolve));
     this.kick();
+    return done;
   }
 
   /** Lets the worker run (it starts paused until the daemon's first reconciliation is done). */
@@ -79,7 +87,13 @@ export class MirrorWorker {
       if (this.#fullRequested) {
         this.#fullRequested = false;
         this.pending.clear();
-        await this.host.fullSync(this);
+        const waiters = this.#fullWaiters;
+        this.#fullWaiters = [];
+        try {
+          await this.host.fullSync(this);
+        } finally {
+          for (const w of waiters) w();
+        }
       } else if (this.state === 'absent' || this.state === 'halted') {
         // Paths stay queued (and durable) until the mirror is back: the full sync then covers them.
         return;
@@ -95,5 +109,6 @@ export class MirrorWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#running;
+    for (const w of this.#fullWaiters.splice(0)) w();
   }
 }

@@ -15,22 +15,25 @@
  *   whatever was pending, and the case itself is the record of what changed.
  * - SIGTERM: stop taking events, finish the batch in flight, save state, exit 0.
  */
+import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
 import type { IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
 import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
 import { normalizeScope } from '../core/scope.js';
-import { readMarker } from '../mirrors/path/marker.js';
 import { mountFsType } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
 import type { CaseContext } from './case.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
+import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
+import { ejectReport } from './eject.js';
 import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatus } from './daemon-status.js';
 import type { EventLog } from './event-log.js';
 import { MirrorWorker, type WorkerHost } from './mirror-worker.js';
+import { locateMirror } from './mirror-locate.js';
 import { openMirror } from './mirror-replica.js';
 import { parseMirrorUrl } from './mirror-url.js';
 import type { Notifier } from './notifier.js';
@@ -65,12 +68,29 @@ const NETWORK_FS =
 /** Deleted paths in one mirror batch from which a full reconciliation (with its mass-delete check) takes over. */
 const MIRROR_DELETE_ESCALATION = 5;
 
+/**
+ * How long a path that became absent in the case (deleted, or renamed away) is held before the
+ * mirrors are told. Editors that save by moving the old file away (vim and emacs to `x~`,
+ * JetBrains to `x___jb_old___`) create the new `x` a moment later: seen within this grace, `x`
+ * waits for its writer instead, so the mirror never loses `x` nor receives it half-written.
+ */
+const REMOVAL_GRACE_MS = 50;
+
+/** Paths held back until their writer is done; one timer for all of them (a rename's two paths stay together). */
+interface HeldPaths {
+  readonly paths: Set<string>;
+  ms: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /** Retry delays for paths that hit a problem: changed under us, or anything else. */
 const RETRY_CHANGED_MS = 100;
 const RETRY_PROBLEM_MS = [2_000, 10_000, 60_000, 300_000];
 
 interface MirrorWatch {
   readonly mode: 'watching' | 'polling';
+  /** Where the mirror is mounted now. */
+  readonly root: string;
   readonly pollMs: number;
   watcher?: TreeWatcher;
   timer?: NodeJS.Timeout;
@@ -88,7 +108,7 @@ export class WatchDaemon implements WorkerHost {
   readonly #stateDir: string;
   readonly #workers = new Map<string, MirrorWorker>();
   readonly #mirrorWatch = new Map<string, MirrorWatch>();
-  readonly #settling = new Map<string, NodeJS.Timeout>();
+  readonly #settling = new Map<string, HeldPaths>();
   readonly #retries = new Map<string, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #ignore!: IgnoreRules;
@@ -98,6 +118,7 @@ export class WatchDaemon implements WorkerHost {
   #statusTimer: NodeJS.Timeout | undefined;
   #startedAt = Date.now();
   #stopping = false;
+  #control: Server | undefined;
 
   constructor(options: WatchDaemonOptions) {
     this.#ctx = options.ctx;
@@ -154,7 +175,32 @@ export class WatchDaemon implements WorkerHost {
     });
     this.#presenceLoop();
     for (const w of this.#workers.values()) w.resume();
+    this.#control = await serveControl(controlSocketPath(this.#stateDir), (request) =>
+      this.#onRequest(request),
+    );
     this.changed();
+  }
+
+  /** Answers a request from another `satchel` command. */
+  async #onRequest(request: ControlRequest): Promise<unknown> {
+    if (request.eject === undefined) throw new SatchelError('usage', 'unknown request');
+    const worker = this.#workers.get(request.eject);
+    if (!worker) throw new SatchelError('mirror-unknown', `no mirror named '${request.eject}' in this case`);
+    await worker.requestFull();
+    const report = worker.lastReport;
+    const root = this.#mirrorWatch.get(worker.name)?.root;
+    if (!report || !root) {
+      throw new SatchelError(
+        'mirror-absent',
+        `${worker.name} is ${worker.state}: ${worker.message ?? ''}`.trim(),
+        {
+          hint: 'it is not plugged in or not mounted: nothing to eject',
+        },
+      );
+    }
+    const ejected = ejectReport(report, root);
+    this.#log.write({ event: 'ejected', mirror: worker.name, message: `safe to unplug (${root})` });
+    return { ejected };
   }
 
   /** Stops watching, finishes the batch in flight, saves state and releases the case. */
@@ -162,8 +208,9 @@ export class WatchDaemon implements WorkerHost {
     if (this.#stopping) return;
     this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
-    for (const t of this.#settling.values()) clearTimeout(t);
+    for (const held of this.#settling.values()) clearTimeout(held.timer);
     if (this.#statusTimer) clearTimeout(this.#statusTimer);
+    await new Promise<void>((resolve) => (this.#control ? this.#control.close(() => resolve()) : resolve()));
     await this.#caseWatcher?.stop();
     for (const mw of this.#mirrorWatch.values()) {
       if (mw.timer) clearInterval(mw.timer);
@@ -193,31 +240,56 @@ export class WatchDaemon implements WorkerHost {
         continue;
       }
       if (h.kind === 'changed' && !h.settled) {
-        this.#settle(h.path);
+        // Still being written: wait for a close or a quiet period.
+        this.#hold([h.path], this.#settleMs);
         continue;
       }
-      const timer = this.#settling.get(h.path);
-      if (timer) {
-        clearTimeout(timer);
-        this.#settling.delete(h.path);
+      const from = h.kind === 'renamed' ? h.from : undefined;
+      if (h.kind === 'deleted' || (from !== undefined && !this.#replacesKnownFile(h.path))) {
+        // A path became absent: an editor may be about to create it again (see REMOVAL_GRACE_MS).
+        this.#hold(
+          from === undefined ? [h.path] : [from, h.path],
+          Math.min(REMOVAL_GRACE_MS, this.#settleMs),
+        );
+        continue;
       }
-      if (h.kind === 'renamed' && h.from !== undefined) ready.push(h.from);
+      ready.push(...this.#release(h.path));
+      if (from !== undefined) ready.push(...this.#release(from));
+      if (from !== undefined) ready.push(from);
       ready.push(h.path);
     }
-    if (ready.length > 0) this.#dispatch(ready);
+    if (ready.length > 0) this.#dispatch([...new Set(ready)]);
   }
 
-  /** Waits for a quiet period on a file whose writer has not closed it. */
-  #settle(path: string): void {
-    const old = this.#settling.get(path);
-    if (old) clearTimeout(old);
-    this.#settling.set(
-      path,
-      setTimeout(() => {
-        this.#settling.delete(path);
-        this.#dispatch([path]);
-      }, this.#settleMs),
-    );
+  /** Whether `path` is a case file the daemon already knew (a rename onto it is a save by rename). */
+  #replacesKnownFile(path: string): boolean {
+    return this.#ctx.state.hashCache('case').get(path) !== undefined;
+  }
+
+  /**
+   * Holds `paths` (with any held path they touch) until `ms` pass without news of them; a
+   * finished write of one of them releases them all at once ({@link #release}).
+   */
+  #hold(paths: readonly string[], ms: number): void {
+    const group: HeldPaths = { paths: new Set(paths), ms, timer: undefined };
+    for (const p of paths) {
+      const old = this.#settling.get(p);
+      if (old === undefined || old === group) continue;
+      clearTimeout(old.timer);
+      group.ms = Math.max(group.ms, old.ms);
+      for (const q of old.paths) group.paths.add(q);
+    }
+    for (const p of group.paths) this.#settling.set(p, group);
+    group.timer = setTimeout(() => this.#dispatch(this.#release([...group.paths][0]!)), group.ms);
+  }
+
+  /** Stops holding the group `path` belongs to; returns its paths ([] when not held). */
+  #release(path: string): string[] {
+    const group = this.#settling.get(path);
+    if (group === undefined) return [];
+    clearTimeout(group.timer);
+    for (const p of group.paths) this.#settling.delete(p);
+    return [...group.paths];
   }
 
   /** Queues case paths for every mirror but `except`. */
@@ -255,14 +327,25 @@ export class WatchDaemon implements WorkerHost {
     first: boolean,
   ): Promise<void> {
     const was = worker.state;
+    worker.lastReport = r;
     if (r.state === 'synced') {
       const mw = await this.#ensureMirrorWatch(worker);
       worker.state = mw?.mode ?? 'watching';
       worker.message = undefined;
       worker.lastSyncAt = Date.now();
-      const counts = `${r.in} in, ${r.out} out, ${r.conflicts.length} conflict(s)`;
+      const k = r.conflicts.length;
+      const counts = `${r.in} in, ${r.out} out, ${k} ${k === 1 ? 'conflict' : 'conflicts'}`;
       if (first || was === 'absent') {
-        this.#log.write({ event: 'present', mirror: worker.name, message: counts });
+        const at = this.#mirrorWatch.get(worker.name)?.root;
+        this.#log.write({
+          event: 'present',
+          mirror: worker.name,
+          message: counts,
+          in: r.in,
+          out: r.out,
+          conflicts: k,
+          ...(at ? { root: at } : {}),
+        });
         if (!first || r.in + r.out + r.conflicts.length > 0)
           this.#notifier.notify('Satchel', `${worker.name}: ${counts}`);
       } else if (r.in + r.out > 0) {
@@ -301,6 +384,9 @@ export class WatchDaemon implements WorkerHost {
     const ctx = this.#ctx;
     const config = ctx.config.mirrors[worker.name];
     if (config === undefined) return;
+    // Paths held back since they were queued (a writer started on them) come with their release.
+    paths = paths.filter((p) => !this.#settling.has(p));
+    if (paths.length === 0) return;
     const opened = await openMirror(ctx, worker.name);
     if (opened.replica === undefined) {
       for (const p of paths) worker.pending.add(p);
@@ -403,15 +489,17 @@ export class WatchDaemon implements WorkerHost {
   // ---- mirrors: watching, polling, presence -----------------------------------------------
 
   async #ensureMirrorWatch(worker: MirrorWorker): Promise<MirrorWatch | undefined> {
-    const existing = this.#mirrorWatch.get(worker.name);
-    if (existing?.watcher || existing?.timer) return existing;
     const config = this.#ctx.config.mirrors[worker.name];
     if (config === undefined) return undefined;
-    const root = parseMirrorUrl(config.url).root;
+    const root = (await locateMirror(config))?.root ?? parseMirrorUrl(config.url).root;
+    const existing = this.#mirrorWatch.get(worker.name);
+    if (existing?.root === root) return existing;
+    // Mounted somewhere else now (or first time): watch it there.
+    await this.#dropMirrorWatch(worker);
     const fsType = await mountFsType(root);
     const polled = config.pollSeconds !== undefined || (fsType !== undefined && NETWORK_FS.test(fsType));
     const pollMs = config.pollSeconds !== undefined ? config.pollSeconds * 1000 : this.#networkPollMs;
-    const mw: MirrorWatch = { mode: polled ? 'polling' : 'watching', pollMs };
+    const mw: MirrorWatch = { mode: polled ? 'polling' : 'watching', root, pollMs };
     this.#mirrorWatch.set(worker.name, mw);
     if (polled) {
       mw.timer = setInterval(() => worker.requestFull(), pollMs);
@@ -485,8 +573,7 @@ export class WatchDaemon implements WorkerHost {
         const config = this.#ctx.config.mirrors[w.name];
         if (!config) continue;
         try {
-          const marker = await readMarker(parseMirrorUrl(config.url).root);
-          if (marker?.id === config.id) w.requestFull();
+          if (await locateMirror(config)) w.requestFull();
         } catch {
           // Still absent (unreachable, malformed): try again later.
         }

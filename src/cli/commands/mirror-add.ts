@@ -12,6 +12,7 @@ interface MirrorAddOptions extends JsonOption {
   readonly pushOnly?: boolean;
   readonly encrypt?: boolean;
   readonly poll?: number;
+  readonly search?: string[];
 }
 
 /** Parses `--poll <seconds>`: a number from 1 to 86400. */
@@ -33,7 +34,12 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
       .argument('<url>', 'an absolute path or file:///abs/path')
       .option('--push-only', 'only write to the mirror, never read changes back')
       .option('--encrypt', 'encrypt names and contents on the mirror (not available in this version)')
-      .option('--poll <seconds>', 'look for changes made by other writers every <seconds>', parsePollSeconds),
+      .option('--poll <seconds>', 'look for changes made by other writers every <seconds>', parsePollSeconds)
+      .option(
+        '--search <dir>',
+        'another folder where the mirror may be mounted (repeatable), e.g. /media/$USER',
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      ),
   ).action((name: string, url: string, options: MirrorAddOptions) =>
     runAction(options, () =>
       withCase(cli, async (ctx) => {
@@ -41,6 +47,7 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
           ...(options.pushOnly ? { pushOnly: true } : {}),
           ...(options.encrypt ? { encrypt: true } : {}),
           ...(options.poll === undefined ? {} : { pollSeconds: options.poll }),
+          ...(options.search === undefined ? {} : { search: options.search }),
         });
         if (options.json) return printJson(mirrorInfo(added.name, added.config, true));
         say(

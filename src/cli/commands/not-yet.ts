@@ -1,7 +1,6 @@
 /**
  * @module cli/commands/not-yet
- * Commands of the CLI contract that this version does not have yet: `eject`, `ui` and
- * `agent`. They are listed in `--help`, accept their documented arguments, and answer exit 1
+ * Commands of the CLI contract that this version does not have yet: `ui` and `agent`. They are listed in `--help`, accept their documented arguments, and answer exit 1
  * with a plain "not available in this version" (error code `not-available`) and what to use instead.
  */
 import type { Command } from 'commander';
@@ -17,13 +16,6 @@ interface PlannedCommand {
 
 const PLANNED: readonly PlannedCommand[] = [
   {
-    name: 'eject',
-    description:
-      'flush everything pending for a mirror, then say it is safe to unplug (not available in this version)',
-    define: (c) => c.argument('<mirror>', 'the mirror to eject'),
-    instead: 'run `satchel sync <mirror>`; when it says synced, unmount the stick',
-  },
-  {
     name: 'ui',
     description: 'local web dashboard on 127.0.0.1 (not available in this version)',
     define: (c) => c.option('--port <n>', 'port to listen on'),
@@ -37,7 +29,7 @@ const PLANNED: readonly PlannedCommand[] = [
   },
 ];
 
-/** Registers `eject`, `ui` and `agent`, each answering "not available in this version". */
+/** Registers `ui` and `agent`, each answering "not available in this version". */
 export function registerNotYet(program: Command): void {
   for (const planned of PLANNED) {
     withJsonOption(planned.define(program.command(planned.name).description(planned.description))).action(

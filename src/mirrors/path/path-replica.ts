@@ -74,6 +74,14 @@ function readUmask(): number {
 
 const UMASK = readUmask();
 
+/**
+ * Test knob (never set in real use): `SATCHEL_TEST_HOLD_INCOMING_MS` keeps an incoming write to
+ * the case pending for that many ms after its content is staged and the local file locked, so
+ * end-to-end tests can observe the pending window (read-only file, `status` listing it) and
+ * write into it to provoke a conflict, deterministically.
+ */
+const TEST_HOLD_INCOMING_MS = Math.max(0, Number(process.env.SATCHEL_TEST_HOLD_INCOMING_MS ?? 0) || 0);
+
 /** `mode`'s permission bits with the execute bits set where readable (or all cleared). */
 export function withExecutable(mode: number, executable: boolean): number {
   const perm = mode & 0o7777;
@@ -308,6 +316,8 @@ export class PathReplica implements Replica {
       } finally {
         await handle.close();
       }
+      if (lock !== undefined && TEST_HOLD_INCOMING_MS > 0)
+        await new Promise((resolve) => setTimeout(resolve, TEST_HOLD_INCOMING_MS));
       return { temp, lock };
     } catch (err) {
       await this.#rethrowIfGone(err);

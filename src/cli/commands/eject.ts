@@ -1,0 +1,77 @@
+/**
+ * @module cli/commands/eject
+ * `satchel eject <mirror> [--unmount]`: finish everything pending for the mirror (through the
+ * running `satchel watch`, or by syncing it here), flush it to the device, and say it is safe to
+ * unplug. `--unmount` also unmounts it through udisks where available.
+ */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { SatchelError } from '../../core/errors.js';
+import { STATE_DIR_NAME } from '../../core/reserved.js';
+import { processAlive } from '../../daemon/case-lock.js';
+import type { CaseContext } from '../../daemon/case.js';
+import { callDaemon, controlSocketPath } from '../../daemon/control.js';
+import { readDaemonStatus } from '../../daemon/daemon-status.js';
+import { type EjectReport, ejectReport, unmountThroughUdisks } from '../../daemon/eject.js';
+import { locateMirror } from '../../daemon/mirror-locate.js';
+import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
+
+/** Options of `eject`. */
+interface EjectOptions extends JsonOption {
+  readonly unmount?: boolean;
+}
+
+/** The whole wait for a daemon to finish a mirror (a big first copy to a stick can take long). */
+const DAEMON_TIMEOUT_MS = 6 * 60 * 60 * 1000;
+
+async function ejectThroughDaemon(ctx: CaseContext, name: string): Promise<EjectReport | undefined> {
+  const stateDir = join(ctx.root, STATE_DIR_NAME);
+  const daemon = readDaemonStatus(stateDir);
+  if (!daemon || !processAlive(daemon.pid)) return undefined;
+  const answer = (await callDaemon(controlSocketPath(stateDir), { eject: name }, DAEMON_TIMEOUT_MS)) as {
+    ejected?: EjectReport;
+    error?: { code: string; message: string; hint?: string };
+  };
+  if (answer.error) {
+    throw new SatchelError(answer.error.code as never, answer.error.message, {
+      hint: answer.error.hint ?? 'see `satchel status`',
+    });
+  }
+  return answer.ejected;
+}
+
+async function ejectHere(ctx: CaseContext, name: string): Promise<EjectReport> {
+  const { syncCase } = await import('../../daemon/sync-engine.js');
+  const [report] = await syncCase(ctx, { mirrors: [name] });
+  const located = await locateMirror(ctx.config.mirrors[name]!);
+  return ejectReport(report!, located?.root ?? '');
+}
+
+/** Registers `satchel eject`. */
+export function registerEject(program: Command, cli: Cli): void {
+  withJsonOption(
+    program
+      .command('eject')
+      .description('finish and flush everything pending for a mirror, then say it is safe to unplug')
+      .argument('<mirror>', 'the mirror (usually a stick) to eject')
+      .option('--unmount', 'also unmount it (through udisksctl)'),
+  ).action((name: string, options: EjectOptions) =>
+    runAction(options, () =>
+      withCase(cli, async (ctx) => {
+        if (ctx.config.mirrors[name] === undefined) {
+          throw new SatchelError('mirror-unknown', `no mirror named '${name}' in this case`, {
+            hint: 'see `satchel mirror list`',
+          });
+        }
+        let report = (await ejectThroughDaemon(ctx, name)) ?? (await ejectHere(ctx, name));
+        if (options.unmount) report = { ...report, unmount: unmountThroughUdisks(report.root) };
+        if (options.json) return printJson(report);
+        const k = report.conflicts;
+        say(`${name}: ${report.in} in, ${report.out} out, ${k} ${k === 1 ? 'conflict' : 'conflicts'}`);
+        for (const p of report.problems) say(`  ! ${p.path}: ${p.message}`);
+        if (report.unmount) say(`  ${report.unmount.message}`);
+        say(`${name}: safe to unplug`);
+      }),
+    ),
+  );
+}

@@ -1,0 +1,99 @@
+/**
+ * @module daemon/control
+ * A running `satchel watch` answers requests from other `satchel` commands (today: `eject`)
+ * over a Unix socket: `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that
+ * path would be too long for a socket name. One JSON request per connection, one JSON answer.
+ * The socket is created with mode 0600: only the case's owner can talk to the daemon.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Longest socket path Linux accepts (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/** A request to the daemon. */
+export interface ControlRequest {
+  readonly eject?: string;
+}
+
+/** The socket of the daemon of the case whose state folder is `stateDir`. */
+export function controlSocketPath(stateDir: string): string {
+  const inCase = join(stateDir, 'daemon.sock');
+  if (Buffer.byteLength(inCase) <= MAX_SOCKET_PATH) return inCase;
+  const hash = createHash('sha256').update(stateDir).digest('hex').slice(0, 16);
+  return join(tmpdir(), `satchel-${process.getuid?.() ?? 0}-${hash}.sock`);
+}
+
+/** Serves requests on `path` until the server is closed. */
+export async function serveControl(
+  path: string,
+  handle: (request: ControlRequest) => Promise<unknown>,
+): Promise<Server> {
+  try {
+    unlinkSync(path); // left by a daemon that was killed
+  } catch {
+    /* none */
+  }
+  const server = createServer((socket) => {
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      if (!data.includes('\n')) return;
+      let request: ControlRequest;
+      try {
+        request = JSON.parse(data.slice(0, data.indexOf('\n'))) as ControlRequest;
+      } catch {
+        socket.end(JSON.stringify({ error: { code: 'usage', message: 'malformed request' } }) + '\n');
+        return;
+      }
+      handle(request).then(
+        (answer) => socket.end(JSON.stringify(answer) + '\n'),
+        (e: unknown) => {
+          const err = e as { code?: string; message?: string; hint?: string };
+          socket.end(
+            JSON.stringify({ error: { code: err.code ?? 'io', message: err.message, hint: err.hint } }) +
+              '\n',
+          );
+        },
+      );
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+/** Sends one request to the daemon listening on `path`; rejects when none answers. */
+export function callDaemon(path: string, request: ControlRequest, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the daemon did not answer within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('end', () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(data));
+      } catch {
+        reject(new Error('the daemon sent a malformed answer'));
+      }
+    });
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
