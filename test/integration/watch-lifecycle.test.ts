@@ -1,0 +1,119 @@
+/**
+ * @module test/integration/watch-lifecycle
+ * The life of the real `satchel watch` process with two path mirrors: only one daemon per case,
+ * an absent mirror (its folder renamed away) does not delay the other and catches up by itself
+ * when it is back, 500 changes pending at a SIGKILL all arrive after a restart (no conflict
+ * copy, no temporary file, no case file left read-only), and SIGTERM exits 0 promptly, releases
+ * the case lock and lets a later `satchel sync` run (and find nothing left to do).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeRun, runSatchel } from '../helpers/cli.js';
+import { assertQuietSync, createCase, type TestCase } from '../helpers/case.js';
+import { makeTempDir } from '../helpers/temp.js';
+import { conflictCopies, readTree, satchelTempFiles, writeTree } from '../helpers/tree.js';
+import {
+  endWatchSuite,
+  readOnlyFiles,
+  readOrUndefined,
+  startWatch,
+  stopWatch,
+  waitForMirrorsEqual,
+  waitUntil,
+  type WatchProcess,
+} from '../helpers/watch.js';
+
+describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () => {
+  let root: string;
+  let c: TestCase;
+  let daemon: WatchProcess | undefined;
+
+  before(async () => {
+    root = makeTempDir('watch-life');
+    c = await createCase(root, { a: undefined, b: undefined });
+    writeTree(c.path, { 'readme.txt': 'hello\n' });
+    daemon = await startWatch(c);
+    await waitForMirrorsEqual(c);
+  });
+
+  after(() => endWatchSuite(daemon, root));
+
+  test('a second satchel watch on the same case exits 1 naming the running pid', async () => {
+    const second = await runSatchel(['-C', c.path, 'watch'], { timeoutMs: 30_000 });
+    assert.equal(second.code, 1, describeRun(second));
+    assert.match(second.stderr, new RegExp(`pid ${daemon!.pid}\\b`), describeRun(second));
+    assert.equal(daemon!.exited(), undefined, 'the first daemon stopped');
+  });
+
+  test('an absent mirror does not delay the other; it catches up by itself when it is back', async () => {
+    const b = c.mirrors.b!;
+    const away = `${b}-unplugged`;
+    renameSync(b, away);
+    try {
+      writeFileSync(join(c.path, 'while-b-away.txt'), 'saved while b was away\n');
+      writeFileSync(join(c.path, 'readme.txt'), 'hello again\n');
+      await waitUntil(
+        'the saves to reach mirror a',
+        () =>
+          readOrUndefined(join(c.mirrors.a!, 'while-b-away.txt')) === 'saved while b was away\n' &&
+          readOrUndefined(join(c.mirrors.a!, 'readme.txt')) === 'hello again\n',
+      );
+      await waitForMirrorsEqual(c, { mirrors: ['a'] });
+      assert.equal(existsSync(join(away, 'while-b-away.txt')), false);
+    } finally {
+      renameSync(away, b);
+    }
+    await waitForMirrorsEqual(c, { timeoutMs: 20_000 });
+  });
+
+  test('500 changes pending at a SIGKILL all arrive after a restart', async (t) => {
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 100; i++) spec[`kill/existing${i}.txt`] = `existing ${i}\n`;
+    writeTree(c.path, spec);
+    await waitForMirrorsEqual(c);
+
+    // 100 edits and 400 new files, then SIGKILL at once: most are still queued or in flight.
+    for (let i = 0; i < 100; i++) writeFileSync(join(c.path, `kill/existing${i}.txt`), `edited ${i}\n`);
+    for (let i = 0; i < 400; i++) writeFileSync(join(c.path, `kill/n${i}.txt`), `new ${i}\n`);
+    const killed = await stopWatch(daemon!, 'SIGKILL');
+    assert.equal(killed.result.signal, 'SIGKILL');
+    daemon = undefined;
+    const reached = Object.values(c.mirrors).map(
+      (m) =>
+        [...readTree(m)].filter(
+          ([p, node]) => p.startsWith('kill/') && /^(edited|new) /.test(node.content ?? ''),
+        ).length,
+    );
+    t.diagnostic(`changes on the mirrors when the daemon was killed: ${reached.join(' and ')} of 500`);
+
+    daemon = await startWatch(c);
+    await waitForMirrorsEqual(c, { timeoutMs: 60_000, intervalMs: 100 });
+    for (const m of Object.values(c.mirrors)) {
+      const t = readTree(m);
+      assert.equal([...t.keys()].filter((p) => p.startsWith('kill/') && p.endsWith('.txt')).length, 500);
+      assert.equal(t.get('kill/existing42.txt')?.content, 'edited 42\n');
+      assert.deepEqual(conflictCopies(t), [], `conflict copies on ${m}`);
+      assert.deepEqual(satchelTempFiles(m), [], `temporary files on ${m}`);
+    }
+    assert.deepEqual(conflictCopies(readTree(c.path)), []);
+    assert.deepEqual(satchelTempFiles(c.path), []);
+    assert.deepEqual(readOnlyFiles(c.path), [], 'case files left read-only');
+  });
+
+  test('SIGTERM: exit 0 promptly, the case lock released, and a later satchel sync works', async () => {
+    writeFileSync(join(c.path, 'last.txt'), 'last save before the stop\n');
+    const { result, inTime } = await stopWatch(daemon!, 'SIGTERM', 10_000);
+    daemon = undefined;
+    assert.ok(inTime, `satchel watch did not exit within 10 s of SIGTERM: ${describeRun(result)}`);
+    assert.equal(result.code, 0, describeRun(result));
+    assert.equal(existsSync(join(c.path, '.satchel', 'lock')), false, '.satchel/lock is still there');
+    // Whatever the stop left, a one-shot sync finishes; then nothing is left to do.
+    const r = await runSatchel(['-C', c.path, 'sync', '--json']);
+    assert.equal(r.code, 0, describeRun(r));
+    await assertQuietSync(c);
+    for (const m of Object.values(c.mirrors))
+      assert.equal(readFileSync(join(m, 'last.txt'), 'utf8'), 'last save before the stop\n');
+  });
+});
