@@ -34,6 +34,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -336,6 +337,8 @@ interface Row {
   readonly perMirror: number[][];
   readonly late: number;
   readonly timeouts: number;
+  /** Names other than the file (and satchel's own `.satchel*`) left on the mirrors after the run. */
+  stray: string[];
 }
 
 /** Measures one tool with `n` mirrors in a fresh folder under `work`; one row per mode. */
@@ -406,8 +409,14 @@ async function measureTool(tool: Tool, work: string, n: number, samples: number)
         perMirror: perMirror.map((p) => p.sort(asc)),
         late,
         timeouts,
+        stray: [],
       });
     }
+    await pause(500);
+    const stray = mirrors.flatMap((m) =>
+      readdirSync(m).filter((name) => name !== FILE && !name.startsWith('.satchel')),
+    );
+    for (const r of rows) r.stray = stray;
   } finally {
     arrival.close();
     await Promise.all(procs.map((p) => p.stop()));
@@ -457,6 +466,7 @@ export async function runLatencyBench(
       'p50 vs lsyncd',
       'p95 vs lsyncd',
       'late/lost',
+      'stray files',
     ],
     rows.map((r) => {
       const l = lsyncd(r);
@@ -471,6 +481,7 @@ export async function runLatencyBench(
         ratio(percentile(r.all, 50), l && percentile(l.all, 50)),
         ratio(percentile(r.all, 95), l && percentile(l.all, 95)),
         `${r.late}/${r.timeouts}`,
+        r.stray.length === 0 ? 'none' : r.stray.slice(0, 3).join(' '),
       ];
     }),
   );
