@@ -144,8 +144,8 @@ export function readTree(root: string, options: ReadTreeOptions = {}): Tree {
 /** Options of {@link assertTreesEqual}. */
 export interface CompareOptions {
   /**
-   * Compare file mtimes within this many ms (the coarser side's granularity: 1 on ext4, 2000
-   * on FAT); `false` to ignore mtimes. Default 1.
+   * Compare file mtimes within this many ms, inclusive (the coarser side's granularity: 1 on
+   * ext4, 2000 on FAT); `false` to ignore mtimes. Default 1.
    */
   readonly mtimeToleranceMs?: number | false;
   /** Compare the owner-executable bit of files (default true; false for FAT/exFAT). */
@@ -182,7 +182,9 @@ export function diffTrees(a: Tree, b: Tree, options: CompareOptions = {}): strin
     if (options.execBit !== false && (x.mode & 0o100) !== (y.mode & 0o100)) {
       diffs.push(`${path}: mode ${x.mode.toString(8)} vs ${y.mode.toString(8)}`);
     }
-    if (tolerance !== false && Math.abs(x.mtimeMs - y.mtimeMs) >= tolerance) {
+    // Within the tolerance, inclusive (+1 µs for float noise): a copy whose mtime was rounded
+    // to whole ms may sit up to 1 ms off a source with sub-ms precision.
+    if (tolerance !== false && Math.abs(x.mtimeMs - y.mtimeMs) > tolerance + 0.001) {
       diffs.push(
         `${path}: mtime ${new Date(x.mtimeMs).toISOString()} vs ${new Date(y.mtimeMs).toISOString()}`,
       );
