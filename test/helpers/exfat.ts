@@ -52,8 +52,22 @@ export function createExfatImage(image: string, sizeMb = 64): void {
   runTool('mkfs.exfat', [image]);
 }
 
+/** Options of {@link mountExfat}. */
+export interface ExfatMountOptions {
+  /**
+   * Extra environment of the driver process, e.g. `TZ`: exfat-fuse converts times of entries
+   * that carry no UTC offset with the mount process's local time zone (entries it writes itself
+   * carry the offset, so their times read back the same under any `TZ`).
+   */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** Attaches `image` to a loop device and mounts it at `mnt` (created if needed) through exfat-fuse. */
-export async function mountExfat(image: string, mnt: string): Promise<ExfatMount> {
+export async function mountExfat(
+  image: string,
+  mnt: string,
+  options: ExfatMountOptions = {},
+): Promise<ExfatMount> {
   requireRoot('mounting an exFAT image');
   requireFuse();
   requireTools(EXFAT_TOOLS);
@@ -63,7 +77,7 @@ export async function mountExfat(image: string, mnt: string): Promise<ExfatMount
   let daemon: Daemon;
   try {
     // -d: foreground with debug output, so the driver stays our child and we know its PID.
-    daemon = startDaemon('mount.exfat-fuse', ['-d', loop, mnt]);
+    daemon = startDaemon('mount.exfat-fuse', ['-d', loop, mnt], { env: options.env });
     await waitFor(`exFAT mount at ${mnt}`, () => isMountAlive(mnt), {
       timeoutMs: 10_000,
       intervalMs: 20,
@@ -105,6 +119,6 @@ export async function mountExfat(image: string, mnt: string): Promise<ExfatMount
 export const EXFAT: ImageKind<ExfatMount> = {
   label: 'exfat',
   create: (image) => createExfatImage(image),
-  mount: mountExfat,
+  mount: (image, mnt) => mountExfat(image, mnt),
   fsck: ['fsck.exfat', '-n'],
 };

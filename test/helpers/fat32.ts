@@ -50,8 +50,24 @@ export function createFat32Image(image: string, sizeMb = 128): void {
   runTool('mkfs.vfat', ['-F', '32', image]);
 }
 
+/** Options of {@link mountFat32}. */
+export interface Fat32MountOptions {
+  /**
+   * Mount options of the kernel vfat driver inside the appliance (guestmount's
+   * `-m /dev/sda:/:<options>`), e.g. `time_offset=-300`: FAT stores local time without a zone,
+   * and this is the offset the driver converts with (a computer in another time zone, or after
+   * a daylight-saving change, sees every time shifted).
+   */
+  readonly mountOptions?: string;
+}
+
 /** Mounts `image` at `mnt` through guestmount; `workDir` holds its log and appliance cache. */
-export async function mountFat32(image: string, mnt: string, workDir: string): Promise<Fat32Mount> {
+export async function mountFat32(
+  image: string,
+  mnt: string,
+  workDir: string,
+  options: Fat32MountOptions = {},
+): Promise<Fat32Mount> {
   requireRoot('mounting a FAT32 image through guestmount');
   requireTools(FAT32_TOOLS);
   requireFuse();
@@ -61,7 +77,8 @@ export async function mountFat32(image: string, mnt: string, workDir: string): P
   mkdirSync(cacheDir, { recursive: true });
   const log = join(workDir, 'guestmount.log');
   const logFd = openSync(log, 'w');
-  const daemon = startDaemon('guestmount', ['-a', image, '-m', '/dev/sda', '--no-fork', mnt], {
+  const device = options.mountOptions === undefined ? '/dev/sda' : `/dev/sda:/:${options.mountOptions}`;
+  const daemon = startDaemon('guestmount', ['-a', image, '-m', device, '--no-fork', mnt], {
     stdio: ['ignore', logFd, logFd],
     env: { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg', LIBGUESTFS_CACHEDIR: cacheDir },
   });
