@@ -665,7 +665,9 @@ describe('briefcase on an exFAT stick (exfat-fuse)', { timeout: 600_000 }, () =>
     // Give an error storm the chance to happen, then count.
     await new Promise((r) => setTimeout(r, 5_000));
     const afterYank = mirrorEvents(w.officeCase, 'stick', since);
-    t.diagnostic(`stick events since the large file was written: ${afterYank.map((e) => e.event).join(', ')}`);
+    t.diagnostic(
+      `stick events since the large file was written: ${afterYank.map((e) => e.event).join(', ')}`,
+    );
     assert.equal(afterYank.filter((e) => e.event === 'absent').length, 1, 'absent is logged once');
     assert.ok(afterYank.length <= 6, `an error storm: ${JSON.stringify(afterYank)}`);
 
