@@ -25,10 +25,13 @@
  * every target; unison: the file on the mirror), then measured, then stopped by PID. Unison's
  * `-repeat watch` needs the `unison-fsmonitor` helper; where that is not installed (Debian 12
  * ships none) unison runs with `-repeat 1`, its shortest polling interval, and the row says so.
- * Timings are reported, never asserted.
+ * Timings are reported, never asserted. `SATCHEL_BENCH_LOG_DIR=<dir>` keeps each process's output
+ * there; `SATCHEL_BENCH_DAEMON_NODE_ARGS` passes Node flags to the daemon (e.g. `--cpu-prof
+ * --cpu-prof-dir=<dir>`); `SATCHEL_BENCH_TOOLS=satchel,lsyncd` measures only those tools.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
+  appendFileSync,
   closeSync,
   type FSWatcher,
   mkdirSync,
@@ -42,7 +45,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printTable } from './measure.js';
 
@@ -148,6 +152,9 @@ export function startProcess(
         await exited;
         clearTimeout(killer);
       }
+      const logDir = process.env.SATCHEL_BENCH_LOG_DIR;
+      if (logDir)
+        appendFileSync(join(logDir, `${basename(cmd)}-${pid}.log`), `$ ${cmd} ${args.join(' ')}\n${out}`);
       try {
         process.kill(-pid, 'SIGTERM'); // children it left behind (lsyncd's rsync), if any
       } catch {
@@ -323,6 +330,24 @@ class ArrivalWatch {
   }
 }
 
+/**
+ * CPU time used so far by `procs` and their waited-for children (lsyncd's rsync runs), in ms:
+ * utime + stime + cutime + cstime of /proc/<pid>/stat (USER_HZ = 100).
+ */
+function cpuMs(procs: readonly Running[]): number {
+  let ticks = 0;
+  for (const p of procs) {
+    try {
+      const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      /* exited */
+    }
+  }
+  return ticks * 10;
+}
+
 type Mode = 'in place' | 'temp+rename';
 const MODES: readonly Mode[] = ['in place', 'temp+rename'];
 
@@ -336,6 +361,8 @@ interface Row {
   /** Per mirror, sorted ms. */
   readonly perMirror: number[][];
   readonly late: number;
+  /** CPU time (user + system, children included) the tool's processes used per save, ms. */
+  readonly cpuPerSave: number;
   readonly timeouts: number;
   /** Names other than the file (and satchel's own `.satchel*`) left on the mirrors after the run. */
   stray: string[];
@@ -368,6 +395,7 @@ async function measureTool(tool: Tool, work: string, n: number, samples: number)
       renameSync(`${file}.reset`, file);
       await arrival.until(current);
       await pause(300);
+      const cpu0 = cpuMs(procs);
       const all: number[] = [];
       const perMirror: number[][] = mirrors.map(() => []);
       let late = 0;
@@ -401,6 +429,7 @@ async function measureTool(tool: Tool, work: string, n: number, samples: number)
         await pause(PAUSE_MS);
       }
       const asc = (a: number, b: number): number => a - b;
+      const cpuPerSave = (cpuMs(procs) - cpu0) / samples;
       rows.push({
         tool: tool.name,
         mode,
@@ -410,6 +439,7 @@ async function measureTool(tool: Tool, work: string, n: number, samples: number)
         late,
         timeouts,
         stray: [],
+        cpuPerSave,
       });
     }
     await pause(500);
@@ -442,6 +472,7 @@ export async function runLatencyBench(
   const tools = [satchelTool(), lsyncdTool(), unisonTool(unisonWatch)];
   const only = (process.env.SATCHEL_BENCH_TOOLS ?? '').split(',').filter((t) => t !== '');
   const rows: Row[] = [];
+  const load0 = loadavg()[0]!;
   for (const n of [1, 4]) {
     for (const tool of tools) {
       if (only.length > 0 && !only.some((o) => tool.name.startsWith(o))) continue;
@@ -449,6 +480,9 @@ export async function runLatencyBench(
       rows.push(...(await measureTool(tool, work, n, samples)));
     }
   }
+  console.log(
+    `load average (1 min) at start ${load0.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}, on ${availableParallelism()} CPUs`,
+  );
   const lsyncd = (r: Row): Row | undefined =>
     rows.find((x) => x.tool.startsWith('lsyncd') && x.mode === r.mode && x.mirrors === r.mirrors);
   const ratio = (a: number, b: number | undefined): string =>
@@ -465,6 +499,7 @@ export async function runLatencyBench(
       'per-mirror p50',
       'p50 vs lsyncd',
       'p95 vs lsyncd',
+      'CPU/save',
       'late/lost',
       'stray files',
     ],
@@ -480,6 +515,7 @@ export async function runLatencyBench(
         r.mirrors > 1 ? r.perMirror.map((p) => ms(percentile(p, 50))).join(' / ') : '-',
         ratio(percentile(r.all, 50), l && percentile(l.all, 50)),
         ratio(percentile(r.all, 95), l && percentile(l.all, 95)),
+        `${r.cpuPerSave.toFixed(1)} ms`,
         `${r.late}/${r.timeouts}`,
         r.stray.length === 0 ? 'none' : r.stray.slice(0, 3).join(' '),
       ];
