@@ -17,6 +17,9 @@ export type SatchelErrorCode =
   | 'mirror-unsupported'
   | 'mirror-halted'
   | 'case-locked'
+  | 'host-key-unknown'
+  | 'host-key-changed'
+  | 'auth-failed'
   | 'conflict-unknown'
   | 'io';
 

@@ -58,6 +58,11 @@ export async function readMarker(root: string): Promise<Marker | undefined> {
       cause: err,
     });
   }
+  return parseMarker(text, file);
+}
+
+/** Parses the text of a marker file (`file` names it in errors); throws `config-invalid` when malformed. */
+export function parseMarker(text: string, file: string): Marker {
   let json: unknown;
   try {
     json = JSON.parse(text);

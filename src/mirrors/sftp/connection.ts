@@ -1,0 +1,417 @@
+/**
+ * @module mirrors/sftp/connection
+ * One SSH connection with its SFTP session, opened the way `ssh` would open it: host, port and
+ * user from the URL and `~/.ssh/config`, keys from `ssh-agent` (`SSH_AUTH_SOCK`) and the
+ * config's and default `~/.ssh/id_*` files, the server's key checked against
+ * `~/.ssh/known_hosts` (see `known-hosts.ts`).
+ *
+ * - Every SFTP request goes through {@link SftpSession.call}, which counts requests in flight:
+ *   a connection with requests outstanding and no answer for {@link requestTimeoutMs} is
+ *   declared lost (a cut link does not reset a TCP connection) and destroyed, which fails every
+ *   outstanding request; callers turn that into `mirror-absent`.
+ * - Connections are kept in a small pool ({@link acquireSession}/{@link SftpSession.release}):
+ *   the daemon's saves go out on a kept-alive connection instead of a new handshake each.
+ *   An idle pooled connection does not keep the process alive (its socket is unref'd) and is
+ *   closed after {@link IDLE_MS}.
+ *
+ * Test knobs (environment): `SATCHEL_SSH_DIR` replaces `~/.ssh`; `SATCHEL_SFTP_TIMEOUT_MS`
+ * shortens the request and connect timeouts (the partition test).
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2, { type AuthAttempt, type Client, type SFTPWrapper, type SftpError } from 'ssh2';
+import { SatchelError } from '../../core/errors.js';
+import {
+  addKnownHost,
+  checkHostKey,
+  fingerprint,
+  keyType,
+  knownHostsName,
+  knownKeyTypes,
+  readKnownHosts,
+  type HostKeyVerdict,
+} from './known-hosts.js';
+import { resolveHost, sshDir, type ResolvedHost } from './ssh-config.js';
+
+// ssh2 is CommonJS: its named exports are only reachable through the default export.
+const { Client: SshClient, utils } = ssh2;
+
+/** Where an SFTP mirror lives, as its URL says. */
+export interface SftpTarget {
+  /** Host name, address or `~/.ssh/config` alias. */
+  readonly host: string;
+  readonly port?: number;
+  readonly user?: string;
+}
+
+/** Options of {@link acquireSession}. */
+export interface ConnectOptions {
+  /** Record the key of a host not in known_hosts yet (never a changed key). */
+  readonly acceptNewHostKey?: boolean;
+  /** The SSH folder (default {@link sshDir}). */
+  readonly sshDir?: string;
+}
+
+/** How long an idle pooled connection is kept. */
+export const IDLE_MS = 30_000;
+
+/** Requests without any answer for this long mean the connection is lost. */
+export function requestTimeoutMs(): number {
+  const n = Number(process.env.SATCHEL_SFTP_TIMEOUT_MS);
+  return Number.isFinite(n) && n > 0 ? n : 15_000;
+}
+
+/** The host-key algorithms ssh2 offers, for each key type a known_hosts line can hold. */
+const ALGORITHMS_OF_TYPE: Readonly<Record<string, readonly string[]>> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+/** `user@host:port`, for messages. */
+function describe(h: ResolvedHost): string {
+  return `${h.user}@${h.hostName}:${h.port}`;
+}
+
+/** An SFTP status error's number (2 no such file, 3 permission denied, 4 failure…), if any. */
+export function sftpStatus(err: unknown): number | undefined {
+  const code = (err as SftpError | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** SFTP status numbers (draft-ietf-secsh-filexfer-02). */
+export const STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, OP_UNSUPPORTED: 8 };
+
+/** A live SSH connection with its SFTP session; see the module comment. */
+export class SftpSession {
+  readonly sftp: SFTPWrapper;
+  /** `user@host:port`, for messages. */
+  readonly where: string;
+  /** The server offers `posix-rename@openssh.com` (atomic replace). */
+  readonly posixRename: boolean;
+  /** The server offers `fsync@openssh.com`. */
+  readonly fsync: boolean;
+  /** The server offers `statvfs@openssh.com`. */
+  readonly statvfs: boolean;
+  /** Why the connection is gone, once it is. */
+  lostReason: string | undefined;
+  readonly #client: Client;
+  readonly #socket: Socket;
+  readonly #key: string;
+  #inFlight = 0;
+  #lastAnswer = Date.now();
+  #users = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #watchdog: NodeJS.Timeout;
+
+  constructor(client: Client, socket: Socket, sftp: SFTPWrapper, where: string, key: string) {
+    this.#client = client;
+    this.#socket = socket;
+    this.sftp = sftp;
+    this.where = where;
+    this.#key = key;
+    this.posixRename = sftp._extensions['posix-rename@openssh.com'] === '1';
+    this.fsync = sftp._extensions['fsync@openssh.com'] === '1';
+    this.statvfs = sftp._extensions['statvfs@openssh.com'] === '2';
+    const gone = (why: string): void => {
+      this.lostReason ??= why;
+      pool.delete(this.#key);
+    };
+    client.on('close', () => gone('the connection was closed'));
+    client.on('error', (err: Error) => gone(err.message));
+    sftp.on('close', () => gone('the SFTP session was closed'));
+    const timeout = requestTimeoutMs();
+    this.#watchdog = setInterval(
+      () => {
+        if (this.#inFlight > 0 && Date.now() - this.#lastAnswer > timeout) {
+          gone(`no answer from ${where} for ${Math.round(timeout / 1000)} s`);
+          this.#client.destroy();
+          this.#socket.destroy();
+        }
+      },
+      Math.min(1000, timeout / 4),
+    );
+    this.#watchdog.unref();
+  }
+
+  /** Whether the connection is gone. */
+  get lost(): boolean {
+    return this.lostReason !== undefined;
+  }
+
+  /** Runs one SFTP request; counts it in flight for the watchdog. */
+  call<T>(request: (done: (err: SftpError | undefined | null, value?: T) => void) => void): Promise<T> {
+    if (this.lostReason !== undefined) return Promise.reject(this.lostError());
+    if (this.#inFlight === 0) this.#lastAnswer = Date.now();
+    this.#inFlight++;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const done = (err: SftpError | undefined | null, value?: T): void => {
+        if (settled) return;
+        settled = true;
+        this.#inFlight--;
+        this.#lastAnswer = Date.now();
+        if (err) reject(err);
+        else resolve(value as T);
+      };
+      try {
+        request(done);
+      } catch (err) {
+        done(err as SftpError);
+      }
+    });
+  }
+
+  /** The `mirror-absent` error for a lost connection. */
+  lostError(cause?: unknown): SatchelError {
+    return new SatchelError(
+      'mirror-absent',
+      `the connection to ${this.where} was lost (${this.lostReason ?? 'closed'})`,
+      {
+        hint: 'nothing under a final name was left half-written; the next sync picks up where this one stopped',
+        cause,
+      },
+    );
+  }
+
+  /** Takes one more user (a replica) of a pooled connection. */
+  use(): this {
+    this.#users++;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#socket.ref();
+    return this;
+  }
+
+  /** Gives back one use; the last one leaves the connection idle in the pool for a while. */
+  release(): void {
+    this.#users = Math.max(0, this.#users - 1);
+    if (this.#users > 0) return;
+    if (this.lost || !pool.has(this.#key)) {
+      this.close();
+      return;
+    }
+    this.#socket.unref();
+    this.#idleTimer = setTimeout(() => this.close(), IDLE_MS);
+    this.#idleTimer.unref();
+  }
+
+  /** Closes the connection now. */
+  close(): void {
+    this.lostReason ??= 'closed by Satchel';
+    pool.delete(this.#key);
+    clearInterval(this.#watchdog);
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#client.end();
+    this.#socket.destroy();
+  }
+}
+
+/** Connections by `user@host:port`, connecting or connected. */
+const pool = new Map<string, Promise<SftpSession>>();
+
+/** Closes every pooled connection (tests, and the end of a benchmark). */
+export function closeAllSessions(): void {
+  for (const p of pool.values()) void p.then((s) => s.close()).catch(() => {});
+  pool.clear();
+}
+
+/**
+ * A connection to `target`, from the pool when one is alive, else a new one. Throws
+ * `mirror-absent` (unreachable), `auth-failed`, `host-key-unknown` or `host-key-changed`.
+ * Give it back with {@link SftpSession.release}.
+ */
+export async function acquireSession(target: SftpTarget, options: ConnectOptions = {}): Promise<SftpSession> {
+  const dir = options.sshDir ?? sshDir();
+  const host = resolveHost(target.host, { user: target.user, port: target.port }, dir);
+  const key = `${describe(host)}\0${dir}`;
+  const pooled = pool.get(key);
+  if (pooled !== undefined && options.acceptNewHostKey !== true) {
+    const session = await pooled.catch(() => undefined);
+    if (session !== undefined && !session.lost) return session.use();
+  }
+  const opening = openSession(host, dir, key, options.acceptNewHostKey === true);
+  pool.set(key, opening);
+  opening.catch(() => {
+    if (pool.get(key) === opening) pool.delete(key);
+  });
+  return (await opening).use();
+}
+
+/** Opens a TCP connection, or throws `mirror-absent` saying why not. */
+function openSocket(host: ResolvedHost): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: host.hostName, port: host.port });
+    const timeout = requestTimeoutMs();
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(unreachable(host, `no answer within ${Math.round(timeout / 1000)} s`));
+    }, timeout);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const why =
+        err.code === 'ECONNREFUSED'
+          ? 'connection refused: no SSH server listens there'
+          : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
+            ? 'unknown host name'
+            : (err.code ?? err.message);
+      reject(unreachable(host, why, err));
+    });
+  });
+}
+
+function unreachable(host: ResolvedHost, why: string, cause?: unknown): SatchelError {
+  return new SatchelError('mirror-absent', `cannot reach ${describe(host)} (${why})`, {
+    hint: 'check that the server is up and reachable (try `ssh` to it); the mirror is left as it is',
+    data: { host: host.hostName, port: host.port },
+    cause,
+  });
+}
+
+/** The authentication attempts to make, in order: the agent, then every readable key file. */
+function authAttempts(host: ResolvedHost): { attempts: AuthAttempt[]; skipped: string[] } {
+  const attempts: AuthAttempt[] = [];
+  const skipped: string[] = [];
+  const agent = process.env.SSH_AUTH_SOCK;
+  if (agent !== undefined && agent !== '' && existsSync(agent))
+    attempts.push({ type: 'agent', username: host.user, agent });
+  for (const file of host.identityFiles) {
+    if (!existsSync(file)) continue;
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch {
+      skipped.push(`${file} (unreadable)`);
+      continue;
+    }
+    const parsed = utils.parseKey(data);
+    if (parsed instanceof Error) {
+      // A key with a passphrase can only be used through the agent (no prompt in a daemon).
+      skipped.push(
+        `${file} (${/passphrase/i.test(parsed.message) ? 'needs a passphrase: load it into ssh-agent' : parsed.message})`,
+      );
+      continue;
+    }
+    attempts.push({ type: 'publickey', username: host.user, key: data });
+  }
+  return { attempts, skipped };
+}
+
+/** Connects, authenticates and starts SFTP; see {@link acquireSession}. */
+async function openSession(
+  host: ResolvedHost,
+  dir: string,
+  key: string,
+  accept: boolean,
+): Promise<SftpSession> {
+  const knownHostsFile = join(dir, 'known_hosts');
+  const known = readKnownHosts(knownHostsFile);
+  const preferred = knownKeyTypes(known, host.hostName, host.port).flatMap(
+    (t) => ALGORITHMS_OF_TYPE[t] ?? [],
+  );
+  const all = Object.values(ALGORITHMS_OF_TYPE).flat();
+  const { attempts, skipped } = authAttempts(host);
+  const tried: string[] = [];
+  let verdict: (HostKeyVerdict & { blob: Buffer }) | undefined;
+  const socket = await openSocket(host);
+  const client = new SshClient();
+  const ready = new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', (err: Error & { level?: string }) => reject(err));
+    client.once('close', () => reject(new Error('the server closed the connection during the handshake')));
+  });
+  client.connect({
+    sock: socket,
+    username: host.user,
+    readyTimeout: requestTimeoutMs(),
+    algorithms: { serverHostKey: [...new Set([...preferred, ...all])] },
+    hostVerifier: (blob: Buffer, verify: (ok: boolean) => void) => {
+      const v = checkHostKey(readKnownHosts(knownHostsFile), host.hostName, host.port, blob);
+      verdict = { ...v, blob };
+      if (v.status === 'unknown' && accept) {
+        addKnownHost(knownHostsFile, host.hostName, host.port, blob);
+        verify(true);
+        return;
+      }
+      verify(v.status === 'known');
+    },
+    authHandler: () => {
+      const next = attempts.shift();
+      if (next === undefined) return false;
+      tried.push(next.type === 'agent' ? 'ssh-agent' : 'a key file');
+      return next;
+    },
+  });
+  try {
+    await ready;
+  } catch (err) {
+    client.destroy();
+    socket.destroy();
+    throw connectError(host, knownHostsFile, verdict, err as Error & { level?: string }, skipped, tried);
+  }
+  const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+    client.sftp((err, s) => (err ? reject(err) : resolve(s))),
+  ).catch((err: Error) => {
+    client.destroy();
+    socket.destroy();
+    throw new SatchelError('mirror-absent', `${describe(host)} offers no SFTP (${err.message})`, {
+      hint: "enable the sftp subsystem in the server's sshd_config (Subsystem sftp internal-sftp)",
+      cause: err,
+    });
+  });
+  return new SftpSession(client, socket, sftp, describe(host), key);
+}
+
+/** The error for a failed handshake: host key, authentication, or the network. */
+function connectError(
+  host: ResolvedHost,
+  knownHostsFile: string,
+  verdict: (HostKeyVerdict & { blob: Buffer }) | undefined,
+  err: Error & { level?: string },
+  skipped: readonly string[],
+  tried: readonly string[],
+): SatchelError {
+  const name = knownHostsName(host.hostName, host.port);
+  if (verdict !== undefined && verdict.status !== 'known') {
+    const fp = `${keyType(verdict.blob)} ${fingerprint(verdict.blob)}`;
+    const data = { host: name, fingerprint: fingerprint(verdict.blob), keyType: keyType(verdict.blob) };
+    if (verdict.status === 'unknown')
+      return new SatchelError(
+        'host-key-unknown',
+        `the host key of ${name} is not known: ${fp} (not in ${knownHostsFile})`,
+        {
+          hint: "make sure this is the server's fingerprint (ask its admin, or run `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` there), then run the same command again with --accept-new-host-key",
+          data,
+          cause: err,
+        },
+      );
+    return new SatchelError(
+      'host-key-changed',
+      `REFUSED: the host key of ${name} has CHANGED (${verdict.status === 'revoked' ? 'it is marked @revoked' : `known_hosts line ${verdict.line} has another key`}), now ${fp}. Someone may be intercepting the connection (man in the middle), or the server was reinstalled.`,
+      {
+        hint: `nothing was sent. If the server really was reinstalled, remove the old key with \`ssh-keygen -f ${knownHostsFile} -R '${name}'\` and add the mirror again with --accept-new-host-key`,
+        data,
+        cause: err,
+      },
+    );
+  }
+  if (err.level === 'client-authentication') {
+    const offered =
+      tried.length === 0 ? 'no key was available' : `tried ${[...new Set(tried)].join(' and ')}`;
+    const notes = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
+    return new SatchelError('auth-failed', `${describe(host)} refused the login (${offered}${notes})`, {
+      hint: `put your public key in ~${host.user}/.ssh/authorized_keys on the server, or load the key into ssh-agent; keys are looked for in ${host.identityFiles.join(', ')}`,
+      data: { host: host.hostName, port: host.port, user: host.user },
+      cause: err,
+    });
+  }
+  return unreachable(host, err.message, err);
+}
