@@ -291,9 +291,10 @@ export class PathReplica implements Replica {
       const baseMode = existing?.isFile() === true ? existing.mode & 0o7777 : 0o666 & ~UMASK;
       if (this.#role === 'case' && existing?.isFile() === true) {
         // Lock: editors refuse to save over a read-only file while the new content is staged.
-        await fsp.chmod(target, baseMode & ~0o222);
-        lock = { mode: baseMode };
+        // Journal first: a kill right after the chmod must still find the lock to undo.
         this.#locks?.locked(op.path, baseMode);
+        lock = { mode: baseMode };
+        await fsp.chmod(target, baseMode & ~0o222);
       }
       temp = tempName(await this.#nearestExistingFolder(dirname(target)));
       this.#liveTemps.add(temp);

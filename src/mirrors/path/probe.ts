@@ -164,7 +164,10 @@ export async function probeCapabilities(root: string): Promise<Capabilities> {
     const symlinks = await probeSymlinks(scratch);
     const executableBit = await probeExecutableBit(scratch);
     const forbiddenChars = await probeForbiddenChars(scratch);
-    const forbidsTrailingDotOrSpace = await probeTrailingDotOrSpace(scratch);
+    // A file system with Windows' forbidden characters (FAT, exFAT, SMB) is read by Windows too,
+    // which strips a trailing dot or space even where this driver (exfat-fuse) stores one.
+    const forbidsTrailingDotOrSpace =
+      forbiddenChars.includes(':') || (await probeTrailingDotOrSpace(scratch));
     const fsType = await mountFsType(root);
     const fat32 =
       fsType === 'vfat' ||
