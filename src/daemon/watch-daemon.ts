@@ -21,6 +21,7 @@ import { SatchelError } from '../core/errors.js';
 import type { IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
 import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
+import type { Problem } from '../core/problem.js';
 import { normalizeScope } from '../core/scope.js';
 import { mountFsType } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
@@ -35,7 +36,7 @@ import type { EventLog } from './event-log.js';
 import { MirrorWorker, type WorkerHost } from './mirror-worker.js';
 import { locateMirror } from './mirror-locate.js';
 import { openMirror } from './mirror-replica.js';
-import { parseMirrorUrl } from './mirror-url.js';
+import { describeMirrorUrl, parseMirrorUrl } from './mirror-url.js';
 import type { Notifier } from './notifier.js';
 import { type MirrorReport, scopedHashUpdates, syncPair } from './pair-sync.js';
 import {
@@ -401,8 +402,21 @@ export class WatchDaemon implements WorkerHost {
     const replica = opened.replica;
     try {
       const scope = normalizeScope(paths);
-      const caseScan = await scanReplica(ctx, this.#theCase, 'case', this.#ignore, scope);
+      const scanned = await scanReplica(ctx, this.#theCase, 'case', this.#ignore, scope);
       const mirrorScan = await scanReplica(ctx, replica, `mirror:${worker.id}`, this.#ignore, scope);
+      // A writer started on (or removed) a case path while it was scanned (a mirror's change, a
+      // retry or a folder brought it into this batch): leave it alone; its release ships it.
+      const stillWritten = new Set<Problem>(
+        [...new Set([...paths, ...scanned.snapshot.keys()])]
+          .filter((p) => this.#settling.has(p))
+          .map((p) => ({
+            path: p,
+            code: 'changed-during-sync' as const,
+            message: `${p} is still being written`,
+          })),
+      );
+      const caseScan =
+        stillWritten.size === 0 ? scanned : { ...scanned, problems: [...scanned.problems, ...stillWritten] };
       const outcome = await syncPair({
         state: ctx.state,
         mirrorName: worker.name,
@@ -420,7 +434,7 @@ export class WatchDaemon implements WorkerHost {
         scope,
       });
       ctx.state.updateHashes('case', scopedHashUpdates(caseScan.snapshot, outcome.caseAfter.hashes));
-      const r = outcome.report;
+      const r = { ...outcome.report, problems: outcome.report.problems.filter((p) => !stillWritten.has(p)) };
       if (outcome.mirrorChanged.length > 0)
         this.#log.write({ event: 'shipped', mirror: worker.name, paths: outcome.mirrorChanged });
       if (outcome.caseChanged.length > 0) {
@@ -431,7 +445,7 @@ export class WatchDaemon implements WorkerHost {
       const retry = this.#reportProblems(worker, r);
       ctx.state.dequeue(
         worker.id,
-        paths.filter((p) => !retry.has(p)),
+        paths.filter((p) => !retry.has(p) && !this.#settling.has(p)),
       );
       worker.lastSyncAt = Date.now();
       if (worker.state === 'failed') worker.state = this.#mirrorWatch.get(worker.name)?.mode ?? 'watching';
@@ -491,13 +505,19 @@ export class WatchDaemon implements WorkerHost {
   async #ensureMirrorWatch(worker: MirrorWorker): Promise<MirrorWatch | undefined> {
     const config = this.#ctx.config.mirrors[worker.name];
     if (config === undefined) return undefined;
-    const root = (await locateMirror(config))?.root ?? parseMirrorUrl(config.url).root;
+    const url = parseMirrorUrl(config.url);
+    const root =
+      url.kind === 'sftp' ? describeMirrorUrl(url) : ((await locateMirror(config))?.root ?? url.root);
     const existing = this.#mirrorWatch.get(worker.name);
     if (existing?.root === root) return existing;
     // Mounted somewhere else now (or first time): watch it there.
     await this.#dropMirrorWatch(worker);
-    const fsType = await mountFsType(root);
-    const polled = config.pollSeconds !== undefined || (fsType !== undefined && NETWORK_FS.test(fsType));
+    const fsType = url.kind === 'sftp' ? undefined : await mountFsType(root);
+    // Nothing reports changes made on an SFTP server to us: those mirrors are polled.
+    const polled =
+      url.kind === 'sftp' ||
+      config.pollSeconds !== undefined ||
+      (fsType !== undefined && NETWORK_FS.test(fsType));
     const pollMs = config.pollSeconds !== undefined ? config.pollSeconds * 1000 : this.#networkPollMs;
     const mw: MirrorWatch = { mode: polled ? 'polling' : 'watching', root, pollMs };
     this.#mirrorWatch.set(worker.name, mw);

@@ -301,6 +301,7 @@ export async function endWatchSuite(
     }
   } finally {
     await stopAllWatches();
-    if (root !== undefined) removeTempDir(root);
+    // SATCHEL_KEEP_TEST_DIRS=1 keeps the folder (case, mirrors, events.log) for a post-mortem.
+    if (root !== undefined && process.env.SATCHEL_KEEP_TEST_DIRS === undefined) removeTempDir(root);
   }
 }
