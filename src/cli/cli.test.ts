@@ -318,8 +318,8 @@ describe('satchel CLI', () => {
         /encrypted mirrors are not available/,
       );
       expectFailure(
-        await satchel(['mirror', 'add', 'srv', 'sftp://me@host/work'], work),
-        /SFTP mirrors are not available/,
+        await satchel(['mirror', 'add', 'srv', 'ftp://me@host/work'], work),
+        /FTP mirrors are not available/,
       );
     });
     it('exits 2 for a relative path or a bad name, naming what is allowed', async () => {

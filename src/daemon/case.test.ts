@@ -192,7 +192,7 @@ describe('case', () => {
       );
       await assertRejects(() => addMirror(ctx, 'my stick', stick), 'usage', /invalid mirror name/);
       await assertRejects(() => addMirror(ctx, 'stick', 'stick8'), 'usage', /not an absolute path/);
-      await assertRejects(() => addMirror(ctx, 'srv', 'sftp://me@host/x'), 'mirror-unsupported', /SFTP/);
+      await assertRejects(() => addMirror(ctx, 'srv', 'ftp://me@host/x'), 'mirror-unsupported', /FTP/);
       await assertRejects(() => addMirror(ctx, 'stick', stick, { pollSeconds: 0 }), 'usage', /--poll 0/);
       assert.equal(existsSync(join(stick, '.satchel-mirror')), false);
     });

@@ -16,11 +16,20 @@ import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
+import { acquireSession } from '../mirrors/sftp/connection.js';
+import { readSftpMarker, remoteFolderExists, writeSftpMarker } from '../mirrors/sftp/sftp-marker.js';
+import { SFTP_CAPABILITIES } from '../mirrors/sftp/sftp-replica.js';
 import { locateMirror } from './mirror-locate.js';
 import { StateStore } from '../state/state-store.js';
 import { acquireCaseLock } from './case-lock.js';
 import { configFile, loadConfig, saveConfig, type CaseConfig, type MirrorConfig } from './config.js';
-import { parseMirrorUrl, validateMirrorName } from './mirror-url.js';
+import {
+  describeMirrorUrl,
+  parseMirrorUrl,
+  validateMirrorName,
+  type MirrorUrl,
+  type SftpMirrorUrl,
+} from './mirror-url.js';
 
 /** The state database's name inside the case's state folder. */
 export const STATE_DB_NAME = 'state.db';
@@ -49,6 +58,8 @@ export interface AddMirrorOptions {
   readonly pollSeconds?: number;
   /** Other folders where the mirror may be mounted (see {@link MirrorConfig.search}). */
   readonly search?: readonly string[];
+  /** SFTP: record the server's key in known_hosts when it is not there yet (never a changed key). */
+  readonly acceptNewHostKey?: boolean;
 }
 
 /** What {@link addMirror} did. */
@@ -209,7 +220,15 @@ function checkSeparateFromCase(mirrorRoot: string, caseRoot: string): void {
  * adopt it (briefcase); one of another case → refuse, naming both cases.
  */
 async function markerFor(root: string, ctx: CaseContext): Promise<{ marker: Marker; adopted: boolean }> {
-  const found = await readMarker(root);
+  return decideMarker(await readMarker(root), root, ctx);
+}
+
+/** {@link markerFor} given the marker found at `root` (if any). */
+function decideMarker(
+  found: Marker | undefined,
+  root: string,
+  ctx: CaseContext,
+): { marker: Marker; adopted: boolean } {
   if (found === undefined) {
     return {
       marker: { version: 1, id: randomUUID(), case: ctx.config.name, createdAt: new Date().toISOString() },
@@ -263,18 +282,23 @@ export async function addMirror(
         data: { name },
       });
     }
-    const root = existingFolder(parsed.root);
-    checkSeparateFromCase(root, ctx.root);
-    const { marker, adopted } = await markerFor(root, ctx);
+    const prepared = await prepareMirrorRoot(parsed, ctx, options);
+    const { root, marker, adopted } = prepared;
     const twin = Object.entries(ctx.config.mirrors).find(([, m]) => m.id === marker.id);
     if (twin !== undefined) {
+      prepared.done();
       throw new SatchelError('mirror-exists', `${root} is already the mirror "${twin[0]}" of this case`, {
         hint: `it needs no second name; \`satchel mirror remove ${twin[0]}\` first to rename it`,
         data: { name: twin[0] },
       });
     }
-    const capabilities: Capabilities = await probeCapabilities(root);
-    if (!adopted) await writeMarker(root, marker);
+    let capabilities: Capabilities;
+    try {
+      capabilities = await prepared.capabilities();
+      if (!adopted) await prepared.writeMarker(marker);
+    } finally {
+      prepared.done();
+    }
     const config: MirrorConfig = {
       url,
       id: marker.id,
@@ -291,6 +315,68 @@ export async function addMirror(
     ctx.config = next;
     return { name, config, root, adopted };
   });
+}
+
+/** A new mirror's root, reached and checked, with its marker decided but not yet written. */
+interface PreparedRoot {
+  /** The folder, for messages (`user@host:port:/path` for SFTP). */
+  readonly root: string;
+  readonly marker: Marker;
+  readonly adopted: boolean;
+  capabilities(): Promise<Capabilities>;
+  writeMarker(marker: Marker): Promise<void>;
+  /** Releases the connection (SFTP). */
+  done(): void;
+}
+
+/** Checks a new mirror's folder (local, or on an SFTP server) and decides its marker. */
+async function prepareMirrorRoot(
+  url: MirrorUrl,
+  ctx: CaseContext,
+  options: AddMirrorOptions,
+): Promise<PreparedRoot> {
+  if (url.kind === 'sftp') return prepareSftpRoot(url, ctx, options);
+  const root = existingFolder(url.root);
+  checkSeparateFromCase(root, ctx.root);
+  const { marker, adopted } = await markerFor(root, ctx);
+  return {
+    root,
+    marker,
+    adopted,
+    capabilities: () => probeCapabilities(root),
+    writeMarker: (m) => writeMarker(root, m),
+    done: () => {},
+  };
+}
+
+/** Connects to the server (accepting a new host key only when asked) and checks the folder there. */
+async function prepareSftpRoot(
+  url: SftpMirrorUrl,
+  ctx: CaseContext,
+  options: AddMirrorOptions,
+): Promise<PreparedRoot> {
+  const session = await acquireSession(url, { acceptNewHostKey: options.acceptNewHostKey === true });
+  const root = describeMirrorUrl(url);
+  try {
+    if (!(await remoteFolderExists(session, url.path))) {
+      throw new SatchelError('mirror-absent', `the folder ${url.path} does not exist on ${session.where}`, {
+        hint: 'create it on the server (for example `ssh host mkdir -p <path>`), then add the mirror again',
+        data: { root },
+      });
+    }
+    const { marker, adopted } = decideMarker(await readSftpMarker(session, url.path), root, ctx);
+    return {
+      root,
+      marker,
+      adopted,
+      capabilities: async () => SFTP_CAPABILITIES,
+      writeMarker: (m) => writeSftpMarker(session, url.path, m),
+      done: () => session.release(),
+    };
+  } catch (e) {
+    session.release();
+    throw e;
+  }
 }
 
 /**
@@ -338,9 +424,11 @@ export interface MirrorPresence {
  */
 export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresence> {
   try {
-    const { root } = parseMirrorUrl(mirror.url);
+    const url = parseMirrorUrl(mirror.url);
     const located = await locateMirror(mirror);
     if (located) return { present: true, message: located.moved ? `found at ${located.root}` : '' };
+    if (url.kind === 'sftp') return { present: false, message: await sftpAbsence(url, mirror.id) };
+    const root = url.root;
     const marker = await readMarker(root);
     if (marker === undefined)
       return { present: false, message: `marker ${MARKER_NAME} not found at ${root}` };
@@ -350,5 +438,19 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
     return { present: true, message: '' };
   } catch (e) {
     return { present: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Why an SFTP mirror is not present: the server's answer, or what its folder holds. */
+async function sftpAbsence(url: SftpMirrorUrl, id: string): Promise<string> {
+  const session = await acquireSession(url);
+  try {
+    const marker = await readSftpMarker(session, url.path);
+    if (marker === undefined) return `marker ${MARKER_NAME} not found at ${describeMirrorUrl(url)}`;
+    return marker.id === id
+      ? ''
+      : `the marker at ${describeMirrorUrl(url)} belongs to another mirror (id ${marker.id})`;
+  } finally {
+    session.release();
   }
 }

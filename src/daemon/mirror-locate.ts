@@ -8,8 +8,10 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
 import { type Marker, readMarker } from '../mirrors/path/marker.js';
+import { acquireSession } from '../mirrors/sftp/connection.js';
+import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
 import type { MirrorConfig } from './config.js';
-import { parseMirrorUrl } from './mirror-url.js';
+import { describeMirrorUrl, parseMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 
 /** How deep below a search folder a mirror root may sit (`/media/me` → `STICK/work` is 2). */
 export const SEARCH_DEPTH = 3;
@@ -66,7 +68,9 @@ async function searchBelow(dir: string, id: string): Promise<LocatedMirror | und
  * configured path nor below a search folder). Throws only for a URL of another kind.
  */
 export async function locateMirror(config: MirrorConfig): Promise<LocatedMirror | undefined> {
-  const root = parseMirrorUrl(config.url).root;
+  const url = parseMirrorUrl(config.url);
+  if (url.kind === 'sftp') return locateSftpMirror(url, config.id);
+  const root = url.root;
   const marker = await markerAt(root);
   if (marker?.id === config.id) return { root, marker, moved: false };
   for (const dir of config.search ?? []) {
@@ -74,4 +78,24 @@ export async function locateMirror(config: MirrorConfig): Promise<LocatedMirror 
     if (found) return found;
   }
   return undefined;
+}
+
+/** An SFTP mirror is where its URL says, when the server answers and holds the marker. */
+async function locateSftpMirror(url: SftpMirrorUrl, id: string): Promise<LocatedMirror | undefined> {
+  let session;
+  try {
+    session = await acquireSession(url);
+  } catch (e) {
+    if (e instanceof SatchelError) return undefined;
+    throw e;
+  }
+  try {
+    const marker = await readSftpMarker(session, url.path);
+    return marker?.id === id ? { root: describeMirrorUrl(url), marker, moved: false } : undefined;
+  } catch (e) {
+    if (e instanceof SatchelError) return undefined;
+    throw e;
+  } finally {
+    session.release();
+  }
 }

@@ -9,10 +9,13 @@ import { MARKER_NAME } from '../core/reserved.js';
 import { readMarker } from '../mirrors/path/marker.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
+import { acquireSession, type SftpSession } from '../mirrors/sftp/connection.js';
+import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
+import { SFTP_CAPABILITIES, SftpReplica } from '../mirrors/sftp/sftp-replica.js';
 import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
 import { locateMirror } from './mirror-locate.js';
-import { parseMirrorUrl } from './mirror-url.js';
+import { describeMirrorUrl, parseMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 import type { MirrorReport } from './pair-sync.js';
 
 /** A configured mirror, opened when present. */
@@ -49,6 +52,7 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
       absentReport: { ...absent(name, e.message, e.hint ?? ''), state: 'failed' },
     };
   }
+  if (url.kind === 'sftp') return openSftpMirror(ctx, name, url);
   let marker;
   try {
     marker = await readMarker(url.root);
@@ -98,4 +102,58 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     role: 'mirror',
   });
   return { ...base, root, replica, absentReport: absent(name, '', '') };
+}
+
+/**
+ * Opens an SFTP mirror: connects (a pooled connection when one is alive), then checks the marker.
+ * An unreachable server is absent; a refused host key or login is failed, with the reason.
+ */
+async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl): Promise<OpenedMirror> {
+  const config = ctx.config.mirrors[name]!;
+  const base = { name, id: config.id, pushOnly: config.pushOnly };
+  const where = describeMirrorUrl(url);
+  const notOpened = (e: SatchelError): OpenedMirror => ({
+    ...base,
+    replica: undefined,
+    absentReport: {
+      ...absent(name, e.message, e.hint ?? ''),
+      ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
+    },
+  });
+  let session: SftpSession;
+  try {
+    session = await acquireSession(url);
+  } catch (e) {
+    if (e instanceof SatchelError) return notOpened(e);
+    throw e;
+  }
+  let marker;
+  try {
+    marker = await readSftpMarker(session, url.path);
+  } catch (e) {
+    session.release();
+    if (e instanceof SatchelError && e.code !== 'config-invalid') return notOpened(e);
+    throw e;
+  }
+  if (marker?.id !== config.id) {
+    session.release();
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: absent(
+        name,
+        marker === undefined
+          ? `marker ${MARKER_NAME} not found at ${where}`
+          : `the marker at ${where} belongs to another mirror (id ${marker.id}, case '${marker.case}'), not to '${name}' (id ${config.id})`,
+        'check the folder on the server; Satchel leaves a mirror without its marker untouched',
+      ),
+    };
+  }
+  const replica = new SftpReplica({
+    session,
+    root: url.path,
+    label: name,
+    capabilities: config.capabilities ?? SFTP_CAPABILITIES,
+  });
+  return { ...base, root: where, replica, absentReport: absent(name, '', '') };
 }

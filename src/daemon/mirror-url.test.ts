@@ -31,12 +31,26 @@ describe('parseMirrorUrl', () => {
       assert.deepEqual(parseMirrorUrl(url), { kind: 'path', root });
     });
   }
-  for (const url of [
-    'sftp://me@host/work',
-    'ftp://me@host:21/pub',
-    'ftps://host/pub',
-    'ssh://me@host/work',
-  ]) {
+  const sftp: readonly { url: string; parsed: unknown }[] = [
+    { url: 'sftp://me@host/work', parsed: { kind: 'sftp', host: 'host', user: 'me', path: '/work' } },
+    {
+      url: 'sftp://me@host:2222/srv/w/',
+      parsed: { kind: 'sftp', host: 'host', port: 2222, user: 'me', path: '/srv/w' },
+    },
+    { url: 'sftp://alias/~/work', parsed: { kind: 'sftp', host: 'alias', path: 'work' } },
+    { url: 'sftp://[::1]:22/x%20y', parsed: { kind: 'sftp', host: '::1', port: 22, path: '/x y' } },
+  ];
+  for (const { url, parsed } of sftp) {
+    it(`parses ${url} as an SFTP mirror`, () => {
+      assert.deepEqual(parseMirrorUrl(url), parsed);
+    });
+  }
+  for (const url of ['sftp://host', 'sftp://host/', 'sftp://me:secret@host/x']) {
+    it(`refuses the SFTP URL ${url}`, () => {
+      assertSatchelError(() => parseMirrorUrl(url), 'usage', /not a usable SFTP URL/);
+    });
+  }
+  for (const url of ['ftp://me@host:21/pub', 'ftps://host/pub', 'ssh://me@host/work']) {
     it(`recognises ${url} as not available yet`, () => {
       assertSatchelError(() => parseMirrorUrl(url), 'mirror-unsupported', /not available in this version/);
     });

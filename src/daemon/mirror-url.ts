@@ -3,8 +3,8 @@
  * Parsing what the user types for a mirror: its URL (which kind of mirror, and where) and its
  * name (a short label used in messages, conflict copy names and the config).
  *
- * Path mirrors are available now; SFTP, FTP/FTPS and peer (`ssh://`) URLs are recognised so the
- * user gets a plain "not available in this version" instead of "bad URL".
+ * Path and SFTP mirrors are available now; FTP/FTPS and peer (`ssh://`) URLs are recognised so
+ * the user gets a plain "not available in this version" instead of "bad URL".
  */
 import { isAbsolute, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,19 +18,31 @@ export interface PathMirrorUrl {
   readonly root: string;
 }
 
-/** Every mirror URL this version can use (only path mirrors so far). */
-export type MirrorUrl = PathMirrorUrl;
+/** A folder on an SSH server, reached over SFTP: `sftp://user@host[:port]/path`. */
+export interface SftpMirrorUrl {
+  readonly kind: 'sftp';
+  /** Host name, address, or a `Host` alias of `~/.ssh/config`. */
+  readonly host: string;
+  /** The port when the URL names one (else `~/.ssh/config`'s, else 22). */
+  readonly port?: number;
+  /** The login when the URL names one (else `~/.ssh/config`'s, else the local user's name). */
+  readonly user?: string;
+  /** The folder on the server: absolute, or relative to the login folder (`sftp://host/~/work`). */
+  readonly path: string;
+}
+
+/** Every mirror URL this version can use. */
+export type MirrorUrl = PathMirrorUrl | SftpMirrorUrl;
 
 /** The rule mirror names follow, as a regular expression. */
 export const MIRROR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** What mirror URLs may look like, for error messages. */
 const ALLOWED_URLS =
-  'an absolute path (/media/me/STICK/work) or file:///abs/path; later versions add sftp://, ftp://, ftps:// and ssh://';
+  'an absolute path (/media/me/STICK/work), file:///abs/path or sftp://user@host[:port]/path; later versions add ftp://, ftps:// and ssh://';
 
 /** Recognised schemes of mirror kinds that are planned but not built yet. */
 const PLANNED_KINDS: Readonly<Record<string, string>> = {
-  'sftp:': 'SFTP',
   'ftp:': 'FTP',
   'ftps:': 'FTPS',
   'ssh:': 'Peer (ssh://)',
@@ -53,6 +65,7 @@ export function parseMirrorUrl(url: string): MirrorUrl {
     return { kind: 'path', root: withoutTrailingSlash(normalize(url)) };
   }
   if (scheme === 'file:') return { kind: 'path', root: withoutTrailingSlash(fileUrlToRoot(url)) };
+  if (scheme === 'sftp:') return parseSftpUrl(url);
   const planned = PLANNED_KINDS[scheme];
   if (planned !== undefined) {
     throw new SatchelError('mirror-unsupported', `${planned} mirrors are not available in this version`, {
@@ -74,6 +87,45 @@ export function validateMirrorName(name: string): void {
       data: { name },
     });
   }
+}
+
+/** Parses `sftp://[user@]host[:port]/path` (`/~/path`: relative to the login folder). */
+function parseSftpUrl(url: string): SftpMirrorUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw sftpUsage(url, 'it is not a valid URL', cause);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw sftpUsage(url, 'it names no host');
+  if (parsed.password !== '')
+    throw sftpUsage(url, 'passwords do not belong in the URL (use keys or ssh-agent)');
+  let path = decodeURIComponent(parsed.pathname);
+  if (path === '/~' || path.startsWith('/~/')) path = path.slice(3) || '.';
+  else if (path === '' || path === '/') throw sftpUsage(url, 'it names no folder');
+  path = withoutTrailingSlash(path);
+  return {
+    kind: 'sftp',
+    host,
+    ...(parsed.port === '' ? {} : { port: Number(parsed.port) }),
+    ...(parsed.username === '' ? {} : { user: decodeURIComponent(parsed.username) }),
+    path,
+  };
+}
+
+function sftpUsage(url: string, why: string, cause?: unknown): SatchelError {
+  return new SatchelError('usage', `mirror URL "${url}" is not a usable SFTP URL: ${why}`, {
+    hint: 'write sftp://user@host[:port]/abs/path, or sftp://host/~/path for a folder below the login folder',
+    data: { url },
+    cause,
+  });
+}
+
+/** The folder a mirror URL names, for messages: the path, or `user@host:path` for SFTP. */
+export function describeMirrorUrl(url: MirrorUrl): string {
+  if (url.kind === 'path') return url.root;
+  return `${url.user === undefined ? '' : `${url.user}@`}${url.host}${url.port === undefined ? '' : `:${url.port}`}:${url.path}`;
 }
 
 /** Converts a `file://` URL to an absolute path, refusing remote hosts and malformed URLs. */

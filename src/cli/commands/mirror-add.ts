@@ -1,6 +1,6 @@
 /**
  * @module cli/commands/mirror-add
- * `satchel mirror add <name> <url> [--push-only] [--encrypt] [--poll <seconds>]`.
+ * `satchel mirror add <name> <url> [--push-only] [--encrypt] [--poll <seconds>] [--accept-new-host-key]`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { addMirror } from '../../daemon/case.js';
@@ -13,6 +13,7 @@ interface MirrorAddOptions extends JsonOption {
   readonly encrypt?: boolean;
   readonly poll?: number;
   readonly search?: string[];
+  readonly acceptNewHostKey?: boolean;
 }
 
 /** Parses `--poll <seconds>`: a number from 1 to 86400. */
@@ -29,11 +30,15 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
   withJsonOption(
     mirror
       .command('add')
-      .description('add a mirror: a folder on a disk, stick or mounted share')
+      .description('add a mirror: a folder on a disk, stick, mounted share or SSH server')
       .argument('<name>', 'a short name: letters, digits, . _ - (up to 64)')
-      .argument('<url>', 'an absolute path or file:///abs/path')
+      .argument('<url>', 'an absolute path, file:///abs/path or sftp://user@host[:port]/path')
       .option('--push-only', 'only write to the mirror, never read changes back')
       .option('--encrypt', 'encrypt names and contents on the mirror (not available in this version)')
+      .option(
+        '--accept-new-host-key',
+        "SFTP: trust the server's key and add it to ~/.ssh/known_hosts when it is not there yet (a changed key is always refused)",
+      )
       .option('--poll <seconds>', 'look for changes made by other writers every <seconds>', parsePollSeconds)
       .option(
         '--search <dir>',
@@ -48,6 +53,7 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
           ...(options.encrypt ? { encrypt: true } : {}),
           ...(options.poll === undefined ? {} : { pollSeconds: options.poll }),
           ...(options.search === undefined ? {} : { search: options.search }),
+          ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
         });
         if (options.json) return printJson(mirrorInfo(added.name, added.config, true));
         say(

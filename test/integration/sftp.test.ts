@@ -1,0 +1,196 @@
+/**
+ * SFTP mirrors through the real binary against a real OpenSSH sshd on 127.0.0.1 (TESTBED §1):
+ * host-key refusal and acceptance, a changed key, hashed known_hosts entries, `~/.ssh/config`
+ * aliases, a failed login, and two-way sync with edits, renames and conflicts. The client's SSH
+ * folder is a temp folder passed as `SATCHEL_SSH_DIR`: the real `~/.ssh` is never touched.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { assertExit, runSatchel, satchelJson, satchelOk, type SyncReport } from '../helpers/cli.js';
+import { runTool } from '../helpers/process.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { makeTempDir, removeTempDir } from '../helpers/temp.js';
+import { readTree, writeTree } from '../helpers/tree.js';
+
+/** Everything below `root` except Satchel's own files, as path → content. */
+function contents(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [p, n] of readTree(root)) if (n.kind === 'file') out[p] = n.content ?? '';
+  return out;
+}
+
+function temps(root: string): string[] {
+  return (readdirSync(root, { recursive: true }) as string[]).filter((p) =>
+    p.split('/').some((s) => s.startsWith('.satchel-tmp-')),
+  );
+}
+
+describe('SFTP mirrors through the CLI against a real sshd', () => {
+  let top = '';
+  let sshd: Sshd | undefined;
+  let env: NodeJS.ProcessEnv = {};
+  before(async () => {
+    top = makeTempDir('sftp-cli');
+    mkdirSync(join(top, 'server'));
+    sshd = await startSshd(join(top, 'server'), { trustHostKey: false });
+    env = { SATCHEL_SSH_DIR: sshd.sshDir, SSH_AUTH_SOCK: '' };
+  });
+  after(async () => {
+    await sshd?.stop();
+    removeTempDir(top);
+  });
+
+  const url = (dir: string): string => `sftp://root@127.0.0.1:${sshd!.port}${dir}`;
+  const sync = (work: string, code = 0) => satchelJson<SyncReport>(['-C', work, 'sync'], { env }, code);
+
+  it('refuses an unknown host key with its fingerprint, then accepts it with --accept-new-host-key', async () => {
+    const work = join(top, 'work1');
+    const remote = join(top, 'remote1');
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    const refused = assertExit(
+      await runSatchel(['-C', work, 'mirror', 'add', 'srv', url(remote)], { env }),
+      1,
+    );
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `host key of \\[127\\.0\\.0\\.1\\]:${sshd!.port} is not known: ssh-ed25519 ${sshd!.fingerprint.replace(/[+/]/g, '\\$&')}`,
+      ),
+    );
+    assert.match(refused.stderr, /--accept-new-host-key/);
+    assert.equal(existsSync(join(sshd!.sshDir, 'known_hosts')), false, 'nothing recorded without consent');
+    assert.equal(existsSync(join(remote, '.satchel-mirror')), false);
+
+    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    assert.equal(readFileSync(join(sshd!.sshDir, 'known_hosts'), 'utf8').trim(), sshd!.knownHostsLine);
+    assert.ok(existsSync(join(remote, '.satchel-mirror')));
+
+    // Hashed entries (ssh-keygen -H) are recognised too.
+    runTool('ssh-keygen', ['-H', '-f', join(sshd!.sshDir, 'known_hosts')]);
+    assert.match(readFileSync(join(sshd!.sshDir, 'known_hosts'), 'utf8'), /^\|1\|/);
+    writeTree(work, { 'hello.txt': 'hello' });
+    const r = await sync(work);
+    assert.equal(r.mirrors[0]!.state, 'synced', JSON.stringify(r));
+    assert.equal(readFileSync(join(remote, 'hello.txt'), 'utf8'), 'hello');
+  });
+
+  it('two-way sync: edits both ways, renames as renames, conflicts keep both, mtimes in whole seconds', async () => {
+    const work = join(top, 'work2');
+    const remote = join(top, 'remote2');
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    writeTree(work, {
+      'notes.txt': { content: 'notes v1', mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678) },
+      'src/main.ts': 'main',
+      'src/lib/util.ts': 'util',
+      'big.bin': Buffer.alloc(3 * 1024 * 1024, 7),
+      'run.sh': { content: '#!/bin/sh\n', mode: 0o755 },
+      empty: { dir: true },
+      link: { symlink: 'notes.txt' },
+    });
+    let r = await sync(work);
+    assert.equal(r.mirrors[0]!.state, 'synced', JSON.stringify(r));
+    assert.equal(readTree(remote).get('link')?.target, 'notes.txt');
+    assert.equal(readTree(remote).get('empty')?.kind, 'dir');
+    assert.deepEqual(contents(remote), contents(work));
+    assert.equal(statSync(join(remote, 'notes.txt')).mtimeMs, Date.UTC(2024, 0, 2, 3, 4, 5));
+    assert.equal(statSync(join(remote, 'run.sh')).mode & 0o111, 0o111);
+    r = await sync(work);
+    assert.deepEqual([r.mirrors[0]!.in, r.mirrors[0]!.out], [0, 0], 'a second sync does nothing');
+
+    // An edit on the server comes back; a rename in the case is a rename on the server.
+    writeFileSync(join(remote, 'src/main.ts'), 'main edited on the server');
+    const inode = statSync(join(remote, 'src/lib/util.ts')).ino;
+    renameSync(join(work, 'src/lib'), join(work, 'src/library'));
+    r = await sync(work);
+    assert.equal(r.mirrors[0]!.state, 'synced', JSON.stringify(r));
+    assert.equal(readFileSync(join(work, 'src/main.ts'), 'utf8'), 'main edited on the server');
+    assert.equal(statSync(join(remote, 'src/library/util.ts')).ino, inode, 'moved, not copied');
+    assert.equal(existsSync(join(remote, 'src/lib')), false);
+
+    // Both sides edit the same file: both versions are kept, on both sides.
+    writeTree(work, { 'notes.txt': { content: 'case edit', mtime: Date.UTC(2024, 0, 3) } });
+    writeTree(remote, { 'notes.txt': { content: 'server edit, newer', mtime: Date.UTC(2024, 0, 4) } });
+    r = await sync(work);
+    assert.equal(r.mirrors[0]!.conflicts.length, 1, JSON.stringify(r));
+    const copy = r.mirrors[0]!.conflicts[0]!.copyPath;
+    assert.equal(readFileSync(join(work, 'notes.txt'), 'utf8'), 'server edit, newer');
+    assert.equal(readFileSync(join(work, copy), 'utf8'), 'case edit');
+    r = await sync(work);
+    assert.equal(r.mirrors[0]!.state, 'synced', JSON.stringify(r));
+    assert.deepEqual(contents(remote), contents(work));
+    assert.deepEqual(temps(remote), []);
+  });
+
+  it('uses ~/.ssh/config aliases and IdentityFile; a refused login and a changed host key fail plainly', async () => {
+    const work = join(top, 'work3');
+    const remote = join(top, 'remote3');
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    const alt = join(top, 'alt-ssh');
+    mkdirSync(alt, { mode: 0o700 });
+    copyFileSync(join(sshd!.sshDir, 'id_ed25519'), join(alt, 'work_key'));
+    writeFileSync(join(alt, 'known_hosts'), sshd!.knownHostsLine + '\n');
+    writeFileSync(
+      join(alt, 'config'),
+      `Host other\n  HostName 192.0.2.1\n\nHost backup\n  HostName 127.0.0.1\n  Port ${sshd!.port}\n  User root\n  IdentityFile ${join(alt, 'work_key')}\n`,
+    );
+    const altEnv = { SATCHEL_SSH_DIR: alt, SSH_AUTH_SOCK: '' };
+    await satchelOk(['-C', work, 'mirror', 'add', 'srv', `sftp://backup${remote}`], { env: altEnv });
+    writeTree(work, { 'a.txt': 'a' });
+    let r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: altEnv });
+    assert.equal(r.mirrors[0]!.state, 'synced');
+
+    // Without the key: the login is refused, and sync says so.
+    renameSync(join(alt, 'work_key'), join(alt, 'gone_key'));
+    r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: altEnv }, 1);
+    assert.equal(r.mirrors[0]!.state, 'failed');
+    assert.match(r.mirrors[0]!.message ?? '', /refused the login/);
+    renameSync(join(alt, 'gone_key'), join(alt, 'work_key'));
+
+    // A changed host key is refused, loudly, even with --accept-new-host-key.
+    const other = runTool('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(top, 'impostor')]);
+    void other;
+    const impostor = readFileSync(join(top, 'impostor.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    writeFileSync(join(alt, 'known_hosts'), `[127.0.0.1]:${sshd!.port} ${impostor}\n`);
+    r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: altEnv }, 1);
+    assert.equal(r.mirrors[0]!.state, 'failed');
+    assert.match(r.mirrors[0]!.message ?? '', /host key of \[127\.0\.0\.1\]:\d+ has CHANGED/);
+    const again = assertExit(
+      await runSatchel(
+        ['-C', work, 'mirror', 'add', 'srv2', `sftp://backup${remote}`, '--accept-new-host-key'],
+        { env: altEnv },
+      ),
+      1,
+    );
+    assert.match(again.stderr, /has CHANGED/);
+    assert.equal(readFileSync(join(alt, 'known_hosts'), 'utf8'), `[127.0.0.1]:${sshd!.port} ${impostor}\n`);
+  });
+
+  it('a server that is not there makes the mirror absent, with the reason', async () => {
+    const work = join(top, 'work4');
+    const remote = join(top, 'remote4');
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    // Rewrite the port to one nothing listens on.
+    const config = join(work, '.satchel', 'config.toml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace(`:${sshd!.port}/`, ':1/'));
+    const r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env }, 0);
+    assert.equal(r.mirrors[0]!.state, 'absent');
+    assert.match(r.mirrors[0]!.message ?? '', /connection refused/);
+  });
+});
