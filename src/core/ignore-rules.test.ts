@@ -17,6 +17,8 @@ const IGNORED: readonly { path: string; description: string }[] = [
   { path: '.#notes.txt', description: 'emacs lock link' },
   { path: '~$report.docx', description: 'Microsoft Office lock file' },
   { path: '.~lock.report.odt#', description: 'LibreOffice lock file' },
+  { path: 'src/Main.kt___jb_tmp___', description: 'JetBrains safe-write temporary' },
+  { path: 'src/Main.kt___jb_old___', description: 'JetBrains safe-write old copy' },
   { path: '.git/index.lock', description: 'git index lock' },
   { path: '.git/HEAD.lock', description: 'git HEAD lock' },
   { path: '.git/refs/heads/main.lock', description: 'git ref lock, nested' },

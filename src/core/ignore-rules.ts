@@ -35,6 +35,9 @@ export const DEFAULT_IGNORE_RULES: readonly string[] = Object.freeze([
   // office lock files: Microsoft Office `~$report.docx`, LibreOffice `.~lock.report.odt#`
   '~$*',
   '.~lock.*#',
+  // JetBrains "safe write": the new content as `x___jb_tmp___`, the old kept as `x___jb_old___`
+  '*___jb_tmp___',
+  '*___jb_old___',
   // transient git lock files: `.git/index.lock`, `.git/refs/heads/main.lock`, also in nested repositories
   '**/.git/**/*.lock',
 ]);
