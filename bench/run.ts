@@ -4,7 +4,7 @@
  * `SATCHEL_BENCH_DIR`) and prints the tables. Never part of the test suite: timings on a shared
  * machine are noisy and are reported, not asserted.
  *
- * `node dist/bench/run.js [sync] [watch] [latency] [memory]` runs only the benches named (in
+ * `node dist/bench/run.js [sync] [watch] [latency] [memory] [sftp]` runs only the benches named (in
  * the order given); with no argument, all of them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLatencyBench } from './latency-bench.js';
 import { runMemoryBench } from './memory-bench.js';
+import { runSftpBench } from './sftp-bench.js';
 import { runSyncBench } from './sync-bench.js';
 import { runWatchLatencyBench } from './watch-latency.js';
 
@@ -20,6 +21,7 @@ const benches: Record<string, (work: string) => Promise<void>> = {
   watch: (work) => runWatchLatencyBench(work),
   latency: (work) => runLatencyBench(work),
   memory: (work) => runMemoryBench(work),
+  sftp: (work) => runSftpBench(work),
 };
 
 const asked = process.argv.slice(2);
