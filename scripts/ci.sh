@@ -24,7 +24,7 @@ done_section() {
 section "system packages"
 # Plain packages, then the FAT32 test's real-kernel mount (libguestfs appliance + a kernel),
 # which pulls ~90 packages: installed without recommends.
-PACKAGES=(rsync unison lsyncd exfat-fuse exfatprogs dosfstools inotify-tools)
+PACKAGES=(rsync unison lsyncd exfat-fuse exfatprogs dosfstools inotify-tools openssh-server openssh-client rclone iproute2 util-linux)
 PACKAGES_NO_RECOMMENDS=(guestmount linux-image-amd64)
 
 missing_of() {
