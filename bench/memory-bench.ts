@@ -2,12 +2,13 @@
  * @module bench/memory-bench
  * Resident memory of an idle `satchel watch`, for a case of 10,000 files in 1,000 folders and
  * of 100,000 files in 5,000 folders (100–500 bytes each), with one empty path mirror: the
- * daemon's first reconciliation copies everything before it is measured.
+ * daemon's first reconciliation copies everything before it is measured. A 100-file case
+ * gives the baseline (Node, SQLite, the daemon's code).
  *
  * Idle means: `.satchel/daemon.json` says every mirror is `watching` (or `polling`) with
  * `pending: 0`, then 2 s more. Then VmRSS (and the peak, VmHWM) is read from
- * `/proc/<pid>/status`, the inotify watches are counted from `/proc/<pid>/fdinfo`, and the
- * daemon is stopped by PID. Also reported: the time from spawning the daemon to
+ * `/proc/<pid>/status` (with RssAnon: the heaps, without mapped code), the inotify watches are
+ * counted from `/proc/<pid>/fdinfo`, and the daemon is stopped by PID. Also reported: the time from spawning the daemon to
  * `started — watching` on stderr (first reconciliation done) and to the idle status, and the
  * CPU time the daemon used until idle. Reported, never asserted.
  */
@@ -46,11 +47,11 @@ export function generateSmallTree(root: string, files: number, folders: number):
 }
 
 /** Reads `Vm*` lines of /proc/<pid>/status in MiB. */
-function vm(pid: number): { rss: number; hwm: number } {
+function vm(pid: number): { rss: number; hwm: number; anon: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024, anon: kib('RssAnon') / 1024 };
 }
 
 /** CPU seconds (user + system) the process used so far. */
@@ -116,6 +117,7 @@ async function waitIdle(caseDir: string, daemon: Running, timeoutMs: number): Pr
 export async function runMemoryBench(
   work: string,
   sizes: readonly (readonly [files: number, folders: number])[] = [
+    [100, 10],
     [10_000, 1_000],
     [100_000, 5_000],
   ],
@@ -156,6 +158,7 @@ export async function runMemoryBench(
         `${(Number(tIdle - t0) / 1e9).toFixed(1)} s`,
         `${cpu.toFixed(1)} s`,
         `${mem.rss.toFixed(0)} MiB`,
+        `${mem.anon.toFixed(0)} MiB`,
         `${mem.hwm.toFixed(0)} MiB`,
         String(watches),
         copied === files ? 'all' : `${copied} of ${files}`,
@@ -174,6 +177,7 @@ export async function runMemoryBench(
       'to idle',
       'CPU to idle',
       'RSS idle',
+      'of it anon',
       'peak RSS',
       'inotify watches',
       'on mirror',
