@@ -232,19 +232,34 @@ export function isGitObject(path: string): boolean {
   return /(^|\/)\.git\/objects\//.test(path);
 }
 
+/** Options of {@link replicaDiff}: those of `diffTrees`, and where mtimes may differ. */
+export interface ReplicaCompareOptions extends CompareOptions {
+  /**
+   * Paths whose mtimes are not compared (contents still are); default {@link isGitObject}.
+   * A path both sides changed to the same content is no conflict, and Satchel, deciding by
+   * content, leaves each side its own mtime there.
+   */
+  readonly timesMayDiffer?: (path: string) => boolean;
+}
+
 /**
  * The differences between two replicas' trees: contents, kinds and (as configured) exec bits
- * everywhere, and mtimes everywhere but in git's object store (see {@link isGitObject}).
+ * everywhere, and mtimes everywhere but where `timesMayDiffer` (git's object store by default).
  */
-export function replicaDiff(a: Tree, b: Tree, options: CompareOptions = {}): string[] {
+export function replicaDiff(a: Tree, b: Tree, options: ReplicaCompareOptions = {}): string[] {
   const content = diffTrees(a, b, { ...options, mtimeToleranceMs: false });
   if (options.mtimeToleranceMs === false) return content;
-  const times = diffTrees(without(a, isGitObject), without(b, isGitObject), options);
+  const exempt = options.timesMayDiffer ?? isGitObject;
+  const times = diffTrees(without(a, exempt), without(b, exempt), options);
   return [...content, ...times.filter((d) => !content.includes(d))];
 }
 
 /** Fails with the list of differences unless the two replicas hold the same (see {@link replicaDiff}). */
-export function assertSameReplica(a: string | Tree, b: string | Tree, options: CompareOptions = {}): void {
+export function assertSameReplica(
+  a: string | Tree,
+  b: string | Tree,
+  options: ReplicaCompareOptions = {},
+): void {
   const ta = typeof a === 'string' ? readTree(a) : a;
   const tb = typeof b === 'string' ? readTree(b) : b;
   const diffs = replicaDiff(ta, tb, options);
