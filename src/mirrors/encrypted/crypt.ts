@@ -250,7 +250,10 @@ function increment(nonce: Buffer): void {
 }
 
 /** Yields `input` cut into pieces of exactly `size` bytes (the last one may be shorter). */
-async function* rechunk(input: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+async function* rechunk(
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  size: number,
+): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   for await (const piece of input) {
@@ -276,7 +279,7 @@ async function* rechunk(input: AsyncIterable<Uint8Array>, size: number): AsyncGe
  * is for tests only (known-answer vectors); real files always get a fresh random one.
  */
 export async function* encryptStream(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   keys: CryptKeys,
   nonce: Buffer = randomBytes(NONCE_BYTES),
 ): AsyncGenerator<Buffer> {
@@ -295,7 +298,7 @@ export async function* encryptStream(
  * chunk boundary). Nothing of a chunk is yielded unless it authenticated.
  */
 export async function* decryptStream(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   keys: CryptKeys,
   what: string,
   expectedSize?: number,
@@ -358,7 +361,7 @@ export async function* decryptStream(
 
 /** The lower-case hex SHA-256 of the plaintext of a stored stream (authenticating it). */
 export async function hashDecrypted(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   keys: CryptKeys,
   what: string,
   expectedSize?: number,
