@@ -153,7 +153,7 @@ describe('path replica on exFAT (exfat-fuse on a loop device)', () => {
       caseSensitive: false,
       mtimeGranularityMs: 1000,
       forbiddenChars: ':?*<>|"\\',
-      forbidsTrailingDotOrSpace: false,
+      forbidsTrailingDotOrSpace: true, // exfat-fuse keeps them, but Windows would strip them
       maxFileSize: Number.MAX_SAFE_INTEGER,
       maxNameLength: 255,
     });
