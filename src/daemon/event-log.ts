@@ -71,6 +71,9 @@ export class EventLog {
 /** The human one-liner of an event, e.g. `stick: shipped 3 (a.txt, b.txt, …)`. */
 export function summary(e: DaemonEvent): string {
   const who = e.mirror ? `${e.mirror}: ` : '';
+  // A mirror that (re)appeared: the briefcase line, `stick: 12 in, 3 out, 0 conflicts`.
+  if (e.event === 'present' && e.message)
+    return `${who}${e.message} (present${e.root ? ` at ${String(e.root)}` : ''})`;
   const paths = e.paths?.length
     ? ` ${e.paths.length} (${e.paths.slice(0, 3).join(', ')}${e.paths.length > 3 ? ', …' : ''})`
     : '';
