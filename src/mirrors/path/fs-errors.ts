@@ -47,11 +47,26 @@ export interface FailedAction {
   readonly action: string;
   /** For writes: how many bytes the file needs (named in no-space messages). */
   readonly bytes?: number;
+  /** For writes on a full disk: the bytes still free there, to say how much is missing. */
+  readonly freeBytes?: number;
   /**
    * The name was being created: exFAT through FUSE answers ENOENT (fusefat EPERM) for a name
    * it cannot hold, so ENOENT on create means "name not storable" when the parent exists.
    */
   readonly creatingName?: boolean;
+}
+
+/** `1536` → `1.5 KiB`; bytes stay exact below 1 KiB. */
+export function formatBytes(n: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  if (n < 1024) return `${n} bytes`;
+  let v = n;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 /** A {@link Problem} for `err`, raised while doing `what`. */
@@ -66,7 +81,9 @@ export function problemFromError(err: unknown, what: FailedAction): Problem {
       message =
         what.bytes === undefined
           ? `cannot ${what.action} ${what.path}: no space left on the device`
-          : `cannot ${what.action} ${what.path}: no space left on the device (${what.bytes} bytes needed)`;
+          : what.freeBytes === undefined
+            ? `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed)`
+            : `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed, ${formatBytes(what.freeBytes)} free: ${formatBytes(Math.max(0, what.bytes - what.freeBytes))} missing)`;
       break;
     case 'permission-denied':
       message = `cannot ${what.action} ${what.path}: permission denied (${errno})`;

@@ -88,6 +88,16 @@ export function withExecutable(mode: number, executable: boolean): number {
   return executable ? perm | ((perm & 0o444) >> 2) : perm & ~0o111;
 }
 
+/** Bytes free for unprivileged writers on the file system holding `dir`, when it says. */
+async function freeSpace(dir: string): Promise<number | undefined> {
+  try {
+    const st = await fsp.statfs(dir);
+    return st.blocks > 0 ? st.bavail * st.bsize : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A new temporary name in `dir`. */
 function tempName(dir: string): string {
   return join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
@@ -323,7 +333,13 @@ export class PathReplica implements Replica {
     } catch (err) {
       await this.#rethrowIfGone(err);
       if (temp !== undefined || lock !== undefined) await this.#discard(temp, op.path, lock);
-      return problemFromError(err, { path: op.path, action: 'write', bytes: op.entry.size });
+      const freeBytes = errnoOf(err) === 'ENOSPC' ? await freeSpace(this.#root) : undefined;
+      return problemFromError(err, {
+        path: op.path,
+        action: 'write',
+        bytes: op.entry.size,
+        ...(freeBytes === undefined ? {} : { freeBytes }),
+      });
     }
   }
 
