@@ -315,7 +315,7 @@ describe('satchel CLI', () => {
       );
       expectFailure(
         await satchel(['mirror', 'add', 'enc', folder('m/enc'), '--encrypt'], work),
-        /encrypted mirrors are not available/,
+        /needs its passphrase/,
       );
       expectFailure(
         await satchel(['mirror', 'add', 'srv', 'ftp://me@host/work'], work),

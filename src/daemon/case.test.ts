@@ -182,13 +182,13 @@ describe('case', () => {
       await assertRejects(() => addMirror(ctx, 'out', join(top, 'c7')), 'usage', /contains the case/);
       assert.equal(existsSync(join(top, 'c7/.satchel-mirror')), false);
     });
-    it('refuses --encrypt, bad names, relative paths and unsupported kinds', async () => {
+    it('refuses --encrypt without a passphrase, bad names, relative paths and unsupported kinds', async () => {
       const ctx = freshCase('c8');
       const stick = folder('stick8');
       await assertRejects(
         () => addMirror(ctx, 'stick', stick, { encrypt: true }),
-        'mirror-unsupported',
-        /encrypted/,
+        'auth-failed',
+        /needs its passphrase/,
       );
       await assertRejects(() => addMirror(ctx, 'my stick', stick), 'usage', /invalid mirror name/);
       await assertRejects(() => addMirror(ctx, 'stick', 'stick8'), 'usage', /not an absolute path/);

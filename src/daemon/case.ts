@@ -7,6 +7,7 @@
  * marker names the same case adopts that marker's id: that is the briefcase, a second
  * computer's case taking the same stick as its mirror.
  */
+import { newPassphraseCheck } from '../mirrors/encrypted/passphrase.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -52,8 +53,10 @@ export interface CaseContext {
 export interface AddMirrorOptions {
   /** Only write to the mirror, never read changes back. */
   readonly pushOnly?: boolean;
-  /** Encrypt names and contents on the mirror (not available in this version). */
+  /** Encrypt names and contents on the mirror, in rclone's `crypt` format. */
   readonly encrypt?: boolean;
+  /** Encrypted mirrors: a file holding the passphrase (else `SATCHEL_PASSPHRASE` or a prompt). */
+  readonly passphraseFile?: string;
   /** Poll the mirror for changes by other writers every this many seconds. */
   readonly pollSeconds?: number;
   /** Other folders where the mirror may be mounted (see {@link MirrorConfig.search}). */
@@ -261,11 +264,26 @@ export async function addMirror(
 ): Promise<AddedMirror> {
   validateMirrorName(name);
   const parsed = parseMirrorUrl(url);
-  if (options.encrypt === true) {
-    throw new SatchelError('mirror-unsupported', 'encrypted mirrors are not available in this version', {
-      hint: 'add the mirror without --encrypt, or keep it on an encrypted volume (LUKS, VeraCrypt)',
+  if (options.encrypt === true && parsed.kind !== 'path') {
+    throw new SatchelError(
+      'mirror-unsupported',
+      'encryption is only available on path mirrors in this version',
+      {
+        hint: 'add the mirror without --encrypt, or encrypt a local folder, stick or mounted share',
+      },
+    );
+  }
+  if (options.passphraseFile !== undefined && options.encrypt !== true) {
+    throw new SatchelError('usage', '--passphrase-file only goes with --encrypt', {
+      hint: 'add --encrypt, or leave --passphrase-file out',
     });
   }
+  const passphraseFile = options.passphraseFile === undefined ? undefined : resolve(options.passphraseFile);
+  // Asked before anything is checked or written (the prompt may take a while).
+  const passphraseCheck =
+    options.encrypt === true
+      ? await newPassphraseCheck({ mirror: name, ...(passphraseFile ? { file: passphraseFile } : {}) })
+      : undefined;
   if (options.pollSeconds !== undefined && !(options.pollSeconds >= 1 && options.pollSeconds <= 86_400)) {
     throw new SatchelError(
       'usage',
@@ -303,7 +321,9 @@ export async function addMirror(
       url,
       id: marker.id,
       pushOnly: options.pushOnly === true,
-      encrypt: false,
+      encrypt: passphraseCheck !== undefined,
+      ...(passphraseCheck === undefined ? {} : { passphraseCheck }),
+      ...(passphraseFile === undefined ? {} : { passphraseFile }),
       ...(options.pollSeconds === undefined ? {} : { pollSeconds: options.pollSeconds }),
       ...(options.search === undefined || options.search.length === 0
         ? {}

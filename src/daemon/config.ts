@@ -43,8 +43,12 @@ export interface MirrorConfig {
   readonly pushOnly: boolean;
   /** Seconds between polls for changes made by other writers (network mounts), if set. */
   readonly pollSeconds?: number;
-  /** Client-side encryption of names and contents (not available in this version). */
+  /** Client-side encryption of names and contents, in rclone's `crypt` format. */
   readonly encrypt: boolean;
+  /** Encrypted mirrors: what tells a right passphrase from a wrong one (never the passphrase or a key). */
+  readonly passphraseCheck?: string;
+  /** Encrypted mirrors: a file holding the passphrase, read when `SATCHEL_PASSPHRASE` is not set. */
+  readonly passphraseFile?: string;
   /**
    * Folders where the mirror may be mounted instead of `url` (a stick at another mount path):
    * when `url` lacks the marker, the marker with this mirror's id is looked for up to three
@@ -118,6 +122,16 @@ const mirrorSchema = z.strictObject({
     .max(86_400, { error: 'expected a number of seconds ≤ 86400 (one day)' })
     .optional(),
   encrypt: flag().default(false),
+  passphrase_check: z
+    .string({ error: 'expected the passphrase check written by `satchel mirror add --encrypt`' })
+    .regex(/^[0-9a-f]{32}$/, {
+      error: 'expected 32 hex digits, as written by `satchel mirror add --encrypt`',
+    })
+    .optional(),
+  passphrase_file: z
+    .string({ error: 'expected the absolute path of a file holding the passphrase' })
+    .refine((v) => v.startsWith('/'), { error: 'expected an absolute path (starting with /)' })
+    .optional(),
   search: z
     .array(
       z
@@ -261,6 +275,8 @@ function fromFile(data: ConfigFile, caseRoot: string): CaseConfig {
       id: m.id,
       pushOnly: m.push_only,
       encrypt: m.encrypt,
+      ...(m.passphrase_check === undefined ? {} : { passphraseCheck: m.passphrase_check }),
+      ...(m.passphrase_file === undefined ? {} : { passphraseFile: m.passphrase_file }),
       ...(m.poll === undefined ? {} : { pollSeconds: m.poll }),
       ...(m.search === undefined ? {} : { search: m.search }),
       ...(m.capabilities === undefined ? {} : { capabilities: m.capabilities }),
@@ -279,6 +295,8 @@ export function renderConfig(config: CaseConfig): string {
       push_only: m.pushOnly,
       ...(m.pollSeconds === undefined ? {} : { poll: m.pollSeconds }),
       encrypt: m.encrypt,
+      ...(m.passphraseCheck === undefined ? {} : { passphrase_check: m.passphraseCheck }),
+      ...(m.passphraseFile === undefined ? {} : { passphrase_file: m.passphraseFile }),
       ...(m.search === undefined ? {} : { search: [...m.search] }),
       ...(m.capabilities === undefined ? {} : { capabilities: { ...m.capabilities } }),
     };

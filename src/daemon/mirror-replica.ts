@@ -4,6 +4,8 @@
  * its root exists and holds the marker with the mirror's id. A mount point without the marker
  * (stick not plugged in, share not mounted) is absent, never "everything deleted".
  */
+import { EncryptedReplica } from '../mirrors/encrypted/encrypted-replica.js';
+import { mirrorKeys } from '../mirrors/encrypted/passphrase.js';
 import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME } from '../core/reserved.js';
 import { readMarker } from '../mirrors/path/marker.js';
@@ -14,6 +16,7 @@ import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
 import { SFTP_CAPABILITIES, SftpReplica } from '../mirrors/sftp/sftp-replica.js';
 import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
+import type { MirrorConfig } from './config.js';
 import { locateMirror } from './mirror-locate.js';
 import { describeMirrorUrl, parseMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 import type { MirrorReport } from './pair-sync.js';
@@ -50,6 +53,15 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
       ...base,
       replica: undefined,
       absentReport: { ...absent(name, e.message, e.hint ?? ''), state: 'failed' },
+    };
+  }
+  if (url.kind === 'sftp' && config.encrypt) {
+    // Never send plaintext to a mirror configured as encrypted.
+    const why = 'encryption is only available on path mirrors in this version';
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: { ...absent(name, why, 'remove the mirror or its encrypt flag'), state: 'failed' },
     };
   }
   if (url.kind === 'sftp') return openSftpMirror(ctx, name, url);
@@ -101,6 +113,7 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     capabilities: config.capabilities ?? (await probeCapabilities(root)),
     role: 'mirror',
   });
+  if (config.encrypt) return openEncrypted(base, root, replica, config);
   return { ...base, root, replica, absentReport: absent(name, '', '') };
 }
 
@@ -156,4 +169,46 @@ async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl
     capabilities: config.capabilities ?? SFTP_CAPABILITIES,
   });
   return { ...base, root: where, replica, absentReport: absent(name, '', '') };
+}
+
+/**
+ * Wraps an opened mirror in the encryption layer. A missing or wrong passphrase leaves the
+ * mirror unopened (`failed`, with the reason), before anything on it is read or written.
+ */
+async function openEncrypted(
+  base: { name: string; id: string; pushOnly: boolean },
+  root: string,
+  inner: Replica,
+  config: MirrorConfig,
+): Promise<OpenedMirror> {
+  if (config.passphraseCheck === undefined) {
+    throw new SatchelError(
+      'config-invalid',
+      `mirror "${base.name}" is encrypted but its config has no passphrase_check`,
+      {
+        hint: 'remove the mirror and add it again with --encrypt',
+      },
+    );
+  }
+  try {
+    const keys = await mirrorKeys({
+      mirror: base.name,
+      check: config.passphraseCheck,
+      ...(config.passphraseFile === undefined ? {} : { file: config.passphraseFile }),
+    });
+    return {
+      ...base,
+      root,
+      replica: new EncryptedReplica({ inner, keys }),
+      absentReport: absent(base.name, '', ''),
+    };
+  } catch (e) {
+    await inner.close();
+    if (!(e instanceof SatchelError)) throw e;
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: { ...absent(base.name, e.message, e.hint ?? ''), state: 'failed' },
+    };
+  }
 }

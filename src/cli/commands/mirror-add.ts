@@ -11,6 +11,7 @@ import { describeCapabilities, mirrorInfo } from './mirror-list.js';
 interface MirrorAddOptions extends JsonOption {
   readonly pushOnly?: boolean;
   readonly encrypt?: boolean;
+  readonly passphraseFile?: string;
   readonly poll?: number;
   readonly search?: string[];
   readonly acceptNewHostKey?: boolean;
@@ -34,7 +35,14 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
       .argument('<name>', 'a short name: letters, digits, . _ - (up to 64)')
       .argument('<url>', 'an absolute path, file:///abs/path or sftp://user@host[:port]/path')
       .option('--push-only', 'only write to the mirror, never read changes back')
-      .option('--encrypt', 'encrypt names and contents on the mirror (not available in this version)')
+      .option(
+        '--encrypt',
+        "encrypt names and contents on the mirror in rclone's crypt format (passphrase from SATCHEL_PASSPHRASE, --passphrase-file, or asked twice)",
+      )
+      .option(
+        '--passphrase-file <file>',
+        'with --encrypt: a file holding the passphrase (kept in the config as a path)',
+      )
       .option(
         '--accept-new-host-key',
         "SFTP: trust the server's key and add it to ~/.ssh/known_hosts when it is not there yet (a changed key is always refused)",
@@ -51,6 +59,7 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
         const added = await addMirror(ctx, name, url, {
           ...(options.pushOnly ? { pushOnly: true } : {}),
           ...(options.encrypt ? { encrypt: true } : {}),
+          ...(options.passphraseFile === undefined ? {} : { passphraseFile: options.passphraseFile }),
           ...(options.poll === undefined ? {} : { pollSeconds: options.poll }),
           ...(options.search === undefined ? {} : { search: options.search }),
           ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),

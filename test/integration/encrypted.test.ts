@@ -1,0 +1,101 @@
+/**
+ * @module test/integration/encrypted
+ * Encrypted mirrors end to end, through the real `satchel` binary and the real `rclone` (env-only
+ * config, TESTBED.md §7): a tree Satchel syncs to an encrypted mirror is decrypted byte for byte
+ * by `rclone copy`/`rclone cat`; a tree `rclone copy` wrote into a crypt remote is synced into a
+ * case byte for byte; a wrong or missing passphrase refuses before anything is written; the
+ * passphrase never appears in the config or in the output.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runSatchel, satchelOk } from '../helpers/cli.js';
+import { cryptRemote, rclone } from '../helpers/rclone.js';
+import { withTempDir } from '../helpers/temp.js';
+import { assertTreesEqual, writeTree, type TreeSpec } from '../helpers/tree.js';
+
+const PASSPHRASE = 'stick passphrase: 7 words, not a secret in tests';
+
+const TREE: TreeSpec = {
+  'hello.txt': 'hello, world\n',
+  empty: '',
+  'src/main.ts': 'export const x = 1;\n',
+  'src/deep/er/data.bin': randomBytes(200_000),
+  'ünïcödé 名前/notes with spaces.md': '# notes\n',
+};
+
+const env = { SATCHEL_PASSPHRASE: PASSPHRASE };
+
+describe('encrypted mirrors and rclone crypt', () => {
+  test('a tree synced by Satchel is decrypted byte for byte by rclone', () =>
+    withTempDir('enc-to-rclone', async (dir) => {
+      const work = join(dir, 'case');
+      const store = join(dir, 'stick');
+      mkdirSync(store);
+      await satchelOk(['init', work]);
+      writeTree(work, TREE);
+      const added = await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt'], { env });
+      await satchelOk(['-C', work, 'sync', '--json'], { env });
+      const config = readFileSync(join(work, '.satchel', 'config.toml'), 'utf8');
+      assert.match(config, /encrypt = true/);
+      assert.match(config, /passphrase_check = "[0-9a-f]{32}"/);
+      assert.ok(!config.includes(PASSPHRASE) && !added.stdout.includes(PASSPHRASE));
+      // Nothing readable on the stick but Satchel's marker.
+      const raw = readdirSync(store, { recursive: true }) as string[];
+      assert.ok(
+        raw.every((n) => !/hello|src|main|notes|empty/.test(n)),
+        raw.join(', '),
+      );
+
+      const remote = cryptRemote(dir, store, PASSPHRASE);
+      const out = join(dir, 'out');
+      // rclone skips the marker (its name does not decrypt) with a notice, and succeeds.
+      rclone(['copy', remote.remote, out], remote.env);
+      assertTreesEqual(work, out);
+      assert.deepEqual(
+        rclone(['cat', `${remote.remote}src/deep/er/data.bin`], remote.env),
+        TREE['src/deep/er/data.bin'],
+      );
+      rclone(['cryptcheck', work, remote.remote, '--exclude', '.satchel/**'], remote.env);
+
+      // A second sync does nothing; an edit goes out re-encrypted, a rename re-encrypts the name.
+      writeFileSync(join(work, 'hello.txt'), 'hello again\n');
+      await satchelOk(['-C', work, 'sync'], { env });
+      assert.equal(rclone(['cat', `${remote.remote}hello.txt`], remote.env).toString(), 'hello again\n');
+
+      // A wrong passphrase: refused at once, nothing written.
+      writeFileSync(join(work, 'new.txt'), 'new');
+      const wrong = await runSatchel(['-C', work, 'sync'], { env: { SATCHEL_PASSPHRASE: 'wrong' } });
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stdout + wrong.stderr, /wrong passphrase for the encrypted mirror "stick"/);
+      assert.ok(!(wrong.stdout + wrong.stderr).includes('wrong"'), 'the passphrase must not be echoed');
+      assert.throws(() => rclone(['cat', `${remote.remote}new.txt`], remote.env));
+      // No passphrase and no terminal: a clear error.
+      const none = await runSatchel(['-C', work, 'sync'], { env: { SATCHEL_PASSPHRASE: '' } });
+      assert.notEqual(none.code, 0);
+      assert.match(none.stdout + none.stderr, /needs its passphrase/);
+    }));
+
+  test('a tree written by rclone copy is synced into a case byte for byte', () =>
+    withTempDir('rclone-to-enc', async (dir) => {
+      const src = join(dir, 'src');
+      const store = join(dir, 'stick');
+      writeTree(src, TREE);
+      const remote = cryptRemote(dir, store, PASSPHRASE);
+      rclone(['copy', src, remote.remote], remote.env);
+      const work = join(dir, 'case');
+      await satchelOk(['init', work]);
+      const file = join(dir, 'passphrase');
+      writeFileSync(file, `${PASSPHRASE}\n`, { mode: 0o600 });
+      await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt', '--passphrase-file', file]);
+      // The passphrase file is remembered (as a path): no environment needed.
+      await satchelOk(['-C', work, 'sync', '--json']);
+      assertTreesEqual(src, work);
+      // rclone still reads the stick with Satchel's marker on it.
+      const out = join(dir, 'out');
+      rclone(['copy', remote.remote, out], remote.env);
+      assertTreesEqual(src, out);
+    }));
+});
