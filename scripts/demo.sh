@@ -15,6 +15,12 @@ else
   BOLD='' DIM='' CYAN='' RESET=''
 fi
 
+# A fresh clone: install the npm packages first (builds better-sqlite3's native module).
+if [ ! -d node_modules ]; then
+  echo "${DIM}installing npm packages (npm ci)…${RESET}"
+  npm ci --no-audit --no-fund --silent
+fi
+
 # Build when the compiled CLI is missing or older than any source file.
 if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src -name '*.ts' -newer dist/src/cli/main.js -print -quit)" ]; then
   echo "${DIM}building (npm run build)…${RESET}"
@@ -103,5 +109,25 @@ run satchel -C "$CASE" status
 step "A second sync right away has nothing to do"
 run satchel -C "$CASE" sync
 
+step "Live replication: satchel watch ships every save at once"
+run satchel -C "$CASE" resolve src/hello.py --keep both
+(cd "$CASE" && exec node "$REPO/bin/satchel.js" watch 2> "$DEMO/watch.log") &
+WATCH_PID=$!
+for _ in $(seq 1 100); do grep -q 'started' "$DEMO/watch.log" 2> /dev/null && break; sleep 0.05; done
+printf '%s\n' '- water the plants' >> "$CASE/notes/plans.md"
+echo "${BOLD}\$ echo '- water the plants' >> \$DEMO/work/notes/plans.md${RESET}"
+for _ in $(seq 1 100); do grep -q 'water' "$SHARE/notes/plans.md" && grep -q 'water' "$STICK/notes/plans.md" && break; sleep 0.01; done
+echo "${DIM}a moment later, on the stick and the share:${RESET}"
+run tail -n 1 "$STICK/notes/plans.md" "$SHARE/notes/plans.md"
+printf 'print("edited on the stick")\n' > "$STICK/src/hello.py"
+echo "${BOLD}\$ echo 'print(\"edited on the stick\")' > \$DEMO/stick/src/hello.py${RESET}"
+for _ in $(seq 1 200); do grep -q 'stick' "$SHARE/src/hello.py" && break; sleep 0.01; done
+echo "${DIM}the watched stick's edit reached the case and the share:${RESET}"
+run cat "$CASE/src/hello.py" "$SHARE/src/hello.py"
+kill -TERM "$WATCH_PID" && wait "$WATCH_PID" || true
+echo "${DIM}what the daemon logged (also in .satchel/events.log):${RESET}"
+sed 's/^/  /' "$DEMO/watch.log"
+
 echo
-echo "${BOLD}Done.${RESET} Resolve a conflict with: satchel resolve src/hello.py --keep case|mirror|both"
+echo "${BOLD}Done.${RESET} Everything ran on temporary folders (DEMO_KEEP=1 keeps them)."
+
