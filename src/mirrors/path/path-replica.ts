@@ -27,6 +27,7 @@ import type {
   ScanOptions,
   ScanResult,
 } from '../../replica/replica.js';
+import { applyInGroups } from '../../replica/commit-groups.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
 import { syncDirectory } from './marker.js';
@@ -242,38 +243,17 @@ export class PathReplica implements Replica {
     const changed = new Set<string>();
     const limit = createLimiter(WRITE_PARALLELISM);
     try {
-      let i = 0;
-      while (i < operations.length) {
-        const group = [i];
-        const first = operations[i]!;
-        if (first.type === 'write') {
-          const paths = new Set([first.path]);
-          for (let j = i + 1; j < operations.length; j++) {
-            const next = operations[j]!;
-            if (next.type !== 'write' || paths.has(next.path)) break;
-            paths.add(next.path);
-            group.push(j);
-          }
+      await applyInGroups(operations, limit, async (j) => {
+        const op = operations[j]!;
+        try {
+          results[j] = await this.#applyOne(op, staged.get(j), changed);
+        } catch (err) {
+          // Trouble outside the operation itself (the expected-state check, reading back what was stored).
+          await this.#rethrowIfGone(err);
+          const path = op.type === 'rename' ? op.from : op.path;
+          results[j] = { ok: false, problem: problemFromError(err, { path, action: `check ${path}` }) };
         }
-        const settled = await Promise.allSettled(
-          group.map((j) =>
-            limit(async () => {
-              const op = operations[j]!;
-              try {
-                results[j] = await this.#applyOne(op, staged.get(j), changed);
-              } catch (err) {
-                // Trouble outside the operation itself (the expected-state check, reading back what was stored).
-                await this.#rethrowIfGone(err);
-                const path = op.type === 'rename' ? op.from : op.path;
-                results[j] = { ok: false, problem: problemFromError(err, { path, action: `check ${path}` }) };
-              }
-            }),
-          ),
-        );
-        const failure = settled.find((r) => r.status === 'rejected');
-        if (failure !== undefined) throw failure.reason;
-        i += group.length;
-      }
+      });
       await this.#syncFolders(changed);
     } finally {
       // Staged files of operations never reached (a thrown error) must not stay behind.

@@ -17,6 +17,7 @@
  * - A lost connection throws `mirror-absent`; per-path trouble (permission denied on a folder,
  *   a full disk) comes back as problems.
  */
+import { applyInGroups } from '../../replica/commit-groups.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
@@ -495,37 +496,21 @@ export class SftpReplica implements Replica {
     const results = new Array<OperationResult | undefined>(operations.length);
     const limit = createLimiter(SFTP_WRITE_PARALLELISM);
     try {
-      let i = 0;
-      while (i < operations.length) {
-        const group = [i];
-        const first = operations[i]!;
-        if (first.type === 'write') {
-          const paths = new Set([first.path]);
-          for (let j = i + 1; j < operations.length; j++) {
-            const next = operations[j]!;
-            if (next.type !== 'write' || paths.has(next.path)) break;
-            paths.add(next.path);
-            group.push(j);
+      await applyInGroups(
+        operations,
+        limit,
+        async (j) => {
+          const op = operations[j]!;
+          const path = op.type === 'rename' ? op.from : op.path;
+          try {
+            results[j] = await this.#applyOne(op, staged.get(j));
+          } catch (err) {
+            if (err instanceof SatchelError) throw err;
+            results[j] = { ok: false, problem: await this.#problem(err, path, `check ${path} on`) };
           }
-        }
-        const settled = await Promise.allSettled(
-          group.map((j) =>
-            limit(async () => {
-              const op = operations[j]!;
-              const path = op.type === 'rename' ? op.from : op.path;
-              try {
-                results[j] = await this.#applyOne(op, staged.get(j));
-              } catch (err) {
-                if (err instanceof SatchelError) throw err;
-                results[j] = { ok: false, problem: await this.#problem(err, path, `check ${path} on`) };
-              }
-            }),
-          ),
-        );
-        const failure = settled.find((r) => r.status === 'rejected');
-        if (failure !== undefined) throw this.#gone(failure.reason) ?? failure.reason;
-        i += group.length;
-      }
+        },
+        (reason) => this.#gone(reason) ?? reason,
+      );
     } finally {
       // Staged files of operations never reached (a thrown error) must not stay behind.
       await this.#discardUnused(staged, results);
