@@ -1,0 +1,146 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, promises as fsp, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { runReplicaContract, type ContractPoke, type ContractStorage } from '../../replica/contract.js';
+import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
+import { startPureFtpd, startVsftpd, type Ftpd } from '../../../test/helpers/ftpd.js';
+import { openFtpSession, normalizeFingerprint } from './connection.js';
+import { FtpReplica, parseListTime } from './ftp-replica.js';
+import { netrcPassword } from './password.js';
+
+const PASSWORD_ENV = 'SATCHEL_TEST_FTP_PASSWORD';
+
+/** What push-only FTP cannot do, with the reason. */
+const SKIP: Record<string, string> = {
+  'refuses a write when the target changed since the scan':
+    'push-only: the case always wins; a change on the server is drift and is overwritten',
+  'refuses to create a file that appeared since the scan':
+    'push-only: the case always wins; a file that appeared on the server is overwritten',
+  'refuses to rename onto an existing path': 'push-only: RNFR/RNTO replaces, and the case always wins',
+  'leaves no temporary files after commit or abort':
+    'its last step needs an expected-state refusal, which push-only FTP does not make (temporary files are checked in the FTP tests)',
+  'symbolic links': 'FTP has no symbolic links',
+  'executable bit': 'FTP mirrors do not keep the executable bit',
+  'a second scan with the hash cache does not re-hash':
+    'FTP cannot hash remote files: the recorded hash is the only one (cache use is checked in the FTP tests)',
+  'an unreadable file is a problem and the rest is scanned': 'FTP scans never read file contents',
+  'a full disk is a no-space problem naming the file':
+    'needs a small file system under the server (not set up here)',
+  'names with spaces, unicode and forbidden characters round-trip':
+    'FTP commands end at the line: a trailing space does not survive every server (names with spaces, unicode and leading dashes are checked in the FTP tests)',
+};
+
+function contract(kind: 'pure-ftpd' | 'vsftpd'): void {
+  let base = '';
+  let server: Ftpd | undefined;
+  let n = 0;
+  const owner = { uid: 0, gid: 0 };
+  before(async () => {
+    base = makeTempDir(`ftp-replica-${kind}`);
+    server = kind === 'pure-ftpd' ? await startPureFtpd(base) : await startVsftpd(base);
+    process.env[PASSWORD_ENV] = server.password;
+    const st = statSync(join(server.root, server.folder));
+    owner.uid = st.uid;
+    owner.gid = st.gid;
+  });
+  after(async () => {
+    await server?.stop();
+    removeTempDir(base);
+  });
+
+  async function storage(): Promise<ContractStorage> {
+    const s = server!;
+    const folder = `${s.folder}/t${++n}`;
+    const local = join(s.root, folder);
+    await fsp.mkdir(local);
+    chownSync(local, owner.uid, owner.gid);
+    const session = await openFtpSession({
+      host: s.host,
+      port: s.port,
+      user: s.user,
+      path: folder,
+      secure: false,
+      passwordEnv: PASSWORD_ENV,
+    });
+    const replica = new FtpReplica({ session, label: 'ftp' });
+    const poke: ContractPoke = {
+      async write(path, content, mtimeMs) {
+        const file = join(local, path);
+        const parts = path.split('/');
+        for (let i = 1; i < parts.length; i++) {
+          const d = join(local, ...parts.slice(0, i));
+          await fsp.mkdir(d, { recursive: true });
+          chownSync(d, owner.uid, owner.gid);
+        }
+        await fsp.writeFile(file, content);
+        chownSync(file, owner.uid, owner.gid);
+        if (mtimeMs !== undefined) await fsp.utimes(file, mtimeMs / 1000, mtimeMs / 1000);
+      },
+      async rawNames() {
+        const out: string[] = [];
+        const walk = (dir: string, rel: string): void => {
+          for (const e of readdirSync(dir, { withFileTypes: true })) {
+            const p = rel === '' ? e.name : `${rel}/${e.name}`;
+            out.push(p);
+            if (e.isDirectory()) walk(join(dir, e.name), p);
+          }
+        };
+        walk(local, '');
+        return out;
+      },
+    };
+    return {
+      replica,
+      poke,
+      cleanup: async () => {
+        await replica.close();
+      },
+    };
+  }
+
+  runReplicaContract({ name: `ftp (${kind})`, create: storage, skip: SKIP });
+}
+
+describe('FTP replica against a real pure-ftpd (MLSD, MFMT)', () => contract('pure-ftpd'));
+describe('FTP replica against a real vsftpd (LIST, MDTM)', () => contract('vsftpd'));
+
+describe('FTP helpers', () => {
+  it('parses LIST times of recent and old files', () => {
+    const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+    assert.deepEqual(parseListTime('Nov 23 20:49', now), {
+      ms: Date.UTC(2026, 10, 23, 20, 49),
+      unitMs: 60_000,
+    });
+    assert.deepEqual(parseListTime('Dec 30 10:00', now), {
+      ms: Date.UTC(2025, 11, 30, 10, 0),
+      unitMs: 60_000,
+    });
+    assert.deepEqual(parseListTime('Jan  2  2019', now), { ms: Date.UTC(2019, 0, 2), unitMs: 86_400_000 });
+    assert.equal(parseListTime('2019-01-02', now), undefined);
+  });
+
+  it('normalizes fingerprints and refuses what is not one', () => {
+    const hex = 'ab'.repeat(32);
+    assert.equal(normalizeFingerprint(hex), 'AB:'.repeat(31) + 'AB');
+    assert.equal(normalizeFingerprint(`sha256:${'AB:'.repeat(31)}AB`), 'AB:'.repeat(31) + 'AB');
+    assert.throws(() => normalizeFingerprint('abc'), /not a SHA-256 fingerprint/);
+  });
+
+  it('reads passwords from a netrc file', async () => {
+    const dir = makeTempDir('netrc');
+    try {
+      const file = join(dir, 'netrc');
+      await fsp.writeFile(
+        file,
+        '# comment\nmachine a.example login u password pa\nmachine b.example\n  login v\n  password pb\ndefault login w password pd\n',
+      );
+      assert.equal(netrcPassword('a.example', 'u', file), 'pa');
+      assert.equal(netrcPassword('b.example', 'v', file), 'pb');
+      assert.equal(netrcPassword('a.example', 'x', file), undefined);
+      assert.equal(netrcPassword('c.example', 'w', file), 'pd');
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * @module mirrors/ftp/password
+ * Where an FTP mirror's password comes from, in order: an environment variable named in the
+ * mirror's config (`password_env`), `~/.netrc` (`machine <host> login <user> password <pw>`, or
+ * a `default` entry), else a prompt on the terminal. Never from the command line, never written
+ * to the config or a log. Anonymous logins need none.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SatchelError } from '../../core/errors.js';
+
+/** Where to look for one login's password. */
+export interface PasswordSource {
+  readonly host: string;
+  readonly user: string;
+  /** The environment variable holding the password (from the config). */
+  readonly passwordEnv?: string;
+  /** Whether a terminal prompt is allowed (never in the daemon). */
+  readonly interactive?: boolean;
+}
+
+/** Whether `user` is an anonymous login (no password needed). */
+export function isAnonymous(user: string): boolean {
+  return user === 'anonymous' || user === 'ftp';
+}
+
+/** The netrc file: `$NETRC`, else `~/.netrc`. */
+function netrcFile(): string {
+  return process.env.NETRC ?? join(homedir(), '.netrc');
+}
+
+/** The password `~/.netrc` holds for `user` at `host`, if any. */
+export function netrcPassword(host: string, user: string, file = netrcFile()): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const tokens = text
+    .split('\n')
+    .filter((l) => !l.trimStart().startsWith('#'))
+    .join('\n')
+    .split(/\s+/)
+    .filter((t) => t !== '');
+  let machine: string | undefined;
+  let login: string | undefined;
+  let password: string | undefined;
+  let fallback: string | undefined;
+  const finish = (): string | undefined => {
+    if (password === undefined || (login !== undefined && login !== user)) return undefined;
+    if (machine === host) return password;
+    if (machine === '' && fallback === undefined) fallback = password;
+    return undefined;
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === 'machine' || t === 'default') {
+      const found = finish();
+      if (found !== undefined) return found;
+      machine = t === 'default' ? '' : tokens[++i];
+      login = undefined;
+      password = undefined;
+    } else if (t === 'login') login = tokens[++i];
+    else if (t === 'password') password = tokens[++i];
+    else if (t === 'account' || t === 'macdef') i++;
+  }
+  return finish() ?? fallback;
+}
+
+/** Asks on the terminal without echo. */
+async function prompt(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let out = '';
+  try {
+    for await (const data of stdin as AsyncIterable<Buffer>) {
+      for (const ch of data.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return out;
+        if (ch === '\u0003') throw new SatchelError('usage', 'cancelled', { hint: 'nothing was changed' });
+        if (ch === '\u007f' || ch === '\b') out = out.slice(0, -1);
+        else out += ch;
+      }
+    }
+    return out;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+/** The password for `source`; throws `auth-failed` naming where it was looked for. */
+export async function ftpPassword(source: PasswordSource): Promise<string> {
+  const { host, user, passwordEnv } = source;
+  if (passwordEnv !== undefined) {
+    const value = process.env[passwordEnv];
+    if (value !== undefined) return value;
+  }
+  const fromNetrc = netrcPassword(host, user);
+  if (fromNetrc !== undefined) return fromNetrc;
+  if (isAnonymous(user)) return 'anonymous@';
+  if (source.interactive === true && process.stdin.isTTY) return prompt(`FTP password for ${user}@${host}: `);
+  throw new SatchelError('auth-failed', `no password for ${user}@${host}`, {
+    hint:
+      passwordEnv !== undefined
+        ? `set the environment variable ${passwordEnv}, or add "machine ${host} login ${user} password …" to ~/.netrc (chmod 600)`
+        : `add "machine ${host} login ${user} password …" to ~/.netrc (chmod 600), or add the mirror with --password-env <VAR>`,
+    data: { host, user },
+  });
+}
