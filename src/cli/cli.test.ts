@@ -318,8 +318,12 @@ describe('satchel CLI', () => {
         /needs its passphrase/,
       );
       expectFailure(
+        await satchel(['mirror', 'add', 'srv', 'ssh://me@host/work'], work),
+        /Peer \(ssh:\/\/\) mirrors are not available/,
+      );
+      expectFailure(
         await satchel(['mirror', 'add', 'srv', 'ftp://me@host/work'], work),
-        /FTP mirrors are not available/,
+        /FTP mirrors are push-only/,
       );
     });
     it('exits 2 for a relative path or a bad name, naming what is allowed', async () => {

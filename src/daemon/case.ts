@@ -17,6 +17,9 @@ import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
+import { ftpTarget, normalizeFingerprint, openFtpSession } from '../mirrors/ftp/connection.js';
+import { ftpFolderExists, readFtpMarker, writeFtpMarker } from '../mirrors/ftp/ftp-marker.js';
+import { FTP_CAPABILITIES } from '../mirrors/ftp/ftp-replica.js';
 import { acquireSession } from '../mirrors/sftp/connection.js';
 import { readSftpMarker, remoteFolderExists, writeSftpMarker } from '../mirrors/sftp/sftp-marker.js';
 import { SFTP_CAPABILITIES } from '../mirrors/sftp/sftp-replica.js';
@@ -28,6 +31,7 @@ import {
   describeMirrorUrl,
   parseMirrorUrl,
   validateMirrorName,
+  type FtpMirrorUrl,
   type MirrorUrl,
   type SftpMirrorUrl,
 } from './mirror-url.js';
@@ -63,6 +67,10 @@ export interface AddMirrorOptions {
   readonly search?: readonly string[];
   /** SFTP: record the server's key in known_hosts when it is not there yet (never a changed key). */
   readonly acceptNewHostKey?: boolean;
+  /** FTP: the environment variable holding the password (its name is kept in the config). */
+  readonly passwordEnv?: string;
+  /** FTPS: the SHA-256 fingerprint of the server's certificate, trusted instead of the system store. */
+  readonly ftpsFingerprint?: string;
 }
 
 /** What {@link addMirror} did. */
@@ -278,6 +286,34 @@ export async function addMirror(
       hint: 'add --encrypt, or leave --passphrase-file out',
     });
   }
+  if (parsed.kind === 'ftp' && options.pushOnly !== true) {
+    throw new SatchelError(
+      'mirror-unsupported',
+      'FTP mirrors are push-only: Satchel never reads changes back from them',
+      {
+        hint: `add --push-only: satchel mirror add ${name} ${url} --push-only`,
+      },
+    );
+  }
+  if (
+    options.passwordEnv !== undefined &&
+    (parsed.kind !== 'ftp' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.passwordEnv))
+  ) {
+    throw new SatchelError(
+      'usage',
+      `--password-env ${options.passwordEnv}: expected the name of an environment variable, for an ftp:// or ftps:// mirror`,
+      {
+        hint: 'for example --password-env FTP_PASSWORD (the variable holds the password; its name goes into the config)',
+      },
+    );
+  }
+  if (options.ftpsFingerprint !== undefined && !(parsed.kind === 'ftp' && parsed.secure)) {
+    throw new SatchelError('usage', '--ftps-fingerprint only goes with an ftps:// mirror', {
+      hint: 'use an ftps:// URL, or leave --ftps-fingerprint out',
+    });
+  }
+  const ftpsFingerprint =
+    options.ftpsFingerprint === undefined ? undefined : normalizeFingerprint(options.ftpsFingerprint);
   const passphraseFile = options.passphraseFile === undefined ? undefined : resolve(options.passphraseFile);
   // Asked before anything is checked or written (the prompt may take a while).
   const passphraseCheck =
@@ -300,7 +336,10 @@ export async function addMirror(
         data: { name },
       });
     }
-    const prepared = await prepareMirrorRoot(parsed, ctx, options);
+    const prepared = await prepareMirrorRoot(parsed, ctx, {
+      ...options,
+      ...(ftpsFingerprint === undefined ? {} : { ftpsFingerprint }),
+    });
     const { root, marker, adopted } = prepared;
     const twin = Object.entries(ctx.config.mirrors).find(([, m]) => m.id === marker.id);
     if (twin !== undefined) {
@@ -321,6 +360,8 @@ export async function addMirror(
       url,
       id: marker.id,
       pushOnly: options.pushOnly === true,
+      ...(options.passwordEnv === undefined ? {} : { passwordEnv: options.passwordEnv }),
+      ...(ftpsFingerprint === undefined ? {} : { ftpsFingerprint }),
       encrypt: passphraseCheck !== undefined,
       ...(passphraseCheck === undefined ? {} : { passphraseCheck }),
       ...(passphraseFile === undefined ? {} : { passphraseFile }),
@@ -356,6 +397,7 @@ async function prepareMirrorRoot(
   options: AddMirrorOptions,
 ): Promise<PreparedRoot> {
   if (url.kind === 'sftp') return prepareSftpRoot(url, ctx, options);
+  if (url.kind === 'ftp') return prepareFtpRoot(url, ctx, options);
   const root = existingFolder(url.root);
   checkSeparateFromCase(root, ctx.root);
   const { marker, adopted } = await markerFor(root, ctx);
@@ -395,6 +437,40 @@ async function prepareSftpRoot(
     };
   } catch (e) {
     session.release();
+    throw e;
+  }
+}
+
+/** Connects to the FTP server (asking for a missing password on a terminal) and checks the folder. */
+async function prepareFtpRoot(
+  url: FtpMirrorUrl,
+  ctx: CaseContext,
+  options: AddMirrorOptions,
+): Promise<PreparedRoot> {
+  const session = await openFtpSession(ftpTarget(url, options), { interactive: true });
+  const root = describeMirrorUrl(url);
+  try {
+    if (!(await ftpFolderExists(session))) {
+      throw new SatchelError(
+        'mirror-absent',
+        `the folder ${session.root} does not exist on ${session.where}`,
+        {
+          hint: 'create it on the server (for example with lftp: mkdir -p <path>), then add the mirror again',
+          data: { root },
+        },
+      );
+    }
+    const { marker, adopted } = decideMarker(await readFtpMarker(session), root, ctx);
+    return {
+      root,
+      marker,
+      adopted,
+      capabilities: async () => FTP_CAPABILITIES,
+      writeMarker: (m) => writeFtpMarker(session, m),
+      done: () => session.close(),
+    };
+  } catch (e) {
+    session.close();
     throw e;
   }
 }
@@ -448,6 +524,7 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
     const located = await locateMirror(mirror);
     if (located) return { present: true, message: located.moved ? `found at ${located.root}` : '' };
     if (url.kind === 'sftp') return { present: false, message: await sftpAbsence(url, mirror.id) };
+    if (url.kind === 'ftp') return { present: false, message: await ftpAbsence(url, mirror) };
     const root = url.root;
     const marker = await readMarker(root);
     if (marker === undefined)
@@ -472,5 +549,19 @@ async function sftpAbsence(url: SftpMirrorUrl, id: string): Promise<string> {
       : `the marker at ${describeMirrorUrl(url)} belongs to another mirror (id ${marker.id})`;
   } finally {
     session.release();
+  }
+}
+
+/** Why an FTP mirror is not present: the server's answer, or what its folder holds. */
+async function ftpAbsence(url: FtpMirrorUrl, mirror: MirrorConfig): Promise<string> {
+  const session = await openFtpSession(ftpTarget(url, mirror));
+  try {
+    const marker = await readFtpMarker(session);
+    if (marker === undefined) return `marker ${MARKER_NAME} not found at ${describeMirrorUrl(url)}`;
+    return marker.id === mirror.id
+      ? ''
+      : `the marker at ${describeMirrorUrl(url)} belongs to another mirror (id ${marker.id})`;
+  } finally {
+    session.close();
   }
 }

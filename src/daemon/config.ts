@@ -57,6 +57,10 @@ export interface MirrorConfig {
   readonly search?: readonly string[];
   /** What the mirror's storage can hold, probed when the mirror was added. */
   readonly capabilities?: Capabilities;
+  /** FTP mirrors: the environment variable holding the password (never the password itself). */
+  readonly passwordEnv?: string;
+  /** FTPS mirrors: the pinned SHA-256 fingerprint of the server's certificate (`AB:CD:…`). */
+  readonly ftpsFingerprint?: string;
 }
 
 /** The whole case configuration. */
@@ -141,6 +145,18 @@ const mirrorSchema = z.strictObject({
     )
     .optional(),
   capabilities: capabilitiesSchema.optional(),
+  password_env: z
+    .string({ error: 'expected the name of an environment variable holding the FTP password' })
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: 'expected the name of an environment variable (letters, digits, _), not a password',
+    })
+    .optional(),
+  ftps_fingerprint: z
+    .string({ error: 'expected the SHA-256 fingerprint of the FTPS certificate' })
+    .regex(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/, {
+      error: 'expected a SHA-256 fingerprint: 32 hex pairs separated by colons (AB:CD:…)',
+    })
+    .optional(),
 });
 
 const fileSchema = z.strictObject({
@@ -280,6 +296,8 @@ function fromFile(data: ConfigFile, caseRoot: string): CaseConfig {
       ...(m.poll === undefined ? {} : { pollSeconds: m.poll }),
       ...(m.search === undefined ? {} : { search: m.search }),
       ...(m.capabilities === undefined ? {} : { capabilities: m.capabilities }),
+      ...(m.password_env === undefined ? {} : { passwordEnv: m.password_env }),
+      ...(m.ftps_fingerprint === undefined ? {} : { ftpsFingerprint: m.ftps_fingerprint }),
     };
   }
   return { name: data.case.name ?? basename(caseRoot), mirrors };
@@ -298,6 +316,8 @@ export function renderConfig(config: CaseConfig): string {
       ...(m.passphraseCheck === undefined ? {} : { passphrase_check: m.passphraseCheck }),
       ...(m.passphraseFile === undefined ? {} : { passphrase_file: m.passphraseFile }),
       ...(m.search === undefined ? {} : { search: [...m.search] }),
+      ...(m.passwordEnv === undefined ? {} : { password_env: m.passwordEnv }),
+      ...(m.ftpsFingerprint === undefined ? {} : { ftps_fingerprint: m.ftpsFingerprint }),
       ...(m.capabilities === undefined ? {} : { capabilities: { ...m.capabilities } }),
     };
   }

@@ -8,10 +8,12 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
 import { type Marker, readMarker } from '../mirrors/path/marker.js';
+import { ftpTarget, openFtpSession } from '../mirrors/ftp/connection.js';
+import { readFtpMarker } from '../mirrors/ftp/ftp-marker.js';
 import { acquireSession } from '../mirrors/sftp/connection.js';
 import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
 import type { MirrorConfig } from './config.js';
-import { describeMirrorUrl, parseMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
+import { describeMirrorUrl, parseMirrorUrl, type FtpMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 
 /** How deep below a search folder a mirror root may sit (`/media/me` → `STICK/work` is 2). */
 export const SEARCH_DEPTH = 3;
@@ -70,6 +72,7 @@ async function searchBelow(dir: string, id: string): Promise<LocatedMirror | und
 export async function locateMirror(config: MirrorConfig): Promise<LocatedMirror | undefined> {
   const url = parseMirrorUrl(config.url);
   if (url.kind === 'sftp') return locateSftpMirror(url, config.id);
+  if (url.kind === 'ftp') return locateFtpMirror(url, config);
   const root = url.root;
   const marker = await markerAt(root);
   if (marker?.id === config.id) return { root, marker, moved: false };
@@ -97,5 +100,25 @@ async function locateSftpMirror(url: SftpMirrorUrl, id: string): Promise<Located
     throw e;
   } finally {
     session.release();
+  }
+}
+
+/** An FTP mirror is where its URL says, when the server answers and holds the marker. */
+async function locateFtpMirror(url: FtpMirrorUrl, config: MirrorConfig): Promise<LocatedMirror | undefined> {
+  let session;
+  try {
+    session = await openFtpSession(ftpTarget(url, config));
+  } catch (e) {
+    if (e instanceof SatchelError) return undefined;
+    throw e;
+  }
+  try {
+    const marker = await readFtpMarker(session);
+    return marker?.id === config.id ? { root: describeMirrorUrl(url), marker, moved: false } : undefined;
+  } catch (e) {
+    if (e instanceof SatchelError) return undefined;
+    throw e;
+  } finally {
+    session.close();
   }
 }

@@ -11,6 +11,9 @@ import { MARKER_NAME } from '../core/reserved.js';
 import { readMarker } from '../mirrors/path/marker.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
+import { ftpTarget, openFtpSession, type FtpSession } from '../mirrors/ftp/connection.js';
+import { readFtpMarker } from '../mirrors/ftp/ftp-marker.js';
+import { FTP_CAPABILITIES, FtpReplica } from '../mirrors/ftp/ftp-replica.js';
 import { acquireSession, type SftpSession } from '../mirrors/sftp/connection.js';
 import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
 import { SFTP_CAPABILITIES, SftpReplica } from '../mirrors/sftp/sftp-replica.js';
@@ -18,7 +21,7 @@ import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
 import type { MirrorConfig } from './config.js';
 import { locateMirror } from './mirror-locate.js';
-import { describeMirrorUrl, parseMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
+import { describeMirrorUrl, parseMirrorUrl, type FtpMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 import type { MirrorReport } from './pair-sync.js';
 
 /** A configured mirror, opened when present. */
@@ -55,7 +58,7 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
       absentReport: { ...absent(name, e.message, e.hint ?? ''), state: 'failed' },
     };
   }
-  if (url.kind === 'sftp' && config.encrypt) {
+  if (url.kind !== 'path' && config.encrypt) {
     // Never send plaintext to a mirror configured as encrypted.
     const why = 'encryption is only available on path mirrors in this version';
     return {
@@ -65,6 +68,7 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     };
   }
   if (url.kind === 'sftp') return openSftpMirror(ctx, name, url);
+  if (url.kind === 'ftp') return openFtpMirror(ctx, name, url);
   let marker;
   try {
     marker = await readMarker(url.root);
@@ -167,6 +171,60 @@ async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl
     root: url.path,
     label: name,
     capabilities: config.capabilities ?? SFTP_CAPABILITIES,
+  });
+  return { ...base, root: where, replica, absentReport: absent(name, '', '') };
+}
+
+/**
+ * Opens an FTP mirror (always push-only): connects, then checks the marker. An unreachable
+ * server is absent; a refused login or certificate is failed, with the reason.
+ */
+async function openFtpMirror(ctx: CaseContext, name: string, url: FtpMirrorUrl): Promise<OpenedMirror> {
+  const config = ctx.config.mirrors[name]!;
+  // Whatever the config says, an FTP mirror is never a source.
+  const base = { name, id: config.id, pushOnly: true };
+  const where = describeMirrorUrl(url);
+  const notOpened = (e: SatchelError): OpenedMirror => ({
+    ...base,
+    replica: undefined,
+    absentReport: {
+      ...absent(name, e.message, e.hint ?? ''),
+      ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
+    },
+  });
+  let session: FtpSession;
+  let marker;
+  try {
+    session = await openFtpSession(ftpTarget(url, config), { interactive: true });
+  } catch (e) {
+    if (e instanceof SatchelError) return notOpened(e);
+    throw e;
+  }
+  try {
+    marker = await readFtpMarker(session);
+  } catch (e) {
+    session.close();
+    if (e instanceof SatchelError && e.code !== 'config-invalid') return notOpened(e);
+    throw e;
+  }
+  if (marker?.id !== config.id) {
+    session.close();
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: absent(
+        name,
+        marker === undefined
+          ? `marker ${MARKER_NAME} not found at ${where}`
+          : `the marker at ${where} belongs to another mirror (id ${marker.id}, case '${marker.case}'), not to '${name}' (id ${config.id})`,
+        'check the folder on the server; Satchel leaves a mirror without its marker untouched',
+      ),
+    };
+  }
+  const replica = new FtpReplica({
+    session,
+    label: name,
+    capabilities: config.capabilities ?? FTP_CAPABILITIES,
   });
   return { ...base, root: where, replica, absentReport: absent(name, '', '') };
 }

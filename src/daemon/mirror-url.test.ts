@@ -50,7 +50,25 @@ describe('parseMirrorUrl', () => {
       assertSatchelError(() => parseMirrorUrl(url), 'usage', /not a usable SFTP URL/);
     });
   }
-  for (const url of ['ftp://me@host:21/pub', 'ftps://host/pub', 'ssh://me@host/work']) {
+  const ftp: readonly { url: string; parsed: unknown }[] = [
+    {
+      url: 'ftp://me@host:2121/pub',
+      parsed: { kind: 'ftp', host: 'host', port: 2121, user: 'me', path: 'pub', secure: false },
+    },
+    { url: 'ftps://host/pub/site/', parsed: { kind: 'ftp', host: 'host', path: 'pub/site', secure: true } },
+    { url: 'ftp://host//srv/x%20y', parsed: { kind: 'ftp', host: 'host', path: '//srv/x y', secure: false } },
+  ];
+  for (const { url, parsed } of ftp) {
+    it(`parses the FTP URL ${url}`, () => {
+      assert.deepEqual(parseMirrorUrl(url), parsed);
+    });
+  }
+  for (const url of ['ftp://host', 'ftp://host/', 'ftp://me:secret@host/x']) {
+    it(`refuses the FTP URL ${url}`, () => {
+      assertSatchelError(() => parseMirrorUrl(url), 'usage', /not a usable FTP URL/);
+    });
+  }
+  for (const url of ['ssh://me@host/work']) {
     it(`recognises ${url} as not available yet`, () => {
       assertSatchelError(() => parseMirrorUrl(url), 'mirror-unsupported', /not available in this version/);
     });

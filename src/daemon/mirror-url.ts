@@ -3,8 +3,8 @@
  * Parsing what the user types for a mirror: its URL (which kind of mirror, and where) and its
  * name (a short label used in messages, conflict copy names and the config).
  *
- * Path and SFTP mirrors are available now; FTP/FTPS and peer (`ssh://`) URLs are recognised so
- * the user gets a plain "not available in this version" instead of "bad URL".
+ * Path, SFTP and FTP/FTPS mirrors are available now; peer (`ssh://`) URLs are recognised so the
+ * user gets a plain "not available in this version" instead of "bad URL".
  */
 import { isAbsolute, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,26 +31,39 @@ export interface SftpMirrorUrl {
   readonly path: string;
 }
 
+/**
+ * A folder on an FTP server, push-only: `ftp://[user@]host[:port]/path`, or `ftps://` for
+ * explicit TLS. The path is relative to the login folder (as curl reads it); `//abs` is absolute.
+ */
+export interface FtpMirrorUrl {
+  readonly kind: 'ftp';
+  readonly host: string;
+  readonly port?: number;
+  /** The login when the URL names one (else `anonymous`). */
+  readonly user?: string;
+  readonly path: string;
+  /** `ftps://`: explicit TLS with the certificate checked. */
+  readonly secure: boolean;
+}
+
 /** Every mirror URL this version can use. */
-export type MirrorUrl = PathMirrorUrl | SftpMirrorUrl;
+export type MirrorUrl = PathMirrorUrl | SftpMirrorUrl | FtpMirrorUrl;
 
 /** The rule mirror names follow, as a regular expression. */
 export const MIRROR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** What mirror URLs may look like, for error messages. */
 const ALLOWED_URLS =
-  'an absolute path (/media/me/STICK/work), file:///abs/path or sftp://user@host[:port]/path; later versions add ftp://, ftps:// and ssh://';
+  'an absolute path (/media/me/STICK/work), file:///abs/path, sftp://user@host[:port]/path or ftp[s]://user@host[:port]/path; later versions add ssh://';
 
 /** Recognised schemes of mirror kinds that are planned but not built yet. */
 const PLANNED_KINDS: Readonly<Record<string, string>> = {
-  'ftp:': 'FTP',
-  'ftps:': 'FTPS',
   'ssh:': 'Peer (ssh://)',
 };
 
 /**
  * Parses a mirror URL: an absolute path or `file:///abs/path` gives a path mirror. Throws
- * `mirror-unsupported` for `sftp://`, `ftp://`, `ftps://` and `ssh://` (not in this version), and
+ * `mirror-unsupported` for `ssh://` (not in this version), and
  * `usage` for anything else (relative paths, other schemes), naming what is allowed.
  */
 export function parseMirrorUrl(url: string): MirrorUrl {
@@ -66,6 +79,7 @@ export function parseMirrorUrl(url: string): MirrorUrl {
   }
   if (scheme === 'file:') return { kind: 'path', root: withoutTrailingSlash(fileUrlToRoot(url)) };
   if (scheme === 'sftp:') return parseSftpUrl(url);
+  if (scheme === 'ftp:' || scheme === 'ftps:') return parseFtpUrl(url, scheme === 'ftps:');
   const planned = PLANNED_KINDS[scheme];
   if (planned !== undefined) {
     throw new SatchelError('mirror-unsupported', `${planned} mirrors are not available in this version`, {
@@ -122,9 +136,43 @@ function sftpUsage(url: string, why: string, cause?: unknown): SatchelError {
   });
 }
 
-/** The folder a mirror URL names, for messages: the path, or `user@host:path` for SFTP. */
+/** Parses `ftp[s]://[user@]host[:port]/path`; a password in the URL is refused. */
+function parseFtpUrl(url: string, secure: boolean): FtpMirrorUrl {
+  // A password typed into the URL must not reach a message or a log.
+  const shown = url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+  const usage = (why: string, cause?: unknown): SatchelError =>
+    new SatchelError('usage', `mirror URL "${shown}" is not a usable FTP URL: ${why}`, {
+      hint: 'write ftp://user@host[:port]/path (or ftps:// for TLS); the password comes from ~/.netrc, --password-env or a prompt',
+      data: { url: shown },
+      cause,
+    });
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw usage('it is not a valid URL', cause);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw usage('it names no host');
+  if (parsed.password !== '') throw usage('passwords do not belong in the URL');
+  const raw = decodeURIComponent(parsed.pathname);
+  if (raw === '' || raw === '/') throw usage('it names no folder');
+  const path = withoutTrailingSlash(raw.startsWith('//') ? raw : raw.slice(1));
+  return {
+    kind: 'ftp',
+    host,
+    ...(parsed.port === '' ? {} : { port: Number(parsed.port) }),
+    ...(parsed.username === '' ? {} : { user: decodeURIComponent(parsed.username) }),
+    path,
+    secure,
+  };
+}
+
+/** The folder a mirror URL names, for messages: the path, or `user@host:path` for SFTP and FTP. */
 export function describeMirrorUrl(url: MirrorUrl): string {
   if (url.kind === 'path') return url.root;
+  if (url.kind === 'ftp')
+    return `${url.secure ? 'ftps' : 'ftp'}://${url.user === undefined ? '' : `${url.user}@`}${url.host}${url.port === undefined ? '' : `:${url.port}`}/${url.path}`;
   return `${url.user === undefined ? '' : `${url.user}@`}${url.host}${url.port === undefined ? '' : `:${url.port}`}:${url.path}`;
 }
 

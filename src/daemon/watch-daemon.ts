@@ -507,15 +507,15 @@ export class WatchDaemon implements WorkerHost {
     if (config === undefined) return undefined;
     const url = parseMirrorUrl(config.url);
     const root =
-      url.kind === 'sftp' ? describeMirrorUrl(url) : ((await locateMirror(config))?.root ?? url.root);
+      url.kind !== 'path' ? describeMirrorUrl(url) : ((await locateMirror(config))?.root ?? url.root);
     const existing = this.#mirrorWatch.get(worker.name);
     if (existing?.root === root) return existing;
     // Mounted somewhere else now (or first time): watch it there.
     await this.#dropMirrorWatch(worker);
-    const fsType = url.kind === 'sftp' ? undefined : await mountFsType(root);
-    // Nothing reports changes made on an SFTP server to us: those mirrors are polled.
+    const fsType = url.kind !== 'path' ? undefined : await mountFsType(root);
+    // Nothing reports changes made on an SFTP or FTP server to us: those mirrors are polled.
     const polled =
-      url.kind === 'sftp' ||
+      url.kind !== 'path' ||
       config.pollSeconds !== undefined ||
       (fsType !== undefined && NETWORK_FS.test(fsType));
     const pollMs = config.pollSeconds !== undefined ? config.pollSeconds * 1000 : this.#networkPollMs;

@@ -1,6 +1,7 @@
 /**
  * @module cli/commands/mirror-add
- * `satchel mirror add <name> <url> [--push-only] [--encrypt] [--poll <seconds>] [--accept-new-host-key]`.
+ * `satchel mirror add <name> <url> [--push-only] [--encrypt] [--poll <seconds>] [--accept-new-host-key]
+ * [--password-env <VAR>] [--ftps-fingerprint <sha256>]`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { addMirror } from '../../daemon/case.js';
@@ -15,6 +16,8 @@ interface MirrorAddOptions extends JsonOption {
   readonly poll?: number;
   readonly search?: string[];
   readonly acceptNewHostKey?: boolean;
+  readonly passwordEnv?: string;
+  readonly ftpsFingerprint?: string;
 }
 
 /** Parses `--poll <seconds>`: a number from 1 to 86400. */
@@ -33,7 +36,10 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
       .command('add')
       .description('add a mirror: a folder on a disk, stick, mounted share or SSH server')
       .argument('<name>', 'a short name: letters, digits, . _ - (up to 64)')
-      .argument('<url>', 'an absolute path, file:///abs/path or sftp://user@host[:port]/path')
+      .argument(
+        '<url>',
+        'an absolute path, file:///abs/path, sftp://user@host[:port]/path or ftp[s]://user@host[:port]/path',
+      )
       .option('--push-only', 'only write to the mirror, never read changes back')
       .option(
         '--encrypt',
@@ -46,6 +52,14 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
       .option(
         '--accept-new-host-key',
         "SFTP: trust the server's key and add it to ~/.ssh/known_hosts when it is not there yet (a changed key is always refused)",
+      )
+      .option(
+        '--password-env <VAR>',
+        'FTP: the environment variable holding the password (else ~/.netrc, else a prompt); only its name is kept',
+      )
+      .option(
+        '--ftps-fingerprint <sha256>',
+        "FTPS: trust the server's certificate with this SHA-256 fingerprint (e.g. a self-signed one) instead of the system store",
       )
       .option('--poll <seconds>', 'look for changes made by other writers every <seconds>', parsePollSeconds)
       .option(
@@ -63,6 +77,8 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
           ...(options.poll === undefined ? {} : { pollSeconds: options.poll }),
           ...(options.search === undefined ? {} : { search: options.search }),
           ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
+          ...(options.passwordEnv === undefined ? {} : { passwordEnv: options.passwordEnv }),
+          ...(options.ftpsFingerprint === undefined ? {} : { ftpsFingerprint: options.ftpsFingerprint }),
         });
         if (options.json) return printJson(mirrorInfo(added.name, added.config, true));
         say(

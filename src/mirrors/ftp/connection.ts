@@ -41,6 +41,25 @@ export interface FtpTarget {
   readonly passwordEnv?: string;
 }
 
+/**
+ * The target of an FTP mirror: its parsed URL's fields, with the pinned fingerprint and the
+ * password's environment variable of its config (both optional).
+ */
+export function ftpTarget(
+  url: Omit<FtpTarget, 'fingerprint' | 'passwordEnv'>,
+  config: { readonly ftpsFingerprint?: string | undefined; readonly passwordEnv?: string | undefined },
+): FtpTarget {
+  return {
+    host: url.host,
+    ...(url.port === undefined ? {} : { port: url.port }),
+    ...(url.user === undefined ? {} : { user: url.user }),
+    path: url.path,
+    secure: url.secure,
+    ...(config.ftpsFingerprint === undefined ? {} : { fingerprint: config.ftpsFingerprint }),
+    ...(config.passwordEnv === undefined ? {} : { passwordEnv: config.passwordEnv }),
+  };
+}
+
 /** Options of {@link openFtpSession}. */
 export interface FtpSessionOptions {
   /** Ask for a missing password on the terminal. */
@@ -186,7 +205,6 @@ export class FtpSession {
         throw err;
       }
       await client.useDefaultSettings();
-      (client.ftp.socket as { unref?: () => void }).unref?.();
       return client;
     } catch (err) {
       client.close();
@@ -266,7 +284,10 @@ export class FtpSession {
       const idle = this.#idle.pop();
       if (idle !== undefined) {
         clearTimeout(idle.timer);
-        if (!idle.client.closed) return idle.client;
+        if (!idle.client.closed) {
+          idle.client.ftp.socket.ref();
+          return idle.client;
+        }
         this.#open--;
         continue;
       }
@@ -289,6 +310,8 @@ export class FtpSession {
         }
       }, IDLE_MS);
       timer.unref();
+      // An idle connection does not keep the process alive.
+      client.ftp.socket.unref();
       this.#idle.push({ client, timer });
     }
     this.#waiting.shift()?.();

@@ -69,6 +69,9 @@ export function netrcPassword(host: string, user: string, file = netrcFile()): s
   return finish() ?? fallback;
 }
 
+/** Passwords typed at a prompt, kept in memory for the rest of the process (asked once). */
+const prompted = new Map<string, string>();
+
 /** Asks on the terminal without echo. */
 async function prompt(question: string): Promise<string> {
   const stdin = process.stdin;
@@ -103,7 +106,14 @@ export async function ftpPassword(source: PasswordSource): Promise<string> {
   const fromNetrc = netrcPassword(host, user);
   if (fromNetrc !== undefined) return fromNetrc;
   if (isAnonymous(user)) return 'anonymous@';
-  if (source.interactive === true && process.stdin.isTTY) return prompt(`FTP password for ${user}@${host}: `);
+  const key = `${user}@${host}`;
+  const asked = prompted.get(key);
+  if (asked !== undefined) return asked;
+  if (source.interactive === true && process.stdin.isTTY) {
+    const answer = await prompt(`FTP password for ${key}: `);
+    prompted.set(key, answer);
+    return answer;
+  }
   throw new SatchelError('auth-failed', `no password for ${user}@${host}`, {
     hint:
       passwordEnv !== undefined
