@@ -39,6 +39,8 @@ export interface Ftpd {
   readonly root: string;
   /** The writable folder below `root` that tests use as the mirror (`pub` or `up`). */
   readonly folder: string;
+  /** The first and last passive data port. */
+  readonly passivePorts: readonly [number, number];
   /** With TLS: the certificate's SHA-256 fingerprint, as `AB:CD:…`. */
   readonly fingerprint?: string;
   readonly pid: number;
@@ -169,6 +171,7 @@ export async function startPureFtpd(dir: string, options: PureFtpdOptions = {}):
     password: 'secret',
     root,
     folder: 'pub',
+    passivePorts: [pasv, pasv + 9],
     ...(fingerprint === undefined ? {} : { fingerprint }),
     pid: daemon.pid,
     stop: () => stopTree(daemon),
@@ -239,6 +242,7 @@ export async function startVsftpd(dir: string, options: { port?: number } = {}):
     password: '',
     root,
     folder: 'up',
+    passivePorts: [pasv, pasv + 9],
     pid: daemon.pid,
     stop: () => stopTree(daemon),
   };

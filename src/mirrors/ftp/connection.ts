@@ -106,11 +106,12 @@ export function isConnectionError(err: unknown, client?: Client): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
   const msg = err instanceof Error ? err.message : String(err);
-  return /closed|timeout|FIN packet|socket hang up|ECONN|EPIPE/i.test(msg);
+  // basic-ftp reports a data connection it could not open (e.g. `425` to PASV and EPSV) as a plain Error.
+  return /closed|timeout|FIN packet|socket hang up|ECONN|EPIPE|transfer strateg|\b42[156]\b/i.test(msg);
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Logged-in connections to one mirror's server; see the module comment. */
@@ -166,7 +167,10 @@ export class FtpSession {
   lostError(err: unknown): SatchelError {
     if (err instanceof SatchelError) return err;
     const why = err instanceof Error ? err.message : String(err);
-    return new SatchelError('mirror-absent', `the FTP server ${this.where} is not reachable (${why})`, {
+    const what = /transfer strateg|\b425\b/i.test(why)
+      ? 'could not open a passive data connection'
+      : 'is not reachable';
+    return new SatchelError('mirror-absent', `the FTP server ${this.where} ${what} (${why})`, {
       hint: 'check that the server is running and that its passive data ports are open; nothing was changed on the case, and the next sync picks up where this one stopped',
       data: { where: this.where },
       cause: err,

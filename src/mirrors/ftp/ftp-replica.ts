@@ -175,18 +175,31 @@ export class FtpReplica implements Replica {
     );
   }
 
-  /** The per-path problem for a refusal of the server (a broken connection is rethrown). */
+  /**
+   * The per-path problem for a refusal of the server (a broken connection is rethrown). FTP has
+   * no reliable "disk full" reply: pure-ftpd answers `451 Error during write to file`, others
+   * 452 or 552, so a failed write with one of those is reported as a full disk or quota.
+   */
   #problem(err: unknown, path: string, action: string): Problem {
     if (err instanceof SatchelError) throw err;
     const code = replyCode(err);
     if (code === undefined) throw this.#s.lostError(err);
     const reason = err instanceof Error ? err.message : String(err);
     let problem: ProblemCode = 'io-error';
-    if (code === 452 || code === 552 || /space|quota|full/i.test(reason)) problem = 'no-space';
+    if (
+      code === 452 ||
+      code === 552 ||
+      /space|quota|full/i.test(reason) ||
+      (action === 'write' && code === 451 && /write/i.test(reason))
+    )
+      problem = 'no-space';
     else if (code === 553) problem = 'name-not-storable';
     else if (code === 550 || code === 530 || code === 532) problem = 'permission-denied';
+    const first = reason.split('\n')[0]!;
     const what =
-      problem === 'no-space' ? "no space left on the server's disk" : `the server answered ${reason}`;
+      problem === 'no-space'
+        ? `no space left on the server's disk, or over quota (the server answered ${first})`
+        : `the server answered ${first}`;
     return { path, code: problem, message: `cannot ${action} ${path} on ${this.label}: ${what}` };
   }
 
