@@ -17,6 +17,8 @@
  */
 import type { Server } from 'node:net';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SatchelError } from '../core/errors.js';
 import type { IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
@@ -97,6 +99,16 @@ interface MirrorWatch {
   timer?: NodeJS.Timeout;
 }
 
+/** A full garbage collection, where the runtime allows one. */
+function collectGarbage(): void {
+  try {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  } catch {
+    // Not allowed here: V8 collects on its own schedule.
+  }
+}
+
 /** The live replication daemon of one case. */
 export class WatchDaemon implements WorkerHost {
   readonly #ctx: CaseContext;
@@ -175,6 +187,9 @@ export class WatchDaemon implements WorkerHost {
       pid: process.pid,
     });
     this.#presenceLoop();
+    // The first reconciliation allocated snapshots of the whole tree; give that memory back
+    // now that the daemon goes idle (V8 would otherwise keep it until more allocation).
+    collectGarbage();
     for (const w of this.#workers.values()) w.resume();
     this.#control = await serveControl(controlSocketPath(this.#stateDir), (request) =>
       this.#onRequest(request),
