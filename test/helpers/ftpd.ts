@@ -56,7 +56,8 @@ async function freePortRange(n: number): Promise<number> {
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
   for (let attempt = 0; attempt < 50; attempt++) {
-    const start = 40_000 + Math.floor(Math.random() * 20_000);
+    // Below the ephemeral range (32768+), where TIME_WAIT client sockets would block the bind.
+    const start = 20_000 + Math.floor(Math.random() * 12_000);
     let ok = true;
     for (let p = start; p < start + n && ok; p++) ok = await isFree(p);
     if (ok) return start;

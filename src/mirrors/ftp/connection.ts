@@ -14,6 +14,8 @@
  *   a timeout) is dropped; the operation is retried on a fresh one with backoff
  *   ({@link RETRY_DELAYS_MS}); when that fails too, the mirror is `mirror-absent` with the reason.
  *   A refused login or certificate is never retried.
+ * - A server that refuses one more connection (`421`, a per-user or per-address limit) is
+ *   used with the connections it accepted.
  * - Idle connections are kept for {@link IDLE_MS} between cycles (the daemon's saves reuse
  *   them) and never keep the process alive.
  *
@@ -114,6 +116,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The server refused one more connection (421) while others are open. */
+class TooManyConnections extends Error {}
+
 /** Logged-in connections to one mirror's server; see the module comment. */
 export class FtpSession {
   readonly target: FtpTarget;
@@ -129,7 +134,7 @@ export class FtpSession {
   mdtmWrite: boolean | undefined;
   /** Whether `SITE UTIME` sets times (undefined until tried). */
   siteUtime: boolean | undefined;
-  readonly #max: number;
+  #max: number;
   readonly #interactive: boolean;
   readonly #idle: { client: Client; timer: NodeJS.Timeout }[] = [];
   readonly #waiting: (() => void)[] = [];
@@ -188,6 +193,8 @@ export class FtpSession {
       try {
         await client.connect(host, port ?? 21);
       } catch (err) {
+        // "421 Too many connections": the server allows fewer at once; use the ones open.
+        if (replyCode(err) === 421 && this.#open > 1) throw new TooManyConnections();
         throw this.lostError(err);
       }
       if (secure) await this.#startTls(client);
@@ -213,7 +220,7 @@ export class FtpSession {
     } catch (err) {
       client.close();
       this.#open--;
-      if (err instanceof SatchelError) throw err;
+      if (err instanceof SatchelError || err instanceof TooManyConnections) throw err;
       throw this.lostError(err);
     }
   }
@@ -295,7 +302,15 @@ export class FtpSession {
         this.#open--;
         continue;
       }
-      if (this.#open < this.#max) return this.#connect();
+      if (this.#open < this.#max) {
+        try {
+          return await this.#connect();
+        } catch (err) {
+          if (!(err instanceof TooManyConnections)) throw err;
+          this.#max = Math.max(1, this.#open);
+        }
+        if (this.#open === 0) continue;
+      }
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
   }
