@@ -4,7 +4,8 @@
  * (atomically) shortly after every change of state. `satchel status` reads it while the daemon
  * holds the case lock, instead of planning a sync itself.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One mirror as the daemon sees it. */
@@ -32,12 +33,12 @@ export function daemonStatusFile(stateDir: string): string {
   return join(stateDir, 'daemon.json');
 }
 
-/** Writes the status atomically. */
-export function writeDaemonStatus(stateDir: string, status: DaemonStatus): void {
+/** Writes the status atomically without blocking the event loop. */
+export async function writeDaemonStatusAsync(stateDir: string, status: DaemonStatus): Promise<void> {
   const file = daemonStatusFile(stateDir);
   const temp = `${file}.tmp-${process.pid}`;
-  writeFileSync(temp, JSON.stringify(status, null, 2) + '\n');
-  renameSync(temp, file);
+  await writeFile(temp, JSON.stringify(status, null, 2) + '\n');
+  await rename(temp, file);
 }
 
 /** Reads the status a daemon wrote, or undefined. */

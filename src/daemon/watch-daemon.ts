@@ -25,7 +25,7 @@ import { decodePath } from '../core/name-encoding.js';
 import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
 import type { Problem } from '../core/problem.js';
 import { normalizeScope } from '../core/scope.js';
-import { mountFsType } from '../mirrors/path/probe.js';
+import { isNetworkFileSystem, mountFsType } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
@@ -33,7 +33,7 @@ import type { CaseContext } from './case.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
 import { ejectReport } from './eject.js';
-import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatus } from './daemon-status.js';
+import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatusAsync } from './daemon-status.js';
 import type { EventLog } from './event-log.js';
 import { MirrorWorker, type WorkerHost } from './mirror-worker.js';
 import { locateMirror } from './mirror-locate.js';
@@ -63,10 +63,6 @@ export interface WatchDaemonOptions {
   /** Full reconciliation of watched mirrors as a safety net (ms). */
   readonly safetyIntervalMs?: number;
 }
-
-/** File systems whose changes made elsewhere produce no inotify events here. */
-const NETWORK_FS =
-  /^(nfs4?|cifs|smb3?|smbfs|9p|afs|ceph|glusterfs|davfs|fuse\.(sshfs|smbnetfs|rclone|gvfsd-fuse|s3fs))$/;
 
 /** Deleted paths in one mirror batch from which a full reconciliation (with its mass-delete check) takes over. */
 const MIRROR_DELETE_ESCALATION = 5;
@@ -132,6 +128,8 @@ export class WatchDaemon implements WorkerHost {
   #startedAt = Date.now();
   #stopping = false;
   #control: Server | undefined;
+  #lastStatusKey: string | undefined;
+  #statusWriting = false;
 
   constructor(options: WatchDaemonOptions) {
     this.#ctx = options.ctx;
@@ -529,10 +527,7 @@ export class WatchDaemon implements WorkerHost {
     await this.#dropMirrorWatch(worker);
     const fsType = url.kind !== 'path' ? undefined : await mountFsType(root);
     // Nothing reports changes made on an SFTP or FTP server to us: those mirrors are polled.
-    const polled =
-      url.kind !== 'path' ||
-      config.pollSeconds !== undefined ||
-      (fsType !== undefined && NETWORK_FS.test(fsType));
+    const polled = url.kind !== 'path' || config.pollSeconds !== undefined || isNetworkFileSystem(fsType);
     const pollMs = config.pollSeconds !== undefined ? config.pollSeconds * 1000 : this.#networkPollMs;
     const mw: MirrorWatch = { mode: polled ? 'polling' : 'watching', root, pollMs };
     this.#mirrorWatch.set(worker.name, mw);
@@ -653,16 +648,26 @@ export class WatchDaemon implements WorkerHost {
         ...(w.message ? { message: w.message } : {}),
       };
     }
-    try {
-      writeDaemonStatus(this.#stateDir, {
-        pid: process.pid,
-        startedAt: this.#startedAt,
-        updatedAt: Date.now(),
-        backend: this.#caseWatcher?.backend,
-        mirrors,
+    // Only real changes of state are written (not every save's time), off the event loop.
+    const key = JSON.stringify(mirrors, (k, v: unknown) => (k === 'lastSyncAt' ? undefined : v));
+    if (key === this.#lastStatusKey || this.#statusWriting) return;
+    this.#lastStatusKey = key;
+    this.#statusWriting = true;
+    writeDaemonStatusAsync(this.#stateDir, {
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      updatedAt: Date.now(),
+      backend: this.#caseWatcher?.backend,
+      mirrors,
+    })
+      .catch(() => {
+        // A full disk must not stop replication; status shows stale data meanwhile.
+        this.#lastStatusKey = undefined;
+      })
+      .finally(() => {
+        this.#statusWriting = false;
+        // A change that arrived while writing is written now (an unchanged state is not).
+        this.changed();
       });
-    } catch {
-      // A full disk must not stop replication; status shows stale data meanwhile.
-    }
   }
 }

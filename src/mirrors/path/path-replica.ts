@@ -2,13 +2,15 @@
  * @module mirrors/path/path-replica
  * A replica on a local file system: the case itself (role `case`) and path mirrors (a local
  * folder, a USB stick, a mounted share). Writes are atomic for readers and durable before
- * `commit` returns: content is staged as `.satchel-tmp-<hex>` in the target's folder, fsynced,
- * then renamed over the final name, and every changed folder is fsynced once at the end.
+ * `commit` returns: content is staged as `.satchel-tmp-<hex>` in the target's folder, fsynced
+ * (one `syncfs` for a large batch), then renamed over the final name, and every changed folder
+ * is fsynced once at the end.
  *
  * In the case, an incoming write first locks the local file (makes it read-only and records it
  * in the {@link LockJournal}) so editors refuse to save over it while the new content is staged;
  * commit re-checks that the file is still what the plan was based on before replacing it.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { constants as fsc, createWriteStream, promises as fsp, readFileSync, type Stats } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -30,6 +32,7 @@ import type {
 import { applyInGroups } from '../../replica/commit-groups.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
+import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { syncDirectory } from './marker.js';
 import { TEMP_PREFIX } from '../../core/reserved.js';
 import { absent, requireRootFolder, scanTree } from './scan-tree.js';
@@ -60,6 +63,12 @@ export interface PathReplicaOptions {
   readonly role: 'case' | 'mirror';
   /** Journal of locked case files (role `case`). */
   readonly locks?: LockJournal;
+  /**
+   * Make file-system calls synchronously (local disks: much faster, never hang); false keeps
+   * them on the thread pool (network mounts, where a slow server must not freeze the daemon).
+   * Default: true.
+   */
+  readonly blockingIo?: boolean;
 }
 
 /** The process umask, read without changing it (Node's `process.umask()` getter is deprecated). */
@@ -89,6 +98,25 @@ export function withExecutable(mode: number, executable: boolean): number {
   return executable ? perm | ((perm & 0o444) >> 2) : perm & ~0o111;
 }
 
+/** Up to this many staged files are fsynced one by one; more are flushed with one syncfs. */
+const FSYNC_EACH_UP_TO = 16;
+
+/**
+ * Flushes the whole file system holding `dir` to its device (Linux `syncfs`, through coreutils'
+ * `sync -f`); falls back to a global `sync` where `-f` is not understood.
+ */
+async function flushFileSystem(dir: string): Promise<void> {
+  const run = (args: string[]): Promise<number | null> =>
+    new Promise((resolve) => {
+      const child = spawn('sync', args, { stdio: 'ignore' });
+      child.on('error', () => resolve(null));
+      child.on('exit', (code) => resolve(code));
+    });
+  if ((await run(['-f', dir])) !== 0 && (await run([])) !== 0) {
+    throw new Error(`cannot flush ${dir} to its device: the 'sync' command failed`);
+  }
+}
+
 /** Bytes free for unprivileged writers on the file system holding `dir`, when it says. */
 async function freeSpace(dir: string): Promise<number | undefined> {
   try {
@@ -104,9 +132,9 @@ function tempName(dir: string): string {
   return join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
 }
 
-async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
+async function lstatOrUndefined(file: string, io: LocalIo = threadPoolIo): Promise<Stats | undefined> {
   try {
-    return await fsp.lstat(file);
+    return await io.lstat(file);
   } catch (err) {
     if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return undefined;
     throw err;
@@ -132,10 +160,12 @@ export class PathReplica implements Replica {
   readonly #root: string;
   readonly #role: 'case' | 'mirror';
   readonly #locks: LockJournal | undefined;
+  readonly #io: LocalIo;
   /** Temporary files staged by this object and not yet committed or discarded. */
   readonly #liveTemps = new Set<string>();
 
   constructor(options: PathReplicaOptions) {
+    this.#io = options.blockingIo === false ? threadPoolIo : blockingIo;
     this.label = options.label;
     this.capabilities = options.capabilities;
     this.#root = options.root;
@@ -148,7 +178,7 @@ export class PathReplica implements Replica {
       },
       localFile: (path: string) => this.#abs(path),
       unchanged: async (path: string, entry: FileEntry) => {
-        const st = await lstatOrUndefined(this.#abs(path));
+        const st = await lstatOrUndefined(this.#abs(path), this.#io);
         return st !== undefined && st.isFile() && st.size === entry.size && st.mtimeMs === entry.mtimeMs;
       },
     };
@@ -185,6 +215,7 @@ export class PathReplica implements Replica {
       root: this.#root,
       capabilities: this.capabilities,
       liveTemps: this.#liveTemps,
+      io: this.#io,
     });
   }
 
@@ -197,13 +228,18 @@ export class PathReplica implements Replica {
     await requireRootFolder(this.#root, this.label);
     const staged = new Map<number, Staged | Problem>();
     const limit = createLimiter(WRITE_PARALLELISM);
+    const writes = operations.filter((op) => op.type === 'write').length;
+    // Many files: flush them all with one syncfs at the end instead of one fsync each (the
+    // guarantee is the same: every staged file is on the device before any is renamed in).
+    const flushEach = writes <= FSYNC_EACH_UP_TO;
     const settled = await Promise.allSettled(
       operations.map(async (op, i) => {
         if (op.type !== 'write') return;
         signal?.throwIfAborted();
-        staged.set(i, await limit(() => this.#stage(op, source)));
+        staged.set(i, await limit(() => this.#stage(op, source, flushEach)));
       }),
     );
+    if (!flushEach && settled.every((r) => r.status === 'fulfilled')) await flushFileSystem(this.#root);
     const failure = settled.find((r) => r.status === 'rejected');
     if (failure !== undefined) {
       // Every staging has finished by now, so nothing is left behind.
@@ -263,7 +299,7 @@ export class PathReplica implements Replica {
   }
 
   /** Stages one write, returning its temporary file or the problem that stopped it. */
-  async #stage(op: WriteOperation, source: ContentSource): Promise<Staged | Problem> {
+  async #stage(op: WriteOperation, source: ContentSource, flush: boolean): Promise<Staged | Problem> {
     const nameProblem = this.#nameProblem(op.path);
     if (nameProblem !== undefined) return nameProblem;
     if (op.entry.size > this.capabilities.maxFileSize) {
@@ -277,14 +313,14 @@ export class PathReplica implements Replica {
     let temp: string | undefined;
     let lock: Lock | undefined;
     try {
-      const existing = await lstatOrUndefined(target);
+      const existing = await lstatOrUndefined(target, this.#io);
       const baseMode = existing?.isFile() === true ? existing.mode & 0o7777 : 0o666 & ~UMASK;
       if (this.#role === 'case' && existing?.isFile() === true) {
         // Lock: editors refuse to save over a read-only file while the new content is staged.
         // Journal first: a kill right after the chmod must still find the lock to undo.
         this.#locks?.locked(op.path, baseMode);
         lock = { mode: baseMode };
-        await fsp.chmod(target, baseMode & ~0o222);
+        await this.#io.chmod(target, baseMode & ~0o222);
       }
       temp = tempName(await this.#nearestExistingFolder(dirname(target)));
       this.#liveTemps.add(temp);
@@ -298,14 +334,16 @@ export class PathReplica implements Replica {
         };
       }
       if (this.capabilities.executableBit)
-        await fsp.chmod(temp, withExecutable(baseMode, op.entry.executable));
+        await this.#io.chmod(temp, withExecutable(baseMode, op.entry.executable));
       const seconds = op.entry.mtimeMs / 1000;
-      await fsp.utimes(temp, seconds, seconds);
-      const handle = await fsp.open(temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+      await this.#io.utimes(temp, seconds, seconds);
+      if (flush) {
+        const handle = await fsp.open(temp, 'r');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       if (lock !== undefined && TEST_HOLD_INCOMING_MS > 0)
         await new Promise((resolve) => setTimeout(resolve, TEST_HOLD_INCOMING_MS));
@@ -329,7 +367,7 @@ export class PathReplica implements Replica {
     let hash: string | undefined;
     if (local !== undefined) {
       // copy_file_range where the kernel can: no bytes pass through JavaScript.
-      await fsp.copyFile(local, temp, fsc.COPYFILE_EXCL);
+      await this.#io.copyFile(local, temp, fsc.COPYFILE_EXCL);
     } else {
       const hasher = createHash('sha256');
       const input = await source.open(op.from.path, op.from.entry);
@@ -345,7 +383,7 @@ export class PathReplica implements Replica {
       );
       hash = hasher.digest('hex');
     }
-    const size = (await fsp.lstat(temp)).size;
+    const size = (await this.#io.lstat(temp)).size;
     if (size !== op.from.entry.size || (hash !== undefined && hash !== op.from.entry.hash)) return true;
     return !(await source.unchanged(op.from.path, op.from.entry));
   }
@@ -354,7 +392,7 @@ export class PathReplica implements Replica {
   async #nearestExistingFolder(dir: string): Promise<string> {
     let d = dir;
     for (;;) {
-      const st = await lstatOrUndefined(d);
+      const st = await lstatOrUndefined(d, this.#io);
       if (st?.isDirectory() === true) return d;
       const rel = relative(this.#root, d);
       if (rel === '' || rel.startsWith('..')) return this.#root;
@@ -365,7 +403,7 @@ export class PathReplica implements Replica {
   /** Deletes a staged file and undoes the lock taken for it. Never throws. */
   async #discard(temp: string | undefined, path: string, lock: Lock | undefined): Promise<void> {
     if (temp !== undefined) {
-      await fsp.rm(temp, { force: true }).catch(() => {});
+      await this.#io.rm(temp, { force: true }).catch(() => {});
       this.#liveTemps.delete(temp);
     }
     if (lock !== undefined) await this.#unlock(path, lock);
@@ -375,9 +413,9 @@ export class PathReplica implements Replica {
   async #unlock(path: string, lock: Lock): Promise<void> {
     const file = this.#abs(path);
     try {
-      const st = await lstatOrUndefined(file);
+      const st = await lstatOrUndefined(file, this.#io);
       if (st?.isFile() === true && (st.mode & 0o7777) === (lock.mode & ~0o222))
-        await fsp.chmod(file, lock.mode);
+        await this.#io.chmod(file, lock.mode);
     } catch {
       // The journal keeps the lock; the daemon restores it on its next start.
       return;
@@ -387,7 +425,7 @@ export class PathReplica implements Replica {
 
   /** Whether `file` holds what `expected` says (absent when undefined). */
   async #holds(file: string, expected: Entry | undefined): Promise<boolean> {
-    const st = await lstatOrUndefined(file);
+    const st = await lstatOrUndefined(file, this.#io);
     if (expected === undefined || st === undefined) return expected === st;
     switch (expected.kind) {
       case 'file':
@@ -395,17 +433,17 @@ export class PathReplica implements Replica {
       case 'directory':
         return st.isDirectory();
       case 'symlink':
-        return st.isSymbolicLink() && (await fsp.readlink(file)) === expected.target;
+        return st.isSymbolicLink() && (await this.#io.readlink(file)) === expected.target;
     }
   }
 
   /** The entry now stored at `path`, with `hash` for files (content is not re-read). */
   async #stored(path: string, hash: string | undefined): Promise<Entry | undefined> {
     const file = this.#abs(path);
-    const st = await lstatOrUndefined(file);
+    const st = await lstatOrUndefined(file, this.#io);
     if (st === undefined) return undefined;
     if (st.isDirectory()) return { kind: 'directory' };
-    if (st.isSymbolicLink()) return { kind: 'symlink', target: await fsp.readlink(file) };
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: await this.#io.readlink(file) };
     if (hash === undefined) throw new Error(`bug: no hash for stored file ${path}`);
     const executable = this.capabilities.executableBit && (st.mode & 0o100) !== 0;
     return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, executable, hash };
@@ -435,7 +473,7 @@ export class PathReplica implements Replica {
         return moved();
       }
       try {
-        await fsp.rename(staged.temp, target);
+        await this.#io.rename(staged.temp, target);
       } catch (err) {
         await this.#rethrowIfGone(err);
         await this.#discard(staged.temp, op.path, staged.lock);
@@ -464,16 +502,16 @@ export class PathReplica implements Replica {
     try {
       switch (op.type) {
         case 'mkdir':
-          await fsp.mkdir(target);
+          await this.#io.mkdir(target);
           changed.add(dirname(target));
           return { ok: true, stored: { kind: 'directory' } };
         case 'symlink': {
           const temp = tempName(dirname(target));
-          await fsp.symlink(op.target, temp);
+          await this.#io.symlink(op.target, temp);
           try {
-            await fsp.rename(temp, target);
+            await this.#io.rename(temp, target);
           } catch (err) {
-            await fsp.rm(temp, { force: true });
+            await this.#io.rm(temp, { force: true });
             throw err;
           }
           changed.add(dirname(target));
@@ -481,19 +519,19 @@ export class PathReplica implements Replica {
         }
         case 'chmod':
           if (this.capabilities.executableBit) {
-            await fsp.chmod(target, withExecutable((await fsp.lstat(target)).mode, op.executable));
+            await this.#io.chmod(target, withExecutable((await this.#io.lstat(target)).mode, op.executable));
           }
           return { ok: true, stored: await this.#stored(path, op.expected.hash) };
         case 'remove':
           if (op.expected.kind === 'directory') await this.#removeFolder(target);
-          else await fsp.unlink(target);
+          else await this.#io.unlink(target);
           changed.add(dirname(target));
           return { ok: true };
         case 'rename': {
           const dest = this.#abs(op.to);
-          const there = await lstatOrUndefined(dest);
+          const there = await lstatOrUndefined(dest, this.#io);
           // Renames only go to absent paths; a case-only rename on a case-insensitive file system finds itself.
-          if (there !== undefined && there.ino !== (await fsp.lstat(target)).ino) {
+          if (there !== undefined && there.ino !== (await this.#io.lstat(target)).ino) {
             return {
               ok: false,
               problem: {
@@ -503,10 +541,10 @@ export class PathReplica implements Replica {
               },
             };
           }
-          await fsp.rename(target, dest);
+          await this.#io.rename(target, dest);
           if (op.mtimeMs !== undefined) {
             const t = new Date(op.mtimeMs);
-            await fsp.utimes(dest, t, t);
+            await this.#io.utimes(dest, t, t);
           }
           changed.add(dirname(target)).add(dirname(dest));
           const hash = op.expected.kind === 'file' ? op.expected.hash : undefined;
@@ -523,14 +561,14 @@ export class PathReplica implements Replica {
   /** Removes an empty folder; leftover temporary files of ours inside do not count. */
   async #removeFolder(dir: string): Promise<void> {
     try {
-      await fsp.rmdir(dir);
+      await this.#io.rmdir(dir);
     } catch (err) {
       if (errnoOf(err) !== 'ENOTEMPTY' && errnoOf(err) !== 'EEXIST') throw err;
-      const names = await fsp.readdir(dir);
+      const names = await this.#io.readdirNames(dir);
       const debris = names.filter((n) => n.startsWith(TEMP_PREFIX) && !this.#liveTemps.has(join(dir, n)));
       if (debris.length !== names.length) throw err;
-      for (const n of debris) await fsp.rm(join(dir, n), { recursive: true, force: true });
-      await fsp.rmdir(dir);
+      for (const n of debris) await this.#io.rm(join(dir, n), { recursive: true, force: true });
+      await this.#io.rmdir(dir);
     }
   }
 
@@ -552,6 +590,16 @@ export class PathReplica implements Replica {
 
   /** Makes the changed folders durable, each once. */
   async #syncFolders(dirs: ReadonlySet<string>): Promise<void> {
+    // Many folders: one syncfs costs one journal commit instead of one per folder.
+    if (dirs.size > FSYNC_EACH_UP_TO) {
+      try {
+        await flushFileSystem(this.#root);
+      } catch (err) {
+        await this.#rethrowIfGone(err);
+        throw err;
+      }
+      return;
+    }
     for (const dir of dirs) {
       try {
         await syncDirectory(dir);

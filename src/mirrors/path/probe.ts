@@ -39,6 +39,15 @@ export function granularityFrom(wanted: number, stored: number): number {
   return 2000;
 }
 
+/** File systems whose changes made elsewhere give no inotify events here, and whose calls may hang. */
+const NETWORK_FS =
+  /^(nfs4?|cifs|smb3?|smbfs|9p|afs|ceph|glusterfs|davfs|fuse\.(sshfs|smbnetfs|rclone|gvfsd-fuse|s3fs))$/;
+
+/** Whether a mount type (as /proc/self/mountinfo names it) is a network file system. */
+export function isNetworkFileSystem(fsType: string | undefined): boolean {
+  return fsType !== undefined && NETWORK_FS.test(fsType);
+}
+
 /** The file-system type of the mount holding `dir`, from `/proc/self/mountinfo` (Linux). */
 export async function mountFsType(dir: string): Promise<string | undefined> {
   let info: string;

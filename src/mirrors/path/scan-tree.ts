@@ -19,6 +19,7 @@ import type { Problem } from '../../core/problem.js';
 import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
 import { errnoOf } from './fs-errors.js';
 import { createLimiter } from './limit.js';
+import { type LocalIo, threadPoolIo } from './local-io.js';
 import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 
 /** How many file-system calls a scan keeps in flight. */
@@ -40,13 +41,15 @@ export interface ScanTreeOptions extends ScanOptions {
   readonly capabilities: Capabilities;
   /** Absolute names of temporary files this process is using right now (not debris). */
   readonly liveTemps: ReadonlySet<string>;
+  /** How to make file-system calls (default: through the thread pool). */
+  readonly io?: LocalIo;
 }
 
 /** The lower-case hex SHA-256 of the file at `file`. */
-export async function hashFile(file: string, size?: number): Promise<string> {
+export async function hashFile(file: string, size?: number, io: LocalIo = threadPoolIo): Promise<string> {
   const hash = createHash('sha256');
   if (size !== undefined && size <= SMALL_FILE_BYTES) {
-    hash.update(await fsp.readFile(file));
+    hash.update(await io.readFile(file));
   } else {
     await pipeline(createReadStream(file, { highWaterMark: SMALL_FILE_BYTES }), hash);
   }
@@ -85,6 +88,7 @@ async function exists(file: string): Promise<boolean> {
 /** Scans the tree below `options.root`; see the module comment. */
 export async function scanTree(label: string, options: ScanTreeOptions): Promise<ScanResult> {
   const { root, capabilities: caps, cache, ignore, recentAfterMs, signal, liveTemps } = options;
+  const io = options.io ?? threadPoolIo;
   await requireRootFolder(root, label);
   const hadMarker = await exists(join(root, MARKER_NAME));
   const limit = createLimiter(SCAN_PARALLELISM);
@@ -104,7 +108,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
 
   const scanFile = async (path: string, abs: string): Promise<void> => {
     for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
-      const st = await limit(() => fsp.lstat(abs));
+      const st = await limit(() => io.lstat(abs));
       if (!st.isFile()) {
         problems.push({
           path,
@@ -125,8 +129,8 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
       ) {
         hash = cached.hash;
       } else {
-        hash = await limit(() => hashFile(abs, st.size));
-        const after = await limit(() => fsp.lstat(abs));
+        hash = await limit(() => hashFile(abs, st.size, io));
+        const after = await limit(() => io.lstat(abs));
         // The hash is only good if the file did not move while it was read.
         if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ino !== st.ino) continue;
       }
@@ -148,7 +152,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     if (d.name.startsWith(TEMP_PREFIX)) {
       // Crash debris: a staged file or probe folder of a process that did not finish.
       if (!liveTemps.has(abs))
-        await limit(() => fsp.rm(abs, { recursive: true, force: true })).catch(() => {});
+        await limit(() => io.rm(abs, { recursive: true, force: true })).catch(() => {});
       return;
     }
     const name = decodeSegment(d.name, caps);
@@ -159,7 +163,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         if (!ignore(path, true)) await walk(path, abs);
       } else if (d.isSymbolicLink()) {
         if (!ignore(path, false))
-          entries.set(path, { kind: 'symlink', target: await limit(() => fsp.readlink(abs)) });
+          entries.set(path, { kind: 'symlink', target: await limit(() => io.readlink(abs)) });
       } else if (d.isFile()) {
         if (!ignore(path, false)) await scanFile(path, abs);
       }
@@ -171,7 +175,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
   };
 
   const walk = async (path: string, abs: string): Promise<void> => {
-    const dirents = await limit(() => fsp.readdir(abs, { withFileTypes: true }));
+    const dirents = await limit(() => io.readdir(abs, { withFileTypes: true }));
     // The folder is listed only once it could be read: an unreadable one is a problem, not an entry.
     if (path !== '') entries.set(path, { kind: 'directory' });
     await Promise.all(dirents.map((d) => visit(path, abs, d)));
@@ -186,7 +190,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         const abs = join(root, encodePath(dir, caps));
         let st: Stats;
         try {
-          st = await limit(() => fsp.lstat(abs));
+          st = await limit(() => io.lstat(abs));
         } catch (err) {
           if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') failed(dir, err, 'read');
           break;
@@ -196,8 +200,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         try {
           if (isDir && dir === target) await walk(dir, abs);
           else if (isDir) entries.set(dir, { kind: 'directory' });
-          else if (st.isSymbolicLink())
-            entries.set(dir, { kind: 'symlink', target: await fsp.readlink(abs) });
+          else if (st.isSymbolicLink()) entries.set(dir, { kind: 'symlink', target: await io.readlink(abs) });
           else if (st.isFile()) await scanFile(dir, abs);
         } catch (err) {
           if (err instanceof SatchelError) throw err;
