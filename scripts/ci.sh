@@ -24,7 +24,7 @@ done_section() {
 section "system packages"
 # Plain packages, then the FAT32 test's real-kernel mount (libguestfs appliance + a kernel),
 # which pulls ~90 packages: installed without recommends.
-PACKAGES=(rsync unison lsyncd exfat-fuse exfatprogs dosfstools inotify-tools openssh-server openssh-client rclone iproute2 util-linux)
+PACKAGES=(rsync unison lsyncd exfat-fuse exfatprogs dosfstools inotify-tools openssh-server openssh-client rclone iproute2 util-linux pure-ftpd lftp curl openssl git)
 PACKAGES_NO_RECOMMENDS=(guestmount linux-image-amd64)
 
 missing_of() {
@@ -54,6 +54,19 @@ else
   if ((${#MISSING_NR[@]} > 0)); then
     apt-get install -y -qq --no-install-recommends "${MISSING_NR[@]}"
   fi
+fi
+# vsftpd conflicts with pure-ftpd as a package: its binary is unpacked beside, not installed.
+VSFTPD_DIR=/opt/vsftpd
+if [ ! -x "$VSFTPD_DIR/usr/sbin/vsftpd" ] && ! command -v vsftpd > /dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ci: vsftpd is missing; as root: cd /tmp && apt-get download vsftpd && dpkg-deb -x vsftpd_*.deb $VSFTPD_DIR" >&2
+    exit 1
+  fi
+  VSFTPD_TMP=$(mktemp -d)
+  (cd "$VSFTPD_TMP" && { apt-get download vsftpd > /dev/null 2>&1 || { apt-get update -qq && apt-get download vsftpd > /dev/null; }; } &&
+    dpkg-deb -x vsftpd_*.deb "$VSFTPD_DIR")
+  rm -rf "$VSFTPD_TMP"
+  echo "unpacked vsftpd into $VSFTPD_DIR"
 fi
 done_section
 
