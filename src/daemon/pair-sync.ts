@@ -36,6 +36,11 @@ export interface MirrorReport {
   readonly out: number;
   readonly conflicts: readonly Conflict[];
   readonly problems: readonly Problem[];
+  /**
+   * Paths of a push-only mirror changed there by someone else (drift), found by this cycle's
+   * scan: the case's version replaces them (or, in a dry run, would). Absent when not scanned.
+   */
+  readonly drift?: readonly string[];
   /** For absent, halted and failed mirrors: one line saying why. */
   readonly message?: string;
   /** What the user can do about it. */
@@ -173,7 +178,8 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     pushOnly: input.pushOnly,
     frozen: frozenPaths(caseScan.problems, mirrorScan.problems),
   });
-  const base = { mirror: input.mirrorName, conflicts: plan.conflicts };
+  const drift = (mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path);
+  const base = { mirror: input.mirrorName, conflicts: plan.conflicts, drift };
 
   if (!input.allowMassDelete) {
     const verdict = checkMassDelete(plan, caseScan.snapshot, mirrorScan.snapshot, input.mirrorName);

@@ -55,12 +55,30 @@ export interface ScanOptions {
   readonly scope?: readonly string[];
 }
 
+/**
+ * Something a scan noticed that is worth telling the user but is no trouble: unlike a
+ * {@link Problem}, a noticed path is not left alone; it is reconciled like any other.
+ */
+export interface ScanNotice {
+  /** The path in the case's spelling. */
+  readonly path: string;
+  /**
+   * `drift`: a push-only mirror's file was changed on the storage by someone else (it no longer
+   * matches what Satchel wrote there); the case's version replaces it.
+   */
+  readonly code: 'drift';
+  /** Human-readable, one line. */
+  readonly message: string;
+}
+
 /** What a scan found. */
 export interface ScanResult {
   readonly snapshot: Snapshot;
   /** Hash-cache entries for every file of the snapshot (to store for the next scan). */
   readonly hashes: ReadonlyMap<string, CachedHash>;
   readonly problems: readonly Problem[];
+  /** Things noticed that are no trouble (drift), in path order; absent = none. */
+  readonly notices?: readonly ScanNotice[];
 }
 
 /** Read access to one replica's files, used as the content source of another replica's writes. */

@@ -6,6 +6,7 @@ import { runReplicaContract, type ContractPoke, type ContractStorage } from '../
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 import { startPureFtpd, startVsftpd, type Ftpd } from '../../../test/helpers/ftpd.js';
 import { openFtpSession, normalizeFingerprint } from './connection.js';
+import type { CachedHash } from '../../replica/replica.js';
 import { FtpReplica, parseListTime } from './ftp-replica.js';
 import { netrcPassword } from './password.js';
 
@@ -100,6 +101,31 @@ function contract(kind: 'pure-ftpd' | 'vsftpd'): void {
   }
 
   runReplicaContract({ name: `ftp (${kind})`, create: storage, skip: SKIP });
+
+  it(`ftp (${kind}): a file changed on the server by someone else is a drift notice, not a problem`, async () => {
+    const { replica, poke: maybePoke, cleanup } = await storage();
+    const poke = maybePoke!;
+    try {
+      const scan = (cache: ReadonlyMap<string, CachedHash>) =>
+        replica.scan({ cache: { get: (p) => cache.get(p) }, ignore: () => false });
+      await poke.write('docs/page.html', 'as published\n', Date.UTC(2024, 0, 2, 3, 4, 5));
+      await poke.write('same.txt', 'untouched\n', Date.UTC(2024, 0, 2, 3, 4, 5));
+      const first = await scan(new Map());
+      assert.deepEqual([first.problems, first.notices], [[], undefined], 'unknown files are not drift');
+      await poke.write('docs/page.html', 'changed by hand on the server\n', Date.UTC(2024, 5, 6, 7, 8, 9));
+      const second = await scan(first.hashes);
+      assert.deepEqual(second.problems, []);
+      assert.deepEqual(
+        second.notices?.map((n) => [n.path, n.code]),
+        [['docs/page.html', 'drift']],
+      );
+      assert.match(second.notices![0]!.message, /changed on ftp by someone else/);
+      const third = await scan(second.hashes);
+      assert.equal(third.notices, undefined, 'drift is reported once, against what was recorded');
+    } finally {
+      await cleanup();
+    }
+  });
 }
 
 describe('FTP replica against a real pure-ftpd (MLSD, MFMT)', () => contract('pure-ftpd'));

@@ -11,8 +11,8 @@
  *   LIST times are coarse (minutes, or days for old files): a file whose coarse time agrees with
  *   the recorded one keeps it; any doubt, and every recent file, is settled with `MDTM`. A file
  *   whose size or time differs from what Satchel recorded was changed on the server by someone
- *   else (**drift**): it is reported (a problem at the mirror root, so that nothing is left
- *   alone) and, carrying a hash that matches no content, replaced with the case's version.
+ *   else (**drift**): it is reported as a scan notice (data, not a problem, so the path is not
+ *   left alone) and, carrying a hash that differs from the case's, replaced with the case's version.
  *   Crash debris (`.satchel-tmp-*`) is deleted.
  * - **prepare** uploads each write to `.satchel-tmp-<hex>` in its target folder (or the nearest
  *   existing one) and sets its time (`MFMT`, else `MDTM <time> <file>`, else `SITE UTIME`; where
@@ -44,6 +44,7 @@ import type {
   OperationResult,
   PreparedApply,
   Replica,
+  ScanNotice,
   ScanOptions,
   ScanResult,
 } from '../../replica/replica.js';
@@ -317,17 +318,14 @@ export class FtpReplica implements Replica {
         );
       if (!still) throw this.#absent('marker vanished');
     }
-    for (const path of drift.sort()) {
-      problems.push({
-        // At the root: a problem at the path itself would leave the path alone, and drift must be overwritten.
-        path: '',
-        code: 'changed-during-sync',
-        message: `drift: ${path} was changed on ${this.label} by someone else (size or time differ from what Satchel uploaded); the case's version replaces it`,
-      });
-    }
+    const notices = drift.sort(comparePaths).map((path): ScanNotice => ({
+      path,
+      code: 'drift',
+      message: `${path} was changed on ${this.label} by someone else (size or time differ from what Satchel uploaded); the case's version replaces it`,
+    }));
     this.#knownDirs = whole ? dirs : new Set([...this.#knownDirs, ...dirs]);
     const snapshot = new Map([...entries].sort(([a], [b]) => comparePaths(a, b)));
-    return { snapshot, hashes, problems };
+    return { snapshot, hashes, problems, ...(notices.length > 0 ? { notices } : {}) };
   }
 
   /** The SHA-256 of a remote file, read over a data connection; undefined if it moved meanwhile. */
