@@ -15,6 +15,7 @@ export type EventKind =
   | 'incoming'
   | 'conflict'
   | 'problem'
+  | 'drift'
   | 'present'
   | 'absent'
   | 'halted'

@@ -98,6 +98,7 @@ function mergeReports(a: MirrorReport | undefined, b: MirrorReport): MirrorRepor
     out: a.out + b.out,
     conflicts: [...a.conflicts, ...b.conflicts],
     problems: b.problems,
+    ...(a.drift || b.drift ? { drift: [...new Set([...(a.drift ?? []), ...(b.drift ?? [])])] } : {}),
   };
 }
 
@@ -143,6 +144,7 @@ export function recordStatus(ctx: CaseContext, reports: Iterable<MirrorReport>, 
       in: r.in,
       out: r.out,
       problems: r.problems.length,
+      ...(r.drift ? { drift: r.drift } : {}),
       ...(r.state === 'halted' && r.message ? { halted: r.message } : {}),
     });
   }

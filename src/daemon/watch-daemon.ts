@@ -365,6 +365,13 @@ export class WatchDaemon implements WorkerHost {
       } else if (r.in + r.out > 0) {
         this.#log.write({ event: 'shipped', mirror: worker.name, message: counts });
       }
+      if (r.drift !== undefined && r.drift.length > 0)
+        this.#log.write({
+          event: 'drift',
+          mirror: worker.name,
+          paths: r.drift,
+          message: "changed on the server by someone else; replaced with the case's version",
+        });
       this.#reportProblems(worker, r);
       if (caseChanged.size > 0) this.#dispatch([...caseChanged], worker);
     } else if (r.state === 'absent') {

@@ -38,6 +38,8 @@ export interface MirrorStatusRecord {
   readonly in?: number;
   readonly out?: number;
   readonly problems?: number;
+  /** Paths found changed on a push-only mirror by someone else (drift), replaced by that sync. */
+  readonly drift?: readonly string[];
   /** Set while the mirror is halted by a safety check, with the reason. */
   readonly halted?: string;
 }

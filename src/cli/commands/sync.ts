@@ -46,13 +46,32 @@ function headline(r: MirrorReport): string {
   }
 }
 
-/** Prints one mirror's report for people: headline, hint, planned operations, problems, conflicts. */
+/** What became of the drifted `path` in the run `r` reports. */
+function driftOutcome(r: MirrorReport, path: string): string {
+  switch (r.state) {
+    case 'synced':
+      return r.problems.some((p) => p.path === path)
+        ? 'not replaced (see the problem below); retried by the next sync'
+        : "replaced with the case's version";
+    case 'planned':
+      return "a sync replaces it with the case's version";
+    default:
+      return 'not replaced yet (the sync did not go through)';
+  }
+}
+
+/**
+ * Prints one mirror's report for people: headline, hint, planned operations, drift, problems,
+ * conflicts.
+ */
 function printReport(r: MirrorReport): void {
   say(headline(r));
   if ((r.state === 'halted' || r.state === 'failed') && r.hint) say(`  hint: ${r.hint}`);
   for (const op of r.operations ?? []) {
     say(`  ${op.side}: ${op.type} ${op.from === undefined ? op.path : `${op.from} → ${op.path}`}`);
   }
+  for (const path of r.drift ?? [])
+    say(`  ~ ${path}: changed on the server (drift); ${driftOutcome(r, path)}`);
   for (const p of r.problems) say(`  ! ${p.path === '' ? '(root)' : p.path}: ${p.message}`);
   for (const c of r.conflicts) say(`  conflict: ${c.path} (kept older version as ${c.copyPath})`);
 }
