@@ -221,6 +221,8 @@ export interface MirrorSyncReport {
   readonly out: number;
   readonly conflicts: readonly SyncConflict[];
   readonly problems: readonly ProblemReport[];
+  /** Paths changed on a push-only mirror by someone else, found by this run. */
+  readonly drift?: readonly string[];
   readonly message?: string;
   readonly hint?: string;
   readonly operations?: readonly unknown[];
@@ -242,6 +244,8 @@ export interface StatusReport {
     readonly state: string;
     readonly pending: number;
     readonly lastSync: string | null;
+    readonly drift: readonly string[];
+    readonly driftPending: readonly string[];
   }[];
   readonly locked: readonly unknown[];
   readonly conflicts: number;

@@ -2,7 +2,7 @@
  * FTP publish mirrors through the real binary against real servers on 127.0.0.1 (TESTBED §2):
  * pure-ftpd (MLSD, MFMT) and vsftpd (LIST and `MDTM <time> <file>` only). A tree is published,
  * edited, renamed and deleted; a file changed on the server by someone else (drift) is reported
- * and overwritten; a restarted server is reconnected; FTPS with a self-signed certificate is
+ * by name in `sync` and `status` and overwritten; a restarted server is reconnected; FTPS with a self-signed certificate is
  * refused, then accepted when pinned. What the server holds is checked with independent
  * clients (lftp and curl), never through Satchel.
  */
@@ -10,7 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertExit, runSatchel, satchelJson, satchelOk, type SyncReport } from '../helpers/cli.js';
+import {
+  assertExit,
+  runSatchel,
+  satchelJson,
+  satchelOk,
+  type StatusReport,
+  type SyncReport,
+} from '../helpers/cli.js';
 import { curl, ftpUrl, lftpTree, startPureFtpd, startVsftpd, type Ftpd } from '../helpers/ftpd.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp.js';
 
@@ -130,21 +137,40 @@ async function publishFlow(
     const drifted = join(top, 'drifted.txt');
     writeFileSync(drifted, 'changed on the server by hand, longer than before\n');
     curl(ftpd, ['-T', drifted, ftpUrl(ftpd, `${ftpd.folder}/ünïcödé 名前.txt`)]);
-    const status = await satchelJson<{ mirrors: { name: string; pending: number | null }[] }>(
-      ['-C', work, 'status'],
-      { env },
+    const status = await satchelJson<StatusReport>(['-C', work, 'status'], { env });
+    const site = status.mirrors[0]!;
+    assert.equal(site.pending, 1, 'status shows the drifted file as pending');
+    assert.deepEqual([site.drift, site.driftPending], [['ünïcödé 名前.txt'], ['ünïcödé 名前.txt']]);
+    const statusText = await satchelOk(['-C', work, 'status'], { env });
+    assert.match(
+      statusText.stdout,
+      /~ ünïcödé 名前\.txt: changed on the server \(drift\); the next sync replaces it/,
     );
-    assert.equal(status.mirrors[0]!.pending, 1, 'status shows the drifted file as pending');
     const third = (await sync()).mirrors[0]!;
     assert.equal(third.state, 'synced', JSON.stringify(third));
-    assert.ok(
-      third.problems.some((p) => /drift: ünïcödé 名前\.txt was changed on site/.test(p.message)),
-      `drift not reported: ${JSON.stringify(third.problems)}`,
-    );
+    assert.deepEqual(third.drift, ['ünïcödé 名前.txt'], JSON.stringify(third));
+    assert.deepEqual(third.problems, [], 'drift is not a problem');
     assert.equal(third.out, 1);
     assert.deepEqual(served(ftpd, ftpd.folder), expected(now, ['empty']));
+    // status remembers what the last sync replaced; nothing is pending any more.
+    const replaced = (await satchelJson<StatusReport>(['-C', work, 'status'], { env })).mirrors[0]!;
+    assert.deepEqual(
+      [replaced.pending, replaced.drift, replaced.driftPending],
+      [0, ['ünïcödé 名前.txt'], []],
+      JSON.stringify(replaced),
+    );
     const after = (await sync()).mirrors[0]!;
-    assert.deepEqual([after.out, after.problems.length], [0, 0], JSON.stringify(after));
+    assert.deepEqual([after.out, after.problems.length, after.drift], [0, 0, []], JSON.stringify(after));
+    // The human line of a sync that replaces drift.
+    curl(ftpd, ['-T', drifted, ftpUrl(ftpd, `${ftpd.folder}/docs/guide.md`)]);
+    const humanSync = await satchelOk(['-C', work, 'sync'], { env });
+    assert.match(
+      humanSync.stdout,
+      /~ docs\/guide\.md: changed on the server \(drift\); replaced with the case's version/,
+    );
+    assert.deepEqual(served(ftpd, ftpd.folder), expected(now, ['empty']));
+    const quietAgain = (await satchelJson<StatusReport>(['-C', work, 'status'], { env })).mirrors[0]!;
+    assert.deepEqual([quietAgain.drift, quietAgain.driftPending], [['docs/guide.md'], []]);
 
     // The server goes away: absent, nothing changed; it comes back: the next sync converges.
     await ftpd.stop();

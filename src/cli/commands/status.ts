@@ -1,7 +1,8 @@
 /**
  * @module cli/commands/status
  * `satchel status`: per mirror whether it is present, how many changes are pending (a dry-run
- * plan), when it last synced and with what result, its conflicts; and the locked case files.
+ * plan), when it last synced and with what result, its conflicts and the paths changed on a
+ * push-only mirror by someone else (drift); and the locked case files.
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
@@ -37,6 +38,13 @@ export interface MirrorStatus {
   readonly lastResult: string | null;
   /** Unresolved conflicts found with this mirror. */
   readonly conflicts: number;
+  /**
+   * Paths of a push-only mirror changed there by someone else (drift): those the last sync found
+   * and replaced with the case's version, and those on the server now (see `driftPending`).
+   */
+  readonly drift: readonly string[];
+  /** The drifted paths still on the server, which the next sync replaces (from a fresh dry run). */
+  readonly driftPending: readonly string[];
   readonly message?: string;
 }
 
@@ -105,6 +113,8 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
     const stored = ctx.state.getMirrorStatus(name);
     const p = presence.get(name)!;
     const plan = typeof plans === 'string' ? undefined : plans.get(name);
+    const driftPending = p.present ? [...(plan?.drift ?? [])] : [];
+    const drift = [...new Set([...(stored?.drift ?? []), ...driftPending])].sort();
     const base = {
       name,
       url: m.url,
@@ -112,6 +122,8 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       lastSync: isoTime(stored?.lastSyncAt),
       lastResult: stored?.lastResult ?? null,
       conflicts: conflicts.filter((c) => c.mirror === name).length,
+      drift,
+      driftPending,
     };
     if (!p.present) return { ...base, state: 'absent', pending: null, message: p.message };
     if (typeof plans === 'string') return { ...base, state: 'ok', pending: null, message: plans };
@@ -157,6 +169,14 @@ function mirrorLine(m: MirrorStatus): string {
   }
 }
 
+/** One drifted path of a mirror for people. */
+function driftLine(m: MirrorStatus, path: string): string {
+  const what = m.driftPending.includes(path)
+    ? "the next sync replaces it with the case's version"
+    : "replaced with the case's version by the last sync";
+  return `    ~ ${path}: changed on the server (drift); ${what}`;
+}
+
 /** Registers `status` on `program`. */
 export function registerStatus(program: Command, cli: Cli): void {
   withJsonOption(
@@ -173,7 +193,10 @@ export function registerStatus(program: Command, cli: Cli): void {
           say(`  watched live by satchel watch (pid ${status.daemon.pid}, ${status.daemon.backend})`);
         if (status.mirrors.length === 0)
           say('  no mirrors yet: add one with `satchel mirror add <name> <path>`');
-        for (const m of status.mirrors) say(mirrorLine(m));
+        for (const m of status.mirrors) {
+          say(mirrorLine(m));
+          for (const path of m.drift) say(driftLine(m, path));
+        }
         if (status.locked.length > 0) {
           say(`locked (incoming change pending): ${status.locked.map((l) => l.path).join(', ')}`);
         }
