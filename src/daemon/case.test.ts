@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
-import { readMarker } from '../mirrors/path/marker.js';
+import { parseMarker, readMarker } from '../mirrors/path/marker.js';
 import {
   addMirror,
   findCaseRoot,
@@ -195,6 +195,56 @@ describe('case', () => {
       await assertRejects(() => addMirror(ctx, 'srv', 'ftp://me@host/x'), 'mirror-unsupported', /FTP/);
       await assertRejects(() => addMirror(ctx, 'stick', stick, { pollSeconds: 0 }), 'usage', /--poll 0/);
       assert.equal(existsSync(join(stick, '.satchel-mirror')), false);
+    });
+  });
+
+  describe('encrypted markers', () => {
+    it('hold the passphrase check; adopting needs --encrypt and the same passphrase, else nothing is written', async () => {
+      const saved = process.env.SATCHEL_PASSPHRASE;
+      try {
+        const office = freshCase('c8e/office/work', 'work');
+        const home = freshCase('c8e/home/work', 'work');
+        const stick = folder('stick8e');
+        process.env.SATCHEL_PASSPHRASE = 'the right one';
+        await addMirror(office, 'stick', stick, { encrypt: true });
+        const marker = await readMarker(stick);
+        assert.match(marker?.passphraseCheck ?? '', /^[0-9a-f]{32}$/);
+        assert.equal(office.config.mirrors.stick?.passphraseCheck, marker?.passphraseCheck);
+        const markerText = readFileSync(join(stick, '.satchel-mirror'), 'utf8');
+        assert.ok(!markerText.includes('the right one'));
+        process.env.SATCHEL_PASSPHRASE = 'a wrong one';
+        await assertRejects(
+          () => addMirror(home, 'stick', stick, { encrypt: true }),
+          'auth-failed',
+          /wrong passphrase for the encrypted mirror "stick"/,
+        );
+        await assertRejects(() => addMirror(home, 'stick', stick), 'usage', /add it with --encrypt/);
+        assert.deepEqual(home.config.mirrors, {});
+        assert.equal(readFileSync(join(stick, '.satchel-mirror'), 'utf8'), markerText);
+        process.env.SATCHEL_PASSPHRASE = 'the right one';
+        const adopted = await addMirror(home, 'stick', stick, { encrypt: true });
+        assert.equal(adopted.adopted, true);
+        assert.equal(adopted.config.passphraseCheck, marker?.passphraseCheck);
+      } finally {
+        if (saved === undefined) delete process.env.SATCHEL_PASSPHRASE;
+        else process.env.SATCHEL_PASSPHRASE = saved;
+      }
+    });
+    it('markers written before the passphrase check existed still read', () => {
+      const old = parseMarker(
+        JSON.stringify({
+          version: 1,
+          id: '2b7c1f3e-0d4a-4e5b-9c6d-7e8f9a0b1c2d',
+          case: 'work',
+          createdAt: '2026-01-01T00:00:00.000Z',
+        }),
+        'm',
+      );
+      assert.equal(old.passphraseCheck, undefined);
+      assert.throws(
+        () => parseMarker(JSON.stringify({ ...old, passphraseCheck: 'not hex' }), 'm'),
+        /passphraseCheck/,
+      );
     });
   });
 

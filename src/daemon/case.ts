@@ -7,7 +7,7 @@
  * marker names the same case adopts that marker's id: that is the briefcase, a second
  * computer's case taking the same stick as its mirror.
  */
-import { newPassphraseCheck } from '../mirrors/encrypted/passphrase.js';
+import { PASSPHRASE_ENV, newPassphraseCheck, sameCheck } from '../mirrors/encrypted/passphrase.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -349,10 +349,17 @@ export async function addMirror(
         data: { name: twin[0] },
       });
     }
+    try {
+      checkAdoptedEncryption(name, root, marker, adopted, passphraseCheck);
+    } catch (e) {
+      prepared.done();
+      throw e;
+    }
     let capabilities: Capabilities;
     try {
       capabilities = await prepared.capabilities();
-      if (!adopted) await prepared.writeMarker(marker);
+      if (!adopted)
+        await prepared.writeMarker(passphraseCheck === undefined ? marker : { ...marker, passphraseCheck });
     } finally {
       prepared.done();
     }
@@ -376,6 +383,34 @@ export async function addMirror(
     ctx.config = next;
     return { name, config, root, adopted };
   });
+}
+
+/**
+ * Before anything is written to a mirror being added: a marker that holds a passphrase check
+ * (an encrypted mirror, added on another computer) must be adopted with `--encrypt` and the
+ * same passphrase. A marker without one (a plain mirror, or one written before markers held the
+ * check) is taken as it is.
+ */
+function checkAdoptedEncryption(
+  name: string,
+  root: string,
+  marker: Marker,
+  adopted: boolean,
+  passphraseCheck: string | undefined,
+): void {
+  if (!adopted || marker.passphraseCheck === undefined) return;
+  if (passphraseCheck === undefined) {
+    throw new SatchelError('usage', `${root} is an encrypted mirror of this case: add it with --encrypt`, {
+      hint: `satchel mirror add ${name} ${root} --encrypt (with the passphrase it was encrypted with); nothing was written`,
+      data: { root },
+    });
+  }
+  if (!sameCheck(marker.passphraseCheck, passphraseCheck)) {
+    throw new SatchelError('auth-failed', `wrong passphrase for the encrypted mirror "${name}" at ${root}`, {
+      hint: `it was encrypted with another passphrase; check ${PASSPHRASE_ENV} or the passphrase file; nothing was written`,
+      data: { root },
+    });
+  }
 }
 
 /** A new mirror's root, reached and checked, with its marker decided but not yet written. */

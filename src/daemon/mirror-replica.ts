@@ -119,7 +119,23 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     // Network mounts keep their calls off the event loop; local disks are faster without.
     blockingIo: !isNetworkFileSystem(await mountFsType(root)),
   });
-  if (config.encrypt) return openEncrypted(base, root, replica, config);
+  if (config.encrypt) return openEncrypted(base, root, replica, config, marker.passphraseCheck);
+  if (marker.passphraseCheck !== undefined) {
+    // Never send plaintext to a mirror whose marker says it is encrypted.
+    await replica.close();
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: {
+        ...absent(
+          name,
+          `the marker at ${root} says the mirror is encrypted, but "${name}" is configured without encryption`,
+          `remove the mirror and add it again with --encrypt`,
+        ),
+        state: 'failed',
+      },
+    };
+  }
   return { ...base, root, replica, absentReport: absent(name, '', '') };
 }
 
@@ -240,11 +256,15 @@ async function openEncrypted(
   root: string,
   inner: Replica,
   config: MirrorConfig,
+  markerCheck: string | undefined,
 ): Promise<OpenedMirror> {
-  if (config.passphraseCheck === undefined) {
+  // The marker's check is authoritative (it travels with the mirror); the config's copy serves
+  // mirrors whose marker predates it.
+  const check = markerCheck ?? config.passphraseCheck;
+  if (check === undefined) {
     throw new SatchelError(
       'config-invalid',
-      `mirror "${base.name}" is encrypted but its config has no passphrase_check`,
+      `mirror "${base.name}" is encrypted but neither its config nor its marker has a passphrase check`,
       {
         hint: 'remove the mirror and add it again with --encrypt',
       },
@@ -253,7 +273,7 @@ async function openEncrypted(
   try {
     const keys = await mirrorKeys({
       mirror: base.name,
-      check: config.passphraseCheck,
+      check,
       ...(config.passphraseFile === undefined ? {} : { file: config.passphraseFile }),
     });
     return {

@@ -5,8 +5,10 @@
  * `passphrase_file` in the config), or a prompt on the terminal (only when standard input is
  * one; twice when a mirror is added). Never the command line. The passphrase and the keys
  * derived from it stay in memory: nothing here logs, prints or stores them; the config holds
- * only a {@link passphraseCheck}.
+ * only a {@link passphraseCheck}, and so does the mirror's marker (which is what lets a second
+ * computer adopting the mirror refuse a wrong passphrase before writing anything).
  */
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SatchelError } from '../../core/errors.js';
 import { checkPassphrase, deriveKeys, passphraseCheck, type CryptKeys } from './crypt.js';
@@ -118,4 +120,11 @@ export async function newPassphraseCheck(source: PassphraseSource): Promise<stri
   const check = passphraseCheck(keys);
   derived.set(check, keys);
   return check;
+}
+
+/** Whether two passphrase checks are the same (compared in constant time). */
+export function sameCheck(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -22,6 +22,12 @@ export interface Marker {
   readonly case: string;
   /** When the mirror was added, ISO 8601. */
   readonly createdAt: string;
+  /**
+   * Encrypted mirrors only: what tells a right passphrase from a wrong one (an HMAC under the
+   * derived data key, see `passphraseCheck` in mirrors/encrypted/crypt) — never the passphrase
+   * or a key. Absent on plain mirrors and on markers written before it existed.
+   */
+  readonly passphraseCheck?: string;
 }
 
 const markerSchema = z.object({
@@ -29,6 +35,10 @@ const markerSchema = z.object({
   id: z.uuid(),
   case: z.string().min(1),
   createdAt: z.iso.datetime({ offset: true }),
+  passphraseCheck: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, { error: 'expected 32 hexadecimal digits' })
+    .optional(),
 });
 
 /** The marker file's absolute name for a mirror rooted at `root`. */
