@@ -4,12 +4,13 @@
  * `SATCHEL_BENCH_DIR`) and prints the tables. Never part of the test suite: timings on a shared
  * machine are noisy and are reported, not asserted.
  *
- * `node dist/bench/run.js [sync] [watch] [latency] [memory] [sftp] [ftp]` runs only the benches named (in
+ * `node dist/bench/run.js [sync] [watch] [latency] [memory] [sftp] [ftp] [encrypted]` runs only the benches named (in
  * the order given); with no argument, all of them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runEncryptedBench } from './encrypted-bench.js';
 import { runFtpBench } from './ftp-bench.js';
 import { runLatencyBench } from './latency-bench.js';
 import { runMemoryBench } from './memory-bench.js';
@@ -24,6 +25,7 @@ const benches: Record<string, (work: string) => Promise<void>> = {
   memory: (work) => runMemoryBench(work),
   sftp: (work) => runSftpBench(work),
   ftp: (work) => runFtpBench(work),
+  encrypted: (work) => runEncryptedBench(work),
 };
 
 const asked = process.argv.slice(2);

@@ -4,11 +4,11 @@
  * second sync with nothing changed: `satchel sync` beside `cp -a`, `rsync -a` and `unison`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Measurement, measure, mib, printTable, secs } from './measure.js';
-import { generateTree } from './tree.js';
+import { benchTree, freshDir } from './tree.js';
 
 const SATCHEL_BIN = fileURLToPath(new URL('../../bin/satchel.js', import.meta.url));
 
@@ -31,17 +31,8 @@ export async function runSyncBench(
 ): Promise<void> {
   for (const t of ['rsync', 'unison', 'cp']) need(t);
   const src = join(work, 'src');
-  console.log(
-    `generating ${spec.files} files, ${(spec.totalBytes / 1e6).toFixed(0)} MB in ${spec.folders} folders…`,
-  );
-  await generateTree(src, { ...spec, seed: 'satchel-bench' });
-  spawnSync('sync');
-  const fresh = (name: string): string => {
-    const d = join(work, name);
-    rmSync(d, { recursive: true, force: true });
-    mkdirSync(d);
-    return d;
-  };
+  await benchTree(src, spec);
+  const fresh = (name: string): string => freshDir(work, name);
 
   const cpDst = fresh('cp');
   const cp = measure('cp', ['-a', `${src}/.`, cpDst]);

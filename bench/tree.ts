@@ -4,6 +4,8 @@
  * filled with incompressible bytes from AES-CTR keyed by a seed (fast and repeatable).
  */
 import { createCipheriv, createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -60,3 +62,20 @@ export async function generateTree(root: string, spec: TreeSpec): Promise<string
 
 /** Deterministic pseudo-random numbers for benchmark edits. */
 export { prng };
+
+/** Generates the benchmark tree at `src` (announcing it) and flushes it to disk. */
+export async function benchTree(src: string, spec: Omit<TreeSpec, 'seed'>): Promise<void> {
+  console.log(
+    `generating ${spec.files} files, ${(spec.totalBytes / 1e6).toFixed(0)} MB in ${spec.folders} folders…`,
+  );
+  await generateTree(src, { ...spec, seed: 'satchel-bench' });
+  spawnSync('sync');
+}
+
+/** An empty folder `name` under `work` (emptied first when it exists). */
+export function freshDir(work: string, name: string): string {
+  const d = join(work, name);
+  rmSync(d, { recursive: true, force: true });
+  mkdirSync(d);
+  return d;
+}
