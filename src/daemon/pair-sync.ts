@@ -38,7 +38,8 @@ export interface MirrorReport {
   readonly problems: readonly Problem[];
   /**
    * Paths of a push-only mirror changed there by someone else (drift), found by this cycle's
-   * scan: the case's version replaces them (or, in a dry run, would). Absent when not scanned.
+   * scan: the case's version replaces them (or, in a dry run, would). Present for push-only
+   * mirrors that were scanned.
    */
   readonly drift?: readonly string[];
   /** For absent, halted and failed mirrors: one line saying why. */
@@ -179,7 +180,12 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     frozen: frozenPaths(caseScan.problems, mirrorScan.problems),
   });
   const drift = (mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path);
-  const base = { mirror: input.mirrorName, conflicts: plan.conflicts, drift };
+  // Only push-only mirrors can drift (others bring such a change into the case).
+  const base = {
+    mirror: input.mirrorName,
+    conflicts: plan.conflicts,
+    ...(input.pushOnly || drift.length > 0 ? { drift } : {}),
+  };
 
   if (!input.allowMassDelete) {
     const verdict = checkMassDelete(plan, caseScan.snapshot, mirrorScan.snapshot, input.mirrorName);
