@@ -5,7 +5,12 @@
  *
  * - FTPS is explicit TLS (`AUTH TLS`), the certificate checked against the system's store, or,
  *   when the user pinned one, against its SHA-256 fingerprint (checked before the password is
- *   sent). A certificate that does not verify refuses, naming its fingerprint.
+ *   sent). A certificate that does not verify refuses, naming its fingerprint. Data connections
+ *   are TLS too, offering the control connection's session for resumption (basic-ftp); they are
+ *   verified like the control connection: against the system's store and the host name (the
+ *   same TLS options), or, when pinned, each one's certificate against the pin the moment its
+ *   handshake completes ({@link guardDataConnections}) — session resumption alone is not relied
+ *   on, since a server that does not resume makes a full handshake.
  * - Paths sent to the server are always absolute (the login folder from `PWD`, joined with the
  *   URL's path), so names with leading dashes or spaces are never taken for options.
  * - What the server offers is read from `FEAT` once: `MLSD` (exact listings), `MFMT`; the write
@@ -22,8 +27,8 @@
  * Test knob: `SATCHEL_FTP_TIMEOUT_MS` (connect and reply timeout, default 30 s).
  */
 import { posix } from 'node:path';
-import type { TLSSocket } from 'node:tls';
-import { Client, FTPError } from 'basic-ftp';
+import { TLSSocket } from 'node:tls';
+import { Client, FTPError, type FTPContext } from 'basic-ftp';
 import { SatchelError } from '../../core/errors.js';
 import { ftpPassword } from './password.js';
 
@@ -98,6 +103,41 @@ export function normalizeFingerprint(fp: string): string {
 /** The FTP reply code of an error, when the server answered with one. */
 export function replyCode(err: unknown): number | undefined {
   return err instanceof FTPError ? err.code : undefined;
+}
+
+/**
+ * Makes every TLS data connection of `ftp` pass `check` (given the peer certificate's SHA-256
+ * fingerprint) as soon as its handshake completes, before a byte is sent or read on it: a data
+ * connection that fails is destroyed with the error `check` returns, which fails the transfer.
+ * basic-ftp builds each data connection with the control connection's TLS options (so, with a
+ * pinned certificate, `rejectUnauthorized: false`) and offers the control connection's session
+ * for resumption; a server that does not resume, or a machine in the middle that answers the
+ * data port first, gets a full handshake that nothing else would check.
+ */
+export function guardDataConnections(
+  ftp: FTPContext,
+  check: (fingerprint: string | undefined) => Error | undefined,
+): void {
+  const accessor = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(ftp) as object, 'dataSocket');
+  if (accessor?.get === undefined || accessor.set === undefined)
+    throw new Error('bug: basic-ftp has no dataSocket accessor to guard');
+  const { get, set } = accessor;
+  Object.defineProperty(ftp, 'dataSocket', {
+    configurable: true,
+    enumerable: false,
+    get(this: FTPContext): unknown {
+      return get.call(this);
+    },
+    set(this: FTPContext, socket: unknown) {
+      if (socket instanceof TLSSocket) {
+        socket.prependOnceListener('secureConnect', () => {
+          const error = check(socket.getPeerCertificate().fingerprint256?.toUpperCase());
+          if (error !== undefined) socket.destroy(error);
+        });
+      }
+      set.call(this, socket);
+    },
+  });
 }
 
 /** Whether `err` means the connection (control or data) is broken rather than a refusal. */
@@ -273,6 +313,20 @@ export class FtpSession {
         },
       );
     }
+    // Data connections do not verify (rejectUnauthorized is off for a pinned certificate): each
+    // one is checked against the pin as well.
+    guardDataConnections(client.ftp, (fingerprint) =>
+      fingerprint === pin
+        ? undefined
+        : new SatchelError(
+            'host-key-changed',
+            `the TLS certificate of a data connection to ${this.where} does not match the pinned fingerprint`,
+            {
+              hint: `the data connection presented ${fingerprint ?? 'no certificate'}: something between Satchel and the server may be intercepting it; nothing was written through it`,
+              data: { where: this.where, ...(fingerprint === undefined ? {} : { fingerprint }) },
+            },
+          ),
+    );
   }
 
   /** The fingerprint the server presents, read without trusting it (for the refusal's hint). */

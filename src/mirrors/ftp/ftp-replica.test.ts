@@ -1,12 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, promises as fsp, readdirSync, statSync } from 'node:fs';
+import { chownSync, existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { runReplicaContract, type ContractPoke, type ContractStorage } from '../../replica/contract.js';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 import { startPureFtpd, startVsftpd, type Ftpd } from '../../../test/helpers/ftpd.js';
-import { openFtpSession, normalizeFingerprint } from './connection.js';
+import { guardDataConnections, openFtpSession, normalizeFingerprint } from './connection.js';
 import type { CachedHash } from '../../replica/replica.js';
+import { SatchelError } from '../../core/errors.js';
 import { FtpReplica, parseListTime } from './ftp-replica.js';
 import { netrcPassword } from './password.js';
 
@@ -130,6 +132,70 @@ function contract(kind: 'pure-ftpd' | 'vsftpd'): void {
 
 describe('FTP replica against a real pure-ftpd (MLSD, MFMT)', () => contract('pure-ftpd'));
 describe('FTP replica against a real vsftpd (LIST, MDTM)', () => contract('vsftpd'));
+
+describe('FTPS data connections against a real pure-ftpd with a self-signed certificate', () => {
+  let base = '';
+  let server: Ftpd | undefined;
+  before(async () => {
+    base = makeTempDir('ftps-data');
+    server = await startPureFtpd(base, { tls: true });
+    process.env[PASSWORD_ENV] = server.password;
+  });
+  after(async () => {
+    await server?.stop();
+    removeTempDir(base);
+  });
+  const open = () =>
+    openFtpSession({
+      host: server!.host,
+      port: server!.port,
+      user: server!.user,
+      path: server!.folder,
+      secure: true,
+      fingerprint: server!.fingerprint!,
+      passwordEnv: PASSWORD_ENV,
+    });
+
+  it('checks every data connection against the pin: the real certificate passes, any other fails the transfer', async () => {
+    const session = await open();
+    try {
+      const seen: (string | undefined)[] = [];
+      await session.use(async (c) => {
+        guardDataConnections(c.ftp, (fp) => {
+          seen.push(fp);
+          return undefined;
+        });
+        await c.uploadFrom(Readable.from([Buffer.from('over TLS\n')]), `${session.root}/a.txt`);
+        await c.list(session.root);
+      });
+      assert.deepEqual(seen, [server!.fingerprint, server!.fingerprint], 'one check per data connection');
+      await assert.rejects(
+        session.use(async (c) => {
+          guardDataConnections(c.ftp, () => new SatchelError('host-key-changed', 'refused by the test'));
+          await c.uploadFrom(Readable.from([Buffer.from('must not arrive\n')]), `${session.root}/b.txt`);
+        }),
+        /refused by the test/,
+      );
+      const b = join(server!.root, server!.folder, 'b.txt');
+      // The server may create the file on STOR; nothing is sent over the refused connection.
+      assert.equal(existsSync(b) ? statSync(b).size : 0, 0, 'no byte went over the refused data connection');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('a session pinned to the real certificate lists and uploads through its guarded data connections', async () => {
+    const session = await open();
+    const replica = new FtpReplica({ session, label: 'ftps' });
+    try {
+      const scan = await replica.scan({ cache: { get: () => undefined }, ignore: () => false });
+      assert.deepEqual(scan.problems, []);
+      assert.ok(scan.snapshot.has('a.txt'), 'the file uploaded over TLS is listed and hashed');
+    } finally {
+      await replica.close();
+    }
+  });
+});
 
 describe('FTP helpers', () => {
   it('parses LIST times of recent and old files', () => {
