@@ -150,6 +150,8 @@ interface Lock {
 interface Staged {
   readonly temp: string;
   readonly lock: Lock | undefined;
+  /** The staged file's stat once its mode and times were set (a rename keeps them). */
+  readonly stat: Stats;
 }
 
 /** A replica on a local (or locally mounted) file system. */
@@ -227,6 +229,8 @@ export class PathReplica implements Replica {
   ): Promise<PreparedApply> {
     await requireRootFolder(this.#root, this.label);
     const staged = new Map<number, Staged | Problem>();
+    // Folders do not appear during staging (only temporary files do): look each one up once.
+    const folders = new Map<string, Promise<string>>();
     const limit = createLimiter(WRITE_PARALLELISM);
     const writes = operations.filter((op) => op.type === 'write').length;
     // Many files: flush them all with one syncfs at the end instead of one fsync each (the
@@ -236,7 +240,7 @@ export class PathReplica implements Replica {
       operations.map(async (op, i) => {
         if (op.type !== 'write') return;
         signal?.throwIfAborted();
-        staged.set(i, await limit(() => this.#stage(op, source, flushEach)));
+        staged.set(i, await limit(() => this.#stage(op, source, flushEach, folders)));
       }),
     );
     if (!flushEach && settled.every((r) => r.status === 'fulfilled')) await flushFileSystem(this.#root);
@@ -299,7 +303,12 @@ export class PathReplica implements Replica {
   }
 
   /** Stages one write, returning its temporary file or the problem that stopped it. */
-  async #stage(op: WriteOperation, source: ContentSource, flush: boolean): Promise<Staged | Problem> {
+  async #stage(
+    op: WriteOperation,
+    source: ContentSource,
+    flush: boolean,
+    folders: Map<string, Promise<string>>,
+  ): Promise<Staged | Problem> {
     const nameProblem = this.#nameProblem(op.path);
     if (nameProblem !== undefined) return nameProblem;
     if (op.entry.size > this.capabilities.maxFileSize) {
@@ -313,7 +322,12 @@ export class PathReplica implements Replica {
     let temp: string | undefined;
     let lock: Lock | undefined;
     try {
-      const existing = await lstatOrUndefined(target, this.#io);
+      // A mirror's new file needs no look at the target: should one have appeared since the
+      // scan, the expected-state check at commit refuses to replace it.
+      const existing =
+        this.#role === 'mirror' && op.expected === undefined
+          ? undefined
+          : await lstatOrUndefined(target, this.#io);
       const baseMode = existing?.isFile() === true ? existing.mode & 0o7777 : 0o666 & ~UMASK;
       if (this.#role === 'case' && existing?.isFile() === true) {
         // Lock: editors refuse to save over a read-only file while the new content is staged.
@@ -322,21 +336,28 @@ export class PathReplica implements Replica {
         lock = { mode: baseMode };
         await this.#io.chmod(target, baseMode & ~0o222);
       }
-      temp = tempName(await this.#nearestExistingFolder(dirname(target)));
+      const dir = dirname(target);
+      let folder = folders.get(dir);
+      if (folder === undefined) {
+        folder = this.#nearestExistingFolder(dir);
+        folders.set(dir, folder);
+      }
+      temp = tempName(await folder);
       this.#liveTemps.add(temp);
       const moved = await this.#copy(op, source, temp);
       if (moved) {
         await this.#discard(temp, op.path, lock);
-        return {
-          path: op.path,
-          code: 'changed-during-sync',
-          message: `${op.from.path} changed while it was copied to ${this.label}; it is picked up by the next sync`,
-        };
+        return this.#movedDuringCopy(op);
       }
       if (this.capabilities.executableBit)
         await this.#io.chmod(temp, withExecutable(baseMode, op.entry.executable));
       const seconds = op.entry.mtimeMs / 1000;
       await this.#io.utimes(temp, seconds, seconds);
+      const stat = await this.#io.lstat(temp);
+      if (stat.size !== op.from.entry.size) {
+        await this.#discard(temp, op.path, lock);
+        return this.#movedDuringCopy(op);
+      }
       if (flush) {
         const handle = await fsp.open(temp, 'r');
         try {
@@ -347,7 +368,7 @@ export class PathReplica implements Replica {
       }
       if (lock !== undefined && TEST_HOLD_INCOMING_MS > 0)
         await new Promise((resolve) => setTimeout(resolve, TEST_HOLD_INCOMING_MS));
-      return { temp, lock };
+      return { temp, lock, stat };
     } catch (err) {
       await this.#rethrowIfGone(err);
       if (temp !== undefined || lock !== undefined) await this.#discard(temp, op.path, lock);
@@ -361,7 +382,19 @@ export class PathReplica implements Replica {
     }
   }
 
-  /** Copies the content of `op.from` into `temp`; true when the source moved meanwhile. */
+  /** The problem of a write whose source changed while it was copied. */
+  #movedDuringCopy(op: WriteOperation): Problem {
+    return {
+      path: op.path,
+      code: 'changed-during-sync',
+      message: `${op.from.path} changed while it was copied to ${this.label}; it is picked up by the next sync`,
+    };
+  }
+
+  /**
+   * Copies the content of `op.from` into `temp`; true when the source moved meanwhile. The
+   * copy's size is checked by the caller, from the stat it takes of the finished temporary file.
+   */
   async #copy(op: WriteOperation, source: ContentSource, temp: string): Promise<boolean> {
     const local = source.localFile(op.from.path);
     let hash: string | undefined;
@@ -383,8 +416,7 @@ export class PathReplica implements Replica {
       );
       hash = hasher.digest('hex');
     }
-    const size = (await this.#io.lstat(temp)).size;
-    if (size !== op.from.entry.size || (hash !== undefined && hash !== op.from.entry.hash)) return true;
+    if (hash !== undefined && hash !== op.from.entry.hash) return true;
     return !(await source.unchanged(op.from.path, op.from.entry));
   }
 
@@ -445,6 +477,11 @@ export class PathReplica implements Replica {
     if (st.isDirectory()) return { kind: 'directory' };
     if (st.isSymbolicLink()) return { kind: 'symlink', target: await this.#io.readlink(file) };
     if (hash === undefined) throw new Error(`bug: no hash for stored file ${path}`);
+    return this.#fileEntry(st, hash);
+  }
+
+  /** The entry of a stored file with stat `st` and content `hash`. */
+  #fileEntry(st: Stats, hash: string): Entry {
     const executable = this.capabilities.executableBit && (st.mode & 0o100) !== 0;
     return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, executable, hash };
   }
@@ -482,7 +519,8 @@ export class PathReplica implements Replica {
       this.#liveTemps.delete(staged.temp);
       if (staged.lock !== undefined) this.#locks?.unlocked(op.path);
       changed.add(dirname(staged.temp)).add(dirname(target));
-      return { ok: true, stored: await this.#stored(path, op.entry.hash) };
+      // The file renamed in is the staged one: its stat (mode, size, mtime) is what is stored now.
+      return { ok: true, stored: this.#fileEntry(staged.stat, op.entry.hash) };
     }
     const nameProblem = op.type === 'rename' ? this.#nameProblem(op.to) : this.#nameProblem(op.path);
     if (nameProblem !== undefined) return { ok: false, problem: nameProblem };
