@@ -7,18 +7,62 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerConflicts } from './commands/conflicts.js';
-import { registerEject } from './commands/eject.js';
-import { registerInit } from './commands/init.js';
-import { registerMirrorAdd } from './commands/mirror-add.js';
-import { registerMirrorList } from './commands/mirror-list.js';
-import { registerMirrorRemove } from './commands/mirror-remove.js';
-import { registerNotYet } from './commands/not-yet.js';
-import { registerResolve } from './commands/resolve.js';
-import { registerStatus } from './commands/status.js';
-import { registerSync } from './commands/sync.js';
-import { registerWatch } from './commands/watch.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, cliOf, errorInfo, printFailure } from './output.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, cliOf, errorInfo, printFailure, type Cli } from './output.js';
+
+/**
+ * The commands, in the order `--help` lists them, each loading its module only when needed: a
+ * run of one command loads only that command's code (start-up time of `satchel sync`).
+ */
+const COMMANDS: readonly {
+  readonly name: string;
+  readonly register: (program: Command, cli: Cli) => Promise<void>;
+}[] = [
+  { name: 'init', register: async (p, cli) => (await import('./commands/init.js')).registerInit(p, cli) },
+  {
+    name: 'mirror',
+    register: async (p, cli) => {
+      const [add, list, remove] = await Promise.all([
+        import('./commands/mirror-add.js'),
+        import('./commands/mirror-list.js'),
+        import('./commands/mirror-remove.js'),
+      ]);
+      const mirror = p.command('mirror').description('add, list or remove mirrors');
+      add.registerMirrorAdd(mirror, cli);
+      list.registerMirrorList(mirror, cli);
+      remove.registerMirrorRemove(mirror, cli);
+    },
+  },
+  { name: 'sync', register: async (p, cli) => (await import('./commands/sync.js')).registerSync(p, cli) },
+  { name: 'watch', register: async (p, cli) => (await import('./commands/watch.js')).registerWatch(p, cli) },
+  { name: 'eject', register: async (p, cli) => (await import('./commands/eject.js')).registerEject(p, cli) },
+  {
+    name: 'status',
+    register: async (p, cli) => (await import('./commands/status.js')).registerStatus(p, cli),
+  },
+  {
+    name: 'conflicts',
+    register: async (p, cli) => (await import('./commands/conflicts.js')).registerConflicts(p, cli),
+  },
+  {
+    name: 'resolve',
+    register: async (p, cli) => (await import('./commands/resolve.js')).registerResolve(p, cli),
+  },
+];
+
+/**
+ * The command `argv` runs, when it is one of {@link COMMANDS} reached the plain way (only `-C`
+ * options before it); undefined for anything else (help, version, unknown or planned commands),
+ * which then gets the whole program.
+ */
+function chosenCommand(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-C') i++;
+    else if (arg.startsWith('-C') && arg.length > 2) continue;
+    else return COMMANDS.some((c) => c.name === arg) ? arg : undefined;
+  }
+  return undefined;
+}
 
 /** The version in package.json (the repository root is three levels above `dist/src/cli`). */
 function packageVersion(): string {
@@ -32,8 +76,11 @@ function packageVersion(): string {
   }
 }
 
-/** Builds the whole program: global options and every command. */
-export function buildProgram(): Command {
+/**
+ * Builds the program: global options and every command, or only `only` (the command about to
+ * run; the others would not be looked at).
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('satchel');
   // Settings first: commander copies them into every command created afterwards.
   program
@@ -45,18 +92,12 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run `satchel --help` for usage)')
     .configureOutput({ outputError: (text, write) => write(text) });
   const cli = cliOf(program);
-  registerInit(program, cli);
-  const mirror = program.command('mirror').description('add, list or remove mirrors');
-  registerMirrorAdd(mirror, cli);
-  registerMirrorList(mirror, cli);
-  registerMirrorRemove(mirror, cli);
-  registerSync(program, cli);
-  registerWatch(program, cli);
-  registerEject(program, cli);
-  registerStatus(program, cli);
-  registerConflicts(program, cli);
-  registerResolve(program, cli);
-  registerNotYet(program);
+  const chosen = COMMANDS.filter((c) => only === undefined || c.name === only);
+  for (const c of chosen) await c.register(program, cli);
+  if (only === undefined) {
+    const { registerNotYet } = await import('./commands/not-yet.js');
+    registerNotYet(program);
+  }
   program.addHelpText(
     'after',
     '\nEvery command that prints state takes --json (JSON on stdout, nothing else there).\n' +
@@ -69,7 +110,7 @@ export function buildProgram(): Command {
 /** Runs the CLI with `argv` (as in `process.argv`) and sets the process exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync([...argv]);
+    await (await buildProgram(chosenCommand(argv))).parseAsync([...argv]);
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end with a CommanderError too, but they succeeded.
