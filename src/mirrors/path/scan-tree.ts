@@ -18,8 +18,8 @@ import { decodeSegment, encodePath } from '../../core/name-encoding.js';
 import type { Problem } from '../../core/problem.js';
 import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
 import { errnoOf } from './fs-errors.js';
-import { createLimiter } from './limit.js';
-import { type LocalIo, threadPoolIo } from './local-io.js';
+import { createLimiter, type Limiter } from './limit.js';
+import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 
 /** How many file-system calls a scan keeps in flight. */
@@ -91,7 +91,10 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
   const io = options.io ?? threadPoolIo;
   await requireRootFolder(root, label);
   const hadMarker = await exists(join(root, MARKER_NAME));
-  const limit = createLimiter(SCAN_PARALLELISM);
+  const hashLimit = createLimiter(SCAN_PARALLELISM);
+  // Blocking calls run one at a time by nature: bounding them would only add promises per call.
+  // Hashing stays bounded either way (large files are streamed, holding a buffer each).
+  const limit: Limiter = io === blockingIo ? (task) => task() : hashLimit;
   const entries = new Map<string, Entry>();
   const hashes = new Map<string, CachedHash>();
   const problems: Problem[] = [];
@@ -129,7 +132,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
       ) {
         hash = cached.hash;
       } else {
-        hash = await limit(() => hashFile(abs, st.size, io));
+        hash = await hashLimit(() => hashFile(abs, st.size, io));
         const after = await limit(() => io.lstat(abs));
         // The hash is only good if the file did not move while it was read.
         if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ino !== st.ino) continue;
