@@ -99,13 +99,19 @@ export function ancestorsOf(path: string): string[] {
  * Use the reverse order to remove children before their directory.
  */
 export function comparePaths(a: string, b: string): number {
-  const as = a.split('/');
-  const bs = b.split('/');
-  const n = Math.min(as.length, bs.length);
+  // Segment by segment without splitting (sorting a snapshot compares often): at the first
+  // differing character, a '/' ends its segment, so it sorts before any other character.
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = as[i]!;
-    const y = bs[i]!;
-    if (x !== y) return x < y ? -1 : 1;
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x < y ? -1 : 1;
   }
-  return as.length - bs.length;
+  // One is a prefix of the other: a shorter last segment, or an ancestor folder, comes first.
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
+
+const SLASH = 0x2f;
