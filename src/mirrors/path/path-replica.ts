@@ -127,9 +127,19 @@ async function freeSpace(dir: string): Promise<number | undefined> {
   }
 }
 
-/** A new temporary name in `dir`. */
+/** Random bytes for temporary names, drawn in batches (one call per name cost more than the name). */
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
+
+/** A new temporary name in `dir`: the prefix and 8 random bytes in hex. */
 function tempName(dir: string): string {
-  return join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+  if (randomAt + 8 > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomAt = 0;
+  }
+  const hex = randomPool.toString('hex', randomAt, randomAt + 8);
+  randomAt += 8;
+  return join(dir, `${TEMP_PREFIX}${hex}`);
 }
 
 async function lstatOrUndefined(file: string, io: LocalIo = threadPoolIo): Promise<Stats | undefined> {
