@@ -8,6 +8,7 @@
  * only a {@link passphraseCheck}, and so does the mirror's marker (which is what lets a second
  * computer adopting the mirror refuse a wrong passphrase before writing anything).
  */
+import { promptHidden } from '../secret-prompt.js';
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SatchelError } from '../../core/errors.js';
@@ -33,30 +34,6 @@ function readPassphraseFile(file: string): string {
   return text.replace(/\r?\n$/, '');
 }
 
-/** Asks for a passphrase on the terminal without echoing it. */
-async function prompt(question: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(question);
-  stdin.setRawMode(true);
-  stdin.resume();
-  let out = '';
-  try {
-    for await (const data of stdin as AsyncIterable<Buffer>) {
-      for (const ch of data.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return out;
-        if (ch === '\u0003') throw new SatchelError('usage', 'cancelled', { hint: 'nothing was changed' });
-        if (ch === '\u007f' || ch === '\b') out = out.slice(0, -1);
-        else out += ch;
-      }
-    }
-    return out;
-  } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-    process.stderr.write('\n');
-  }
-}
-
 /** Where to look for the passphrase of one mirror. */
 export interface PassphraseSource {
   /** The mirror's name, for messages. */
@@ -74,8 +51,8 @@ export async function readPassphrase(source: PassphraseSource): Promise<string> 
   if (env !== undefined && env !== '') passphrase = env;
   else if (source.file !== undefined) passphrase = readPassphraseFile(source.file);
   else if (process.stdin.isTTY) {
-    passphrase = await prompt(`Passphrase for the encrypted mirror "${source.mirror}": `);
-    if (source.confirm === true && (await prompt('The same passphrase again: ')) !== passphrase) {
+    passphrase = await promptHidden(`Passphrase for the encrypted mirror "${source.mirror}": `);
+    if (source.confirm === true && (await promptHidden('The same passphrase again: ')) !== passphrase) {
       throw new SatchelError('usage', 'the two passphrases differ', {
         hint: 'nothing was changed; try again',
       });

@@ -5,6 +5,7 @@
  * a `default` entry), else a prompt on the terminal. Never from the command line, never written
  * to the config or a log. Anonymous logins need none.
  */
+import { promptHidden } from '../secret-prompt.js';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -72,30 +73,6 @@ export function netrcPassword(host: string, user: string, file = netrcFile()): s
 /** Passwords typed at a prompt, kept in memory for the rest of the process (asked once). */
 const prompted = new Map<string, string>();
 
-/** Asks on the terminal without echo. */
-async function prompt(question: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(question);
-  stdin.setRawMode(true);
-  stdin.resume();
-  let out = '';
-  try {
-    for await (const data of stdin as AsyncIterable<Buffer>) {
-      for (const ch of data.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return out;
-        if (ch === '\u0003') throw new SatchelError('usage', 'cancelled', { hint: 'nothing was changed' });
-        if (ch === '\u007f' || ch === '\b') out = out.slice(0, -1);
-        else out += ch;
-      }
-    }
-    return out;
-  } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-    process.stderr.write('\n');
-  }
-}
-
 /** The password for `source`; throws `auth-failed` naming where it was looked for. */
 export async function ftpPassword(source: PasswordSource): Promise<string> {
   const { host, user, passwordEnv } = source;
@@ -110,7 +87,7 @@ export async function ftpPassword(source: PasswordSource): Promise<string> {
   const asked = prompted.get(key);
   if (asked !== undefined) return asked;
   if (source.interactive === true && process.stdin.isTTY) {
-    const answer = await prompt(`FTP password for ${key}: `);
+    const answer = await promptHidden(`FTP password for ${key}: `);
     prompted.set(key, answer);
     return answer;
   }

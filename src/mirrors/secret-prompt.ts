@@ -1,0 +1,39 @@
+/**
+ * @module mirrors/secret-prompt
+ * Asking for a secret (a passphrase, a password) on the terminal without echoing it, shared by
+ * every mirror kind that needs one. Callers check that stdin is a terminal first.
+ */
+import { SatchelError } from '../core/errors.js';
+
+/**
+ * Asks `question` on stderr and reads a line from the terminal without echo. Reads with `data`
+ * events rather than `for await`: leaving an async iterator early destroys stdin, and the next
+ * question (a passphrase asked twice) would then fail.
+ */
+export function promptHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    const done = (error: Error | undefined): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (error) reject(error);
+      else resolve(out);
+    };
+    const onData = (data: Buffer): void => {
+      for (const ch of data.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(undefined);
+        if (ch === '\u0003')
+          return done(new SatchelError('usage', 'cancelled', { hint: 'nothing was changed' }));
+        if (ch === '\u007f' || ch === '\b') out = out.slice(0, -1);
+        else out += ch;
+      }
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
