@@ -172,17 +172,7 @@ async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl
   }
   if (marker?.id !== config.id) {
     session.release();
-    return {
-      ...base,
-      replica: undefined,
-      absentReport: absent(
-        name,
-        marker === undefined
-          ? `marker ${MARKER_NAME} not found at ${where}`
-          : `the marker at ${where} belongs to another mirror (id ${marker.id}, case '${marker.case}'), not to '${name}' (id ${config.id})`,
-        'check the folder on the server; Satchel leaves a mirror without its marker untouched',
-      ),
-    };
+    return notThisMirror(base, where, marker);
   }
   const replica = new SftpReplica({
     session,
@@ -191,6 +181,25 @@ async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl
     capabilities: config.capabilities ?? SFTP_CAPABILITIES,
   });
   return { ...base, root: where, replica, absentReport: absent(name, '', '') };
+}
+
+/** A server folder without this mirror's marker: absent, and left untouched. */
+function notThisMirror(
+  base: { readonly name: string; readonly id: string; readonly pushOnly: boolean },
+  where: string,
+  marker: { readonly id: string; readonly case: string } | undefined,
+): OpenedMirror {
+  return {
+    ...base,
+    replica: undefined,
+    absentReport: absent(
+      base.name,
+      marker === undefined
+        ? `marker ${MARKER_NAME} not found at ${where}`
+        : `the marker at ${where} belongs to another mirror (id ${marker.id}, case '${marker.case}'), not to '${base.name}' (id ${base.id})`,
+      'check the folder on the server; Satchel leaves a mirror without its marker untouched',
+    ),
+  };
 }
 
 /**
@@ -227,17 +236,7 @@ async function openFtpMirror(ctx: CaseContext, name: string, url: FtpMirrorUrl):
   }
   if (marker?.id !== config.id) {
     session.close();
-    return {
-      ...base,
-      replica: undefined,
-      absentReport: absent(
-        name,
-        marker === undefined
-          ? `marker ${MARKER_NAME} not found at ${where}`
-          : `the marker at ${where} belongs to another mirror (id ${marker.id}, case '${marker.case}'), not to '${name}' (id ${config.id})`,
-        'check the folder on the server; Satchel leaves a mirror without its marker untouched',
-      ),
-    };
+    return notThisMirror(base, where, marker);
   }
   const replica = new FtpReplica({
     session,
