@@ -5,6 +5,8 @@
  * by every replica kind so they all keep the same ordering guarantees.
  */
 import type { Operation } from '../core/plan.js';
+import type { Problem } from '../core/problem.js';
+import type { OperationResult } from './replica.js';
 
 /** Indexes of `operations` in runs: each run may go in parallel, runs go in order. */
 export function commitGroups(operations: readonly Operation[]): number[][] {
@@ -44,4 +46,30 @@ export async function applyInGroups(
     const failure = settled.find((r) => r.status === 'rejected');
     if (failure !== undefined) throw mapError(failure.reason);
   }
+}
+
+/** The result of an operation whose target moved since the scan: left alone, retried next sync. */
+export function changedSinceScan(path: string, label: string): OperationResult {
+  return {
+    ok: false,
+    problem: {
+      path,
+      code: 'changed-during-sync',
+      message: `${path} on ${label} changed since it was scanned; left as it is, it is picked up by the next sync`,
+    },
+  };
+}
+
+/** Discards (through `discard`) every staged file whose operation got no result. */
+export async function discardUnused<S>(
+  staged: ReadonlyMap<number, S | Problem>,
+  results: readonly (OperationResult | undefined)[],
+  discard: (staged: S) => Promise<void>,
+): Promise<void> {
+  await Promise.all(
+    [...staged].map(async ([i, st]) => {
+      if (results[i] === undefined && typeof st === 'object' && st !== null && 'temp' in st)
+        await discard(st as S);
+    }),
+  );
 }

@@ -37,7 +37,7 @@ import type { Operation, WriteOperation } from '../../core/plan.js';
 import type { Problem, ProblemCode } from '../../core/problem.js';
 import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 import { inScope, normalizeScope } from '../../core/scope.js';
-import { applyInGroups } from '../../replica/commit-groups.js';
+import { applyInGroups, discardUnused } from '../../replica/commit-groups.js';
 import type {
   CachedHash,
   ContentSource,
@@ -499,11 +499,7 @@ export class FtpReplica implements Replica {
     staged: ReadonlyMap<number, Staged | Problem>,
     results: readonly (OperationResult | undefined)[],
   ): Promise<void> {
-    await Promise.all(
-      [...staged].map(async ([i, st]) => {
-        if (results[i] === undefined && 'temp' in st) await this.#discard(st.temp);
-      }),
-    );
+    await discardUnused(staged, results, (st) => this.#discard(st.temp));
   }
 
   /** Applies the operations in order; consecutive writes to distinct paths run in parallel. */

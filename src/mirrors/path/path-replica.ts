@@ -29,7 +29,7 @@ import type {
   ScanOptions,
   ScanResult,
 } from '../../replica/replica.js';
-import { applyInGroups } from '../../replica/commit-groups.js';
+import { applyInGroups, changedSinceScan } from '../../replica/commit-groups.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
@@ -504,14 +504,7 @@ export class PathReplica implements Replica {
   ): Promise<OperationResult> {
     const path = op.type === 'rename' ? op.from : op.path;
     const target = this.#abs(path);
-    const moved = (): OperationResult => ({
-      ok: false,
-      problem: {
-        path,
-        code: 'changed-during-sync',
-        message: `${path} on ${this.label} changed since it was scanned; left as it is, it is picked up by the next sync`,
-      },
-    });
+    const moved = (): OperationResult => changedSinceScan(path, this.label);
     if (op.type === 'write') {
       if (staged === undefined) throw new Error(`bug: write of ${op.path} was not staged`);
       if (!('temp' in staged)) return { ok: false, problem: staged };

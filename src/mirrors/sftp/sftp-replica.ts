@@ -17,7 +17,7 @@
  * - A lost connection throws `mirror-absent`; per-path trouble (permission denied on a folder,
  *   a full disk) comes back as problems.
  */
-import { applyInGroups } from '../../replica/commit-groups.js';
+import { applyInGroups, changedSinceScan, discardUnused } from '../../replica/commit-groups.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
@@ -478,11 +478,7 @@ export class SftpReplica implements Replica {
     staged: ReadonlyMap<number, Staged | Problem>,
     results: readonly (OperationResult | undefined)[],
   ): Promise<void> {
-    await Promise.all(
-      [...staged].map(async ([i, st]) => {
-        if (results[i] === undefined && 'temp' in st) await this.#discard(st.temp);
-      }),
-    );
+    await discardUnused(staged, results, (st) => this.#discard(st.temp));
   }
 
   /**
@@ -581,14 +577,7 @@ export class SftpReplica implements Replica {
     const s = this.#s;
     const path = op.type === 'rename' ? op.from : op.path;
     const abs = this.#abs(path);
-    const moved = (): OperationResult => ({
-      ok: false,
-      problem: {
-        path,
-        code: 'changed-during-sync',
-        message: `${path} on ${this.label} changed since it was scanned; left as it is, it is picked up by the next sync`,
-      },
-    });
+    const moved = (): OperationResult => changedSinceScan(path, this.label);
     if (op.type === 'write') {
       if (staged === undefined) throw new Error(`bug: write of ${op.path} was not staged`);
       if (!('temp' in staged)) return { ok: false, problem: staged };
