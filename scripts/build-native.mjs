@@ -1,19 +1,24 @@
-// Builds Satchel's native inotify addon (native/inotify -> native/inotify/build/Release/inotify.node)
-// with the node-gyp that ships inside npm, so no extra dependency is needed.
+// Builds Satchel's native addons (every native/<name>/binding.gyp -> native/<name>/build/Release/<name>.node)
+// with the node-gyp that ships inside npm, so no extra dependency is needed. Each addon has a
+// pure-JavaScript fallback in src/, so an addon is a speed-up, never a requirement at run time.
 // Usage: node scripts/build-native.mjs            (rebuild)
 //        SATCHEL_NODE_GYP=/path/to/node-gyp.js node scripts/build-native.mjs
 // On systems other than Linux there is no inotify: it says so and exits 0 (the watcher then uses
 // @parcel/watcher). A failed build exits 1 with node-gyp's output above the reason.
 import { spawnSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const addonDir = join(root, 'native', 'inotify');
+const nativeDir = join(root, 'native');
+const addonDirs = readdirSync(nativeDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(nativeDir, d.name, 'binding.gyp')))
+  .map((d) => join(nativeDir, d.name))
+  .sort();
 
 if (process.platform !== 'linux') {
-  console.log(`build-native: inotify is Linux-only; skipping on ${process.platform}`);
+  console.log(`build-native: the addons are built for Linux only; skipping on ${process.platform}`);
   process.exit(0);
 }
 
@@ -61,13 +66,16 @@ if (!nodeGyp) {
 // node-gyp run directly (not by npm) does not read npm's config, so pass the headers of this
 // Node ourselves when they are installed beside it (distribution packages: /usr/include/node);
 // otherwise node-gyp falls back to its own header cache or download.
-const args = [nodeGyp, 'rebuild', '--directory', addonDir];
 const nodedir = process.env.npm_config_nodedir ?? dirname(dirname(process.execPath));
-if (existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
-
-const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
-if (r.status !== 0) {
-  console.error(`build-native: node-gyp failed (exit ${r.status ?? r.signal}) building ${addonDir}`);
-  process.exit(1);
+const withHeaders = existsSync(join(nodedir, 'include', 'node', 'node_api.h'));
+for (const addonDir of addonDirs) {
+  const args = [nodeGyp, 'rebuild', '--directory', addonDir];
+  if (withHeaders) args.push(`--nodedir=${nodedir}`);
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) {
+    console.error(`build-native: node-gyp failed (exit ${r.status ?? r.signal}) building ${addonDir}`);
+    process.exit(1);
+  }
+  const name = addonDir.slice(nativeDir.length + 1);
+  console.log(`build-native: built ${join(addonDir, 'build', 'Release', `${name}.node`)}`);
 }
-console.log(`build-native: built ${join(addonDir, 'build', 'Release', 'inotify.node')}`);
