@@ -17,12 +17,7 @@ import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
-import { ftpTarget, normalizeFingerprint, openFtpSession } from '../mirrors/ftp/connection.js';
-import { ftpFolderExists, readFtpMarker, writeFtpMarker } from '../mirrors/ftp/ftp-marker.js';
-import { FTP_CAPABILITIES } from '../mirrors/ftp/ftp-replica.js';
-import { acquireSession } from '../mirrors/sftp/connection.js';
-import { readSftpMarker, remoteFolderExists, writeSftpMarker } from '../mirrors/sftp/sftp-marker.js';
-import { SFTP_CAPABILITIES } from '../mirrors/sftp/sftp-replica.js';
+import { ftpKind, sftpKind } from './mirror-kinds.js';
 import { locateMirror } from './mirror-locate.js';
 import { StateStore } from '../state/state-store.js';
 import { acquireCaseLock } from './case-lock.js';
@@ -313,7 +308,9 @@ export async function addMirror(
     });
   }
   const ftpsFingerprint =
-    options.ftpsFingerprint === undefined ? undefined : normalizeFingerprint(options.ftpsFingerprint);
+    options.ftpsFingerprint === undefined
+      ? undefined
+      : (await ftpKind()).normalizeFingerprint(options.ftpsFingerprint);
   const passphraseFile = options.passphraseFile === undefined ? undefined : resolve(options.passphraseFile);
   // Asked before anything is checked or written (the prompt may take a while).
   const passphraseCheck =
@@ -452,6 +449,8 @@ async function prepareSftpRoot(
   ctx: CaseContext,
   options: AddMirrorOptions,
 ): Promise<PreparedRoot> {
+  const { acquireSession, readSftpMarker, remoteFolderExists, writeSftpMarker, SFTP_CAPABILITIES } =
+    await sftpKind();
   const session = await acquireSession(url, { acceptNewHostKey: options.acceptNewHostKey === true });
   const root = describeMirrorUrl(url);
   try {
@@ -482,6 +481,8 @@ async function prepareFtpRoot(
   ctx: CaseContext,
   options: AddMirrorOptions,
 ): Promise<PreparedRoot> {
+  const { ftpTarget, openFtpSession, ftpFolderExists, readFtpMarker, writeFtpMarker, FTP_CAPABILITIES } =
+    await ftpKind();
   const session = await openFtpSession(ftpTarget(url, options), { interactive: true });
   const root = describeMirrorUrl(url);
   try {
@@ -575,6 +576,7 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
 
 /** Why an SFTP mirror is not present: the server's answer, or what its folder holds. */
 async function sftpAbsence(url: SftpMirrorUrl, id: string): Promise<string> {
+  const { acquireSession, readSftpMarker } = await sftpKind();
   const session = await acquireSession(url);
   try {
     const marker = await readSftpMarker(session, url.path);
@@ -589,6 +591,7 @@ async function sftpAbsence(url: SftpMirrorUrl, id: string): Promise<string> {
 
 /** Why an FTP mirror is not present: the server's answer, or what its folder holds. */
 async function ftpAbsence(url: FtpMirrorUrl, mirror: MirrorConfig): Promise<string> {
+  const { ftpTarget, openFtpSession, readFtpMarker } = await ftpKind();
   const session = await openFtpSession(ftpTarget(url, mirror));
   try {
     const marker = await readFtpMarker(session);

@@ -8,11 +8,8 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
 import { type Marker, readMarker } from '../mirrors/path/marker.js';
-import { ftpTarget, openFtpSession } from '../mirrors/ftp/connection.js';
-import { readFtpMarker } from '../mirrors/ftp/ftp-marker.js';
-import { acquireSession } from '../mirrors/sftp/connection.js';
-import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
 import type { MirrorConfig } from './config.js';
+import { ftpKind, sftpKind } from './mirror-kinds.js';
 import { describeMirrorUrl, parseMirrorUrl, type FtpMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 
 /** How deep below a search folder a mirror root may sit (`/media/me` → `STICK/work` is 2). */
@@ -86,6 +83,7 @@ export async function locateMirror(config: MirrorConfig): Promise<LocatedMirror 
 /** An SFTP mirror is where its URL says, when the server answers and holds the marker. */
 async function locateSftpMirror(url: SftpMirrorUrl, id: string): Promise<LocatedMirror | undefined> {
   let session;
+  const { acquireSession, readSftpMarker } = await sftpKind();
   try {
     session = await acquireSession(url);
   } catch (e) {
@@ -106,6 +104,7 @@ async function locateSftpMirror(url: SftpMirrorUrl, id: string): Promise<Located
 /** An FTP mirror is where its URL says, when the server answers and holds the marker. */
 async function locateFtpMirror(url: FtpMirrorUrl, config: MirrorConfig): Promise<LocatedMirror | undefined> {
   let session;
+  const { ftpTarget, openFtpSession, readFtpMarker } = await ftpKind();
   try {
     session = await openFtpSession(ftpTarget(url, config));
   } catch (e) {

@@ -4,22 +4,17 @@
  * its root exists and holds the marker with the mirror's id. A mount point without the marker
  * (stick not plugged in, share not mounted) is absent, never "everything deleted".
  */
-import { EncryptedReplica } from '../mirrors/encrypted/encrypted-replica.js';
-import { mirrorKeys } from '../mirrors/encrypted/passphrase.js';
 import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME } from '../core/reserved.js';
 import { readMarker } from '../mirrors/path/marker.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
 import { isNetworkFileSystem, mountFsType, probeCapabilities } from '../mirrors/path/probe.js';
-import { ftpTarget, openFtpSession, type FtpSession } from '../mirrors/ftp/connection.js';
-import { readFtpMarker } from '../mirrors/ftp/ftp-marker.js';
-import { FTP_CAPABILITIES, FtpReplica } from '../mirrors/ftp/ftp-replica.js';
-import { acquireSession, type SftpSession } from '../mirrors/sftp/connection.js';
-import { readSftpMarker } from '../mirrors/sftp/sftp-marker.js';
-import { SFTP_CAPABILITIES, SftpReplica } from '../mirrors/sftp/sftp-replica.js';
+import type { FtpSession } from '../mirrors/ftp/connection.js';
+import type { SftpSession } from '../mirrors/sftp/connection.js';
 import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
 import type { MirrorConfig } from './config.js';
+import { encryptedKind, ftpKind, sftpKind } from './mirror-kinds.js';
 import { locateMirror } from './mirror-locate.js';
 import { describeMirrorUrl, parseMirrorUrl, type FtpMirrorUrl, type SftpMirrorUrl } from './mirror-url.js';
 import type { MirrorReport } from './pair-sync.js';
@@ -155,6 +150,7 @@ async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl
       ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
     },
   });
+  const { acquireSession, readSftpMarker, SFTP_CAPABILITIES, SftpReplica } = await sftpKind();
   let session: SftpSession;
   try {
     session = await acquireSession(url);
@@ -219,6 +215,7 @@ async function openFtpMirror(ctx: CaseContext, name: string, url: FtpMirrorUrl):
       ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
     },
   });
+  const { ftpTarget, openFtpSession, readFtpMarker, FTP_CAPABILITIES, FtpReplica } = await ftpKind();
   let session: FtpSession;
   let marker;
   try {
@@ -269,6 +266,7 @@ async function openEncrypted(
       },
     );
   }
+  const { mirrorKeys, EncryptedReplica } = await encryptedKind();
   try {
     const keys = await mirrorKeys({
       mirror: base.name,
