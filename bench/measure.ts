@@ -1,7 +1,8 @@
 /**
  * @module bench/measure
  * Runs a command and measures its wall time and peak resident memory (through GNU time's
- * `%M`, which covers the whole process tree's largest member), plus table printing.
+ * `%M`, which covers the whole process tree's largest member), plus table printing. Every
+ * measurement starts on a flushed disk.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,12 +16,16 @@ export interface Measurement {
 
 const GNU_TIME = '/usr/bin/time';
 
-/** Runs `cmd args` (failing loudly on a non-zero exit) and measures it. */
+/**
+ * Runs `cmd args` (failing loudly on a non-zero exit) and measures it. The disk is flushed
+ * first (`sync`), so no run pays for writing back what an earlier one left dirty.
+ */
 export function measure(
   cmd: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Measurement {
+  spawnSync('sync');
   const useTime = existsSync(GNU_TIME);
   const start = process.hrtime.bigint();
   const r = useTime
