@@ -7,6 +7,7 @@
       "sources": ["inotify.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"],
+      "include_dirs": ["../common"],
     }
   ]
 }

@@ -29,6 +29,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "node-errors.h"
+
 /* Guards against a foreign external being passed as a handle. */
 #define WATCHER_MAGIC 0x53415443u /* "SATC" */
 
@@ -76,34 +78,6 @@ static void throw_last_napi_error(napi_env env, const char* what) {
   napi_throw_error(env, NULL, text);
 }
 
-/*
- * Builds an Error shaped like Node's own system errors: message "CODE: description, syscall
- * 'path'", and properties code ("ENOSPC"), errno (negative, as in Node), syscall and path.
- */
-static napi_value make_errno_error(napi_env env, int err, const char* syscall, const char* path) {
-  const char* code = uv_err_name(-err);
-  const char* description = uv_strerror(-err);
-  char text[PATH_MAX + 256];
-  if (path != NULL) {
-    snprintf(text, sizeof text, "%s: %s, %s '%s'", code, description, syscall, path);
-  } else {
-    snprintf(text, sizeof text, "%s: %s, %s", code, description, syscall);
-  }
-  napi_value message, code_value, error, errno_value, syscall_value;
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
-  napi_create_error(env, code_value, message, &error);
-  napi_create_int32(env, -err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, error, "syscall", syscall_value);
-  if (path != NULL) {
-    napi_value path_value;
-    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &path_value);
-    napi_set_named_property(env, error, "path", path_value);
-  }
-  return error;
-}
 
 static void free_if_unowned(watcher_t* w) {
   if (w->handle_released && w->external_released) {

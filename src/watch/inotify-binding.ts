@@ -4,10 +4,7 @@
  * and gives it types. The addon is optional: when it is missing (not built, not Linux) the
  * loader says why in one sentence, and the tree watcher falls back to @parcel/watcher.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { type AddonLoad, addonRelativePath, loadAddonFrom, packageRoot } from '../native/addon.js';
 import type { RawInotifyEvent } from './inotify-constants.js';
 
 /** An open inotify descriptor inside the addon. Opaque: only the binding's functions use it. */
@@ -44,33 +41,12 @@ export interface InotifyBinding {
 }
 
 /** The outcome of loading the addon. */
-export type InotifyLoad =
-  | { readonly ok: true; readonly binding: InotifyBinding; readonly path: string }
-  | { readonly ok: false; readonly reason: string };
+export type InotifyLoad = AddonLoad<InotifyBinding>;
 
 /** Where the built addon lives, relative to the package root. */
-export const ADDON_RELATIVE_PATH = 'native/inotify/build/Release/inotify.node';
+export const ADDON_RELATIVE_PATH = addonRelativePath('inotify');
 
-/**
- * The folder holding Satchel's package.json, found by walking up from this module (which runs
- * from `src/watch/` under a TypeScript runner, or from `dist/src/watch/` once built).
- */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'satchel') return dir;
-      } catch {
-        // Not a readable manifest: keep walking up.
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`bug: no satchel package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
+export { packageRoot };
 
 let cached: InotifyLoad | undefined;
 
@@ -93,20 +69,5 @@ export function loadInotifyBindingFrom(root: string): InotifyLoad {
   if (process.platform !== 'linux') {
     return { ok: false, reason: `inotify is Linux-only (this is ${process.platform})` };
   }
-  const path = join(root, ADDON_RELATIVE_PATH);
-  if (!existsSync(path)) {
-    return {
-      ok: false,
-      reason: `the inotify addon is not built (${path} is missing): run \`node scripts/build-native.mjs\``,
-    };
-  }
-  try {
-    const binding = createRequire(join(root, 'package.json'))(path) as InotifyBinding;
-    return { ok: true, binding, path };
-  } catch (error) {
-    return {
-      ok: false,
-      reason: `the inotify addon at ${path} does not load (${(error as Error).message}): rebuild it with \`node scripts/build-native.mjs\``,
-    };
-  }
+  return loadAddonFrom<InotifyBinding>(root, 'inotify');
 }

@@ -1,0 +1,600 @@
+/*
+ * Satchel's fast file-system addon (Node-API only): folder listings and staged copies.
+ *
+ * Why it exists: through Node's fs module a scan of 10,000 files costs one lstat call per file,
+ * each building a Stats object, and a staged copy costs six calls by path (copy, chmod, utimes,
+ * lstat of the copy, lstat of the source, each resolving the path again), plus a thread-pool hop
+ * per call when made asynchronously. This addon does each job in one call: a whole folder
+ * listing (readdir, fstatat for regular files, readlinkat for links), or a whole staged copy on
+ * open descriptors (copy_file_range, fchmod, futimens, fstat, optional fsync). Synchronously on
+ * local disks, or on the thread pool (one hop per folder or per file) for network mounts.
+ *
+ * JavaScript API (see src/mirrors/path/fastfs-binding.ts for the typed wrapper):
+ *   listSync(dir)           -> { names, info, targets }   (throws a Node-style system error)
+ *   list(dir, callback)     -> undefined; callback(err, { names, info, targets }) on the loop
+ *   copySync(src, temp, mode, mtimeMs, flush)  -> Float64Array(COPY_FIELDS) (throws as listSync)
+ *   copy(src, temp, mode, mtimeMs, flush, callback)  -> callback(err, Float64Array)
+ * names:   string[]         the entries, in readdir order, without "." and ".."
+ * info:    Float64Array     FIELDS numbers per entry: kind, mode, size, mtimeMs, ino
+ *                           kind: 0 file, 1 folder, 2 symbolic link, 3 other; -errno when the
+ *                           entry could not be examined (ENOENT: it vanished since the listing).
+ *                           mode/size/mtimeMs/ino are filled for files only (mtimeMs computed
+ *                           exactly as Node's Stats.mtimeMs: sec * 1e3 + nsec / 1e6).
+ * targets: string[]         the link targets of the symbolic links, in order of appearance.
+ *
+ * copy: creates `temp` (O_EXCL, never replacing anything), copies `src` into it, sets its mode
+ * (unless mode < 0: then the umask's default stays) and its mtime and atime (mtimeMs), flushes
+ * it when `flush`, and returns: [0] source size, [1] source mtimeMs, [2] 1 when the source's
+ * size, mtime or inode changed while it was copied, [3] copy size, [4] copy mtimeMs, [5] copy
+ * mode, [6] copy inode. On failure the temporary file is removed before the error is thrown.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#include "node-errors.h"
+
+#define FIELDS 5
+#define COPY_FIELDS 7
+#define KIND_FILE 0
+#define KIND_DIR 1
+#define KIND_LINK 2
+#define KIND_OTHER 3
+
+/* A growable byte buffer holding NUL-terminated strings back to back. */
+typedef struct {
+  char* data;
+  size_t len;
+  size_t cap;
+} strbuf_t;
+
+/* What one folder listing produced, before it becomes JavaScript values. */
+typedef struct {
+  strbuf_t names;
+  strbuf_t targets;
+  double* info;
+  size_t count;
+  size_t cap;
+  size_t link_count;
+  int err;             /* errno of the listing itself (0: success) */
+  const char* syscall; /* which call failed */
+} listing_t;
+
+static int strbuf_push(strbuf_t* b, const char* s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + n + 1) cap *= 2;
+    char* data = realloc(b->data, cap);
+    if (data == NULL) return ENOMEM;
+    b->data = data;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, s, n);
+  b->data[b->len + n] = '\0';
+  b->len += n + 1;
+  return 0;
+}
+
+static void listing_free(listing_t* l) {
+  free(l->names.data);
+  free(l->targets.data);
+  free(l->info);
+  memset(l, 0, sizeof *l);
+}
+
+static double ms_of(const struct timespec* ts) {
+  /* The same arithmetic as Node's msFromTimeSpec, so values compare equal to Stats.mtimeMs. */
+  return (double)ts->tv_sec * 1e3 + (double)ts->tv_nsec / 1e6;
+}
+
+static void fill_from_stat(double* row, const struct stat* st) {
+  if (S_ISREG(st->st_mode)) {
+    row[0] = KIND_FILE;
+  } else if (S_ISDIR(st->st_mode)) {
+    row[0] = KIND_DIR;
+  } else if (S_ISLNK(st->st_mode)) {
+    row[0] = KIND_LINK;
+  } else {
+    row[0] = KIND_OTHER;
+  }
+  row[1] = (double)st->st_mode;
+  row[2] = (double)st->st_size;
+  row[3] = ms_of(&st->st_mtim);
+  row[4] = (double)st->st_ino;
+}
+
+/* Lists `path` into `l`; on failure sets l->err and l->syscall. Runs on any thread. */
+static void list_folder(const char* path, listing_t* l) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    l->err = errno;
+    l->syscall = "scandir";
+    return;
+  }
+  DIR* dir = fdopendir(fd);
+  if (dir == NULL) {
+    l->err = errno;
+    l->syscall = "scandir";
+    close(fd);
+    return;
+  }
+  char link[PATH_MAX + 1];
+  for (;;) {
+    errno = 0;
+    struct dirent* d = readdir(dir);
+    if (d == NULL) {
+      if (errno != 0) {
+        l->err = errno;
+        l->syscall = "scandir";
+      }
+      break;
+    }
+    const char* name = d->d_name;
+    if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+    if (l->count == l->cap) {
+      size_t cap = l->cap ? l->cap * 2 : 64;
+      double* info = realloc(l->info, cap * FIELDS * sizeof(double));
+      if (info == NULL) {
+        l->err = ENOMEM;
+        l->syscall = "scandir";
+        break;
+      }
+      l->info = info;
+      l->cap = cap;
+    }
+    double* row = l->info + l->count * FIELDS;
+    memset(row, 0, FIELDS * sizeof(double));
+    unsigned char type = d->d_type;
+    if (type == DT_DIR) {
+      row[0] = KIND_DIR;
+    } else if (type == DT_REG || type == DT_UNKNOWN || type == DT_LNK) {
+      struct stat st;
+      if (type == DT_LNK) {
+        row[0] = KIND_LINK;
+      } else if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        row[0] = -(double)errno;
+      } else {
+        fill_from_stat(row, &st);
+      }
+      if (row[0] == KIND_LINK) {
+        ssize_t n = readlinkat(fd, name, link, PATH_MAX);
+        if (n < 0) {
+          row[0] = -(double)errno;
+        } else if ((l->err = strbuf_push(&l->targets, link, (size_t)n)) != 0) {
+          l->syscall = "readlink";
+          break;
+        } else {
+          l->link_count++;
+        }
+      }
+    } else {
+      row[0] = KIND_OTHER;
+    }
+    if ((l->err = strbuf_push(&l->names, name, strlen(name))) != 0) {
+      l->syscall = "scandir";
+      break;
+    }
+    l->count++;
+  }
+  closedir(dir);
+}
+
+/* ---- JavaScript values ---------------------------------------------------------------------- */
+
+
+static napi_value strings_of(napi_env env, const strbuf_t* b, size_t count) {
+  napi_value array;
+  napi_create_array_with_length(env, count, &array);
+  const char* p = b->data;
+  for (size_t i = 0; i < count; i++) {
+    size_t n = strlen(p);
+    napi_value s;
+    napi_create_string_utf8(env, p, n, &s);
+    napi_set_element(env, array, (uint32_t)i, s);
+    p += n + 1;
+  }
+  return array;
+}
+
+/* The { names, info, targets } object for a successful listing. */
+static napi_value result_of(napi_env env, const listing_t* l) {
+  napi_value result, buffer, info;
+  void* data = NULL;
+  size_t bytes = l->count * FIELDS * sizeof(double);
+  napi_create_arraybuffer(env, bytes, &data, &buffer);
+  if (bytes > 0) memcpy(data, l->info, bytes);
+  napi_create_typedarray(env, napi_float64_array, l->count * FIELDS, buffer, 0, &info);
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "names", strings_of(env, &l->names, l->count));
+  napi_set_named_property(env, result, "info", info);
+  napi_set_named_property(env, result, "targets", strings_of(env, &l->targets, l->link_count));
+  return result;
+}
+
+/* Reads argument 0 as a path string into a malloc'ed buffer (NULL after throwing). */
+static char* path_arg(napi_env env, napi_value value) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fastfs: the folder must be a string");
+    return NULL;
+  }
+  char* path = malloc(len + 1);
+  if (path == NULL) {
+    napi_throw_error(env, NULL, "fastfs: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, value, path, len + 1, &len);
+  return path;
+}
+
+static napi_value list_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "fastfs.listSync(dir): dir is missing");
+    return NULL;
+  }
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  listing_t l;
+  memset(&l, 0, sizeof l);
+  list_folder(path, &l);
+  napi_value out = NULL;
+  if (l.err != 0) {
+    napi_throw(env, make_errno_error(env, l.err, l.syscall, path));
+  } else {
+    out = result_of(env, &l);
+  }
+  listing_free(&l);
+  free(path);
+  return out;
+}
+
+/* ---- staged copies -------------------------------------------------------------------------- */
+
+typedef struct {
+  double mode;
+  double mtime_ms;
+  int flush;
+  double out[COPY_FIELDS];
+  int err;
+  const char* syscall;
+  int failed_on_src; /* the error concerns the source rather than the temporary file */
+} copy_t;
+
+static void set_times(struct timespec* ts, double ms) {
+  double sec = ms / 1e3;
+  time_t whole = (time_t)sec;
+  if ((double)whole > sec) whole -= 1; /* floor for times before 1970 */
+  double rest_ns = (ms - (double)whole * 1e3) * 1e6;
+  long ns = (long)(rest_ns + 0.5);
+  if (ns >= 1000000000L) {
+    whole += 1;
+    ns -= 1000000000L;
+  }
+  if (ns < 0) ns = 0;
+  ts->tv_sec = whole;
+  ts->tv_nsec = ns;
+}
+
+/* Copies `len` bytes with read/write: file systems without copy_file_range (some FUSE mounts). */
+static int copy_by_reading(int in, int out) {
+  static __thread char* buffer = NULL;
+  const size_t size = 1 << 20;
+  if (buffer == NULL && (buffer = malloc(size)) == NULL) return ENOMEM;
+  if (lseek(in, 0, SEEK_SET) < 0 || lseek(out, 0, SEEK_SET) < 0 || ftruncate(out, 0) != 0) return errno;
+  for (;;) {
+    ssize_t n = read(in, buffer, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return 0;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(out, buffer + done, (size_t)(n - done));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      done += w;
+    }
+  }
+}
+
+static void copy_file(const char* src, const char* temp, copy_t* c) {
+  int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (in < 0) {
+    c->err = errno;
+    c->syscall = "open";
+    c->failed_on_src = 1;
+    return;
+  }
+  struct stat before, after, copy;
+  if (fstat(in, &before) != 0) {
+    c->err = errno;
+    c->syscall = "fstat";
+    c->failed_on_src = 1;
+    close(in);
+    return;
+  }
+  if (!S_ISREG(before.st_mode)) {
+    c->err = EINVAL;
+    c->syscall = "open";
+    c->failed_on_src = 1;
+    close(in);
+    return;
+  }
+  int out = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    c->err = errno;
+    c->syscall = "open";
+    close(in);
+    return;
+  }
+  int err = 0;
+  const char* syscall = NULL;
+  int use_read = 0;
+  /* Up to the size seen at open: a file growing meanwhile shows in the second fstat anyway. */
+  off_t copied = 0;
+  while (copied < before.st_size) {
+    ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(before.st_size - copied), 0);
+    if (n > 0) {
+      copied += n;
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL || errno == EPERM) {
+      use_read = 1;
+      break;
+    }
+    err = errno;
+    syscall = "copy_file_range";
+    break;
+  }
+  if (err == 0 && use_read && (err = copy_by_reading(in, out)) != 0) syscall = "write";
+  if (err == 0 && c->mode >= 0 && fchmod(out, (mode_t)c->mode) != 0) {
+    err = errno;
+    syscall = "fchmod";
+  }
+  if (err == 0) {
+    struct timespec times[2];
+    set_times(&times[0], c->mtime_ms);
+    times[1] = times[0];
+    if (futimens(out, times) != 0) {
+      err = errno;
+      syscall = "futimens";
+    }
+  }
+  if (err == 0 && c->flush && fsync(out) != 0) {
+    err = errno;
+    syscall = "fsync";
+  }
+  if (err == 0 && fstat(out, &copy) != 0) {
+    err = errno;
+    syscall = "fstat";
+  }
+  if (err == 0 && fstat(in, &after) != 0) {
+    err = errno;
+    syscall = "fstat";
+  }
+  close(in);
+  if (close(out) != 0 && err == 0) {
+    err = errno;
+    syscall = "close";
+  }
+  if (err != 0) {
+    unlink(temp);
+    c->err = err;
+    c->syscall = syscall;
+    return;
+  }
+  c->out[0] = (double)after.st_size;
+  c->out[1] = ms_of(&after.st_mtim);
+  c->out[2] = (before.st_size != after.st_size || before.st_ino != after.st_ino ||
+               before.st_mtim.tv_sec != after.st_mtim.tv_sec ||
+               before.st_mtim.tv_nsec != after.st_mtim.tv_nsec)
+                  ? 1
+                  : 0;
+  c->out[3] = (double)copy.st_size;
+  c->out[4] = ms_of(&copy.st_mtim);
+  c->out[5] = (double)copy.st_mode;
+  c->out[6] = (double)copy.st_ino;
+}
+
+static napi_value copy_result(napi_env env, const copy_t* c) {
+  napi_value buffer, array;
+  void* data = NULL;
+  napi_create_arraybuffer(env, sizeof c->out, &data, &buffer);
+  memcpy(data, c->out, sizeof c->out);
+  napi_create_typedarray(env, napi_float64_array, COPY_FIELDS, buffer, 0, &array);
+  return array;
+}
+
+/* Reads (src, temp, mode, mtimeMs, flush) into the copy job; false after throwing. */
+static int copy_args(napi_env env, napi_value* argv, size_t argc, char** src, char** temp, copy_t* c) {
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "fastfs.copy(src, temp, mode, mtimeMs, flush): arguments missing");
+    return 0;
+  }
+  bool flush = false;
+  if (napi_get_value_double(env, argv[2], &c->mode) != napi_ok ||
+      napi_get_value_double(env, argv[3], &c->mtime_ms) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &flush) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fastfs.copy: mode and mtimeMs must be numbers, flush a boolean");
+    return 0;
+  }
+  c->flush = flush;
+  if ((*src = path_arg(env, argv[0])) == NULL) return 0;
+  if ((*temp = path_arg(env, argv[1])) == NULL) {
+    free(*src);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value copy_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *src = NULL, *temp = NULL;
+  copy_t c;
+  memset(&c, 0, sizeof c);
+  if (!copy_args(env, argv, argc, &src, &temp, &c)) return NULL;
+  copy_file(src, temp, &c);
+  napi_value out = NULL;
+  if (c.err != 0) {
+    napi_throw(env, make_errno_error(env, c.err, c.syscall, c.failed_on_src ? src : temp));
+  } else {
+    out = copy_result(env, &c);
+  }
+  free(src);
+  free(temp);
+  return out;
+}
+
+/* ---- the asynchronous variants -------------------------------------------------------------- */
+
+typedef struct {
+  napi_async_work work;
+  napi_ref callback;
+  int is_copy;
+  char* path;
+  char* temp;
+  listing_t listing;
+  copy_t copy;
+} job_t;
+
+static void job_execute(napi_env env, void* data) {
+  (void)env;
+  job_t* job = data;
+  if (job->is_copy) {
+    copy_file(job->path, job->temp, &job->copy);
+  } else {
+    list_folder(job->path, &job->listing);
+  }
+}
+
+static void job_complete(napi_env env, napi_status status, void* data) {
+  job_t* job = data;
+  napi_value callback, global, argv[2];
+  napi_get_reference_value(env, job->callback, &callback);
+  napi_get_global(env, &global);
+  napi_get_undefined(env, &argv[1]);
+  if (status != napi_ok) {
+    napi_value message;
+    napi_create_string_utf8(env, "fastfs: the call was cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &argv[0]);
+  } else if (job->is_copy && job->copy.err != 0) {
+    argv[0] = make_errno_error(env, job->copy.err, job->copy.syscall,
+                               job->copy.failed_on_src ? job->path : job->temp);
+  } else if (!job->is_copy && job->listing.err != 0) {
+    argv[0] = make_errno_error(env, job->listing.err, job->listing.syscall, job->path);
+  } else {
+    napi_get_null(env, &argv[0]);
+    argv[1] = job->is_copy ? copy_result(env, &job->copy) : result_of(env, &job->listing);
+  }
+  napi_delete_reference(env, job->callback);
+  napi_delete_async_work(env, job->work);
+  listing_free(&job->listing);
+  free(job->path);
+  free(job->temp);
+  free(job);
+  napi_call_function(env, global, callback, 2, argv, NULL);
+}
+
+/* Queues `job` (owning its strings) with the callback `fn`; NULL after throwing. */
+static napi_value queue_job(napi_env env, job_t* job, napi_value fn) {
+  napi_value name;
+  napi_create_string_utf8(env, job->is_copy ? "satchel.fastfs.copy" : "satchel.fastfs.list",
+                          NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, fn, 1, &job->callback);
+  if (napi_create_async_work(env, NULL, name, job_execute, job_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_reference(env, job->callback);
+    free(job->path);
+    free(job->temp);
+    free(job);
+    napi_throw_error(env, NULL, "fastfs: cannot queue the call");
+  }
+  return NULL;
+}
+
+static int is_function(napi_env env, napi_value value) {
+  napi_valuetype type = napi_undefined;
+  napi_typeof(env, value, &type);
+  return type == napi_function;
+}
+
+static napi_value list_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || !is_function(env, argv[1])) {
+    napi_throw_type_error(env, NULL, "fastfs.list(dir, callback): callback must be a function");
+    return NULL;
+  }
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  job_t* job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    free(path);
+    napi_throw_error(env, NULL, "fastfs: out of memory");
+    return NULL;
+  }
+  job->path = path;
+  return queue_job(env, job, argv[1]);
+}
+
+static napi_value copy_async(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 6 || !is_function(env, argv[5])) {
+    napi_throw_type_error(env, NULL,
+                          "fastfs.copy(src, temp, mode, mtimeMs, flush, callback): callback must be a function");
+    return NULL;
+  }
+  job_t* job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "fastfs: out of memory");
+    return NULL;
+  }
+  job->is_copy = 1;
+  if (!copy_args(env, argv, argc, &job->path, &job->temp, &job->copy)) {
+    free(job);
+    return NULL;
+  }
+  return queue_job(env, job, argv[5]);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn, number;
+  napi_create_function(env, "listSync", NAPI_AUTO_LENGTH, list_sync, NULL, &fn);
+  napi_set_named_property(env, exports, "listSync", fn);
+  napi_create_function(env, "list", NAPI_AUTO_LENGTH, list_async, NULL, &fn);
+  napi_set_named_property(env, exports, "list", fn);
+  napi_create_function(env, "copySync", NAPI_AUTO_LENGTH, copy_sync, NULL, &fn);
+  napi_set_named_property(env, exports, "copySync", fn);
+  napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy_async, NULL, &fn);
+  napi_set_named_property(env, exports, "copy", fn);
+  napi_create_int32(env, FIELDS, &number);
+  napi_set_named_property(env, exports, "FIELDS", number);
+  napi_create_int32(env, COPY_FIELDS, &number);
+  napi_set_named_property(env, exports, "COPY_FIELDS", number);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
