@@ -32,6 +32,7 @@ async function pathStorage(
   base: string,
   caps: Capabilities,
   extra: Partial<ContractPoke> = {},
+  nativeCalls = true,
 ): Promise<ContractStorage> {
   const root = await fsp.mkdtemp(join(base, 'mirror-'));
   // World-readable, so a scan as an unprivileged user can enter it.
@@ -47,7 +48,7 @@ async function pathStorage(
     ...extra,
   };
   return {
-    replica: new PathReplica({ root, label: 'mirror', capabilities: caps, role: 'mirror' }),
+    replica: new PathReplica({ root, label: 'mirror', capabilities: caps, role: 'mirror', nativeCalls }),
     cleanup: () => fsp.rm(root, { recursive: true, force: true }),
     poke,
   };
@@ -70,9 +71,18 @@ function unreadableHooks(rootOf: () => string): Pick<ContractPoke, 'makeUnreadab
 }
 
 /** Like {@link pathStorage} with the unreadable hooks bound to the new root. */
-async function posixStorage(base: string, extra: Partial<ContractPoke> = {}): Promise<ContractStorage> {
+async function posixStorage(
+  base: string,
+  extra: Partial<ContractPoke> = {},
+  nativeCalls = true,
+): Promise<ContractStorage> {
   let root = '';
-  const storage = await pathStorage(base, POSIX_CAPABILITIES, { ...unreadableHooks(() => root), ...extra });
+  const storage = await pathStorage(
+    base,
+    POSIX_CAPABILITIES,
+    { ...unreadableHooks(() => root), ...extra },
+    nativeCalls,
+  );
   root = (storage.replica as PathReplica).content.localFile('')!;
   return storage;
 }
@@ -106,6 +116,15 @@ describe('path replica on the local disk', () => {
   runReplicaContract({
     name: 'path (local disk)',
     create: () => posixStorage(base),
+    skip: {
+      'a full disk is a no-space problem naming the file':
+        'the local disk is not filled; the tmpfs run covers it',
+    },
+  });
+  // The same contract without the native addon: what a machine that could not build it runs.
+  runReplicaContract({
+    name: 'path (local disk, Node fs calls only)',
+    create: () => posixStorage(base, {}, false),
     skip: {
       'a full disk is a no-space problem naming the file':
         'the local disk is not filled; the tmpfs run covers it',

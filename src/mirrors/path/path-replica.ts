@@ -32,6 +32,7 @@ import type {
 import { applyInGroups, changedSinceScan } from '../../replica/commit-groups.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
+import { fastFs, type FastFs } from './fastfs-binding.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { syncDirectory } from './marker.js';
 import { TEMP_PREFIX } from '../../core/reserved.js';
@@ -69,6 +70,11 @@ export interface PathReplicaOptions {
    * Default: true.
    */
   readonly blockingIo?: boolean;
+  /**
+   * Use Satchel's native addon (one call per folder listing and per staged copy) when it is
+   * built; false makes every call through Node's fs module. Default: true.
+   */
+  readonly nativeCalls?: boolean;
 }
 
 /** The process umask, read without changing it (Node's `process.umask()` getter is deprecated). */
@@ -161,8 +167,11 @@ interface Staged {
   readonly temp: string;
   readonly lock: Lock | undefined;
   /** The staged file's stat once its mode and times were set (a rename keeps them). */
-  readonly stat: Stats;
+  readonly stat: StoredStat;
 }
+
+/** What the path replica needs of a stored file's stat. */
+type StoredStat = Pick<Stats, 'mode' | 'size' | 'mtimeMs'>;
 
 /** A replica on a local (or locally mounted) file system. */
 export class PathReplica implements Replica {
@@ -173,11 +182,14 @@ export class PathReplica implements Replica {
   readonly #role: 'case' | 'mirror';
   readonly #locks: LockJournal | undefined;
   readonly #io: LocalIo;
+  /** The native calls (one per staged copy), when the addon is built. */
+  readonly #fast: FastFs | undefined;
   /** Temporary files staged by this object and not yet committed or discarded. */
   readonly #liveTemps = new Set<string>();
 
   constructor(options: PathReplicaOptions) {
     this.#io = options.blockingIo === false ? threadPoolIo : blockingIo;
+    this.#fast = options.nativeCalls === false ? undefined : fastFs(options.blockingIo !== false);
     this.label = options.label;
     this.capabilities = options.capabilities;
     this.#root = options.root;
@@ -228,6 +240,7 @@ export class PathReplica implements Replica {
       capabilities: this.capabilities,
       liveTemps: this.#liveTemps,
       io: this.#io,
+      fast: this.#fast ?? false,
     });
   }
 
@@ -354,6 +367,25 @@ export class PathReplica implements Replica {
       }
       temp = tempName(await folder);
       this.#liveTemps.add(temp);
+      const local = source.localFile(op.from.path);
+      if (local !== undefined && this.#fast !== undefined) {
+        // One native call: copy_file_range, mode, mtime, flush and both stats on open descriptors.
+        const mode = this.capabilities.executableBit ? withExecutable(baseMode, op.entry.executable) : -1;
+        const r = await this.#fast.copy(local, temp, mode, op.entry.mtimeMs, flush);
+        const from = op.from.entry;
+        if (
+          r.sourceMoved ||
+          r.sourceSize !== from.size ||
+          r.sourceMtimeMs !== from.mtimeMs ||
+          r.size !== from.size
+        ) {
+          await this.#discard(temp, op.path, lock);
+          return this.#movedDuringCopy(op);
+        }
+        if (lock !== undefined && TEST_HOLD_INCOMING_MS > 0)
+          await new Promise((resolve) => setTimeout(resolve, TEST_HOLD_INCOMING_MS));
+        return { temp, lock, stat: r };
+      }
       const moved = await this.#copy(op, source, temp);
       if (moved) {
         await this.#discard(temp, op.path, lock);
@@ -491,7 +523,7 @@ export class PathReplica implements Replica {
   }
 
   /** The entry of a stored file with stat `st` and content `hash`. */
-  #fileEntry(st: Stats, hash: string): Entry {
+  #fileEntry(st: StoredStat, hash: string): Entry {
     const executable = this.capabilities.executableBit && (st.mode & 0o100) !== 0;
     return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, executable, hash };
   }

@@ -17,6 +17,8 @@ import { SatchelError } from '../../core/errors.js';
 import { decodeSegment, encodePath } from '../../core/name-encoding.js';
 import type { Problem } from '../../core/problem.js';
 import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
+import { constants as osConstants } from 'node:os';
+import { fastFs, type FastFs, type FolderListing, LISTING_FIELDS, ListedKind } from './fastfs-binding.js';
 import { errnoOf } from './fs-errors.js';
 import { createLimiter, type Limiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
@@ -43,6 +45,19 @@ export interface ScanTreeOptions extends ScanOptions {
   readonly liveTemps: ReadonlySet<string>;
   /** How to make file-system calls (default: through the thread pool). */
   readonly io?: LocalIo;
+  /**
+   * Native folder listings (one call per folder, with the stat of every file), or `false` to
+   * list through `io`. Default: the addon's, blocking when `io` is, when it is built.
+   */
+  readonly fast?: FastFs | false;
+}
+
+/** The part of a file's stat a scan uses. */
+interface FileStat {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly mode: number;
 }
 
 /** The lower-case hex SHA-256 of the file at `file`. */
@@ -85,10 +100,19 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
+/** The errno names by number (`2` → `ENOENT`). */
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** The name of errno `n`, as Node's errors carry it in `code`. */
+function osErrorName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `E${n}`;
+}
+
 /** Scans the tree below `options.root`; see the module comment. */
 export async function scanTree(label: string, options: ScanTreeOptions): Promise<ScanResult> {
   const { root, capabilities: caps, cache, ignore, recentAfterMs, signal, liveTemps } = options;
   const io = options.io ?? threadPoolIo;
+  const fast = options.fast === false ? undefined : (options.fast ?? fastFs(io === blockingIo));
   await requireRootFolder(root, label);
   const hadMarker = await exists(join(root, MARKER_NAME));
   const hashLimit = createLimiter(SCAN_PARALLELISM);
@@ -109,10 +133,10 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     problems.push({ path, code: 'unreadable', message: `cannot ${action} ${path}: ${reason}` });
   };
 
-  const scanFile = async (path: string, abs: string): Promise<void> => {
+  const scanFile = async (path: string, abs: string, listed?: FileStat): Promise<void> => {
     for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
-      const st = await limit(() => io.lstat(abs));
-      if (!st.isFile()) {
+      const lstat = attempt === 0 && listed !== undefined ? undefined : await limit(() => io.lstat(abs));
+      if (lstat !== undefined && !lstat.isFile()) {
         problems.push({
           path,
           code: 'changed-during-sync',
@@ -120,6 +144,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         });
         return;
       }
+      const st: FileStat = lstat ?? listed!;
       const cached = cache.get(path);
       const trusted = recentAfterMs === undefined || st.mtimeMs < recentAfterMs;
       let hash: string;
@@ -177,7 +202,66 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     }
   };
 
+  /** Visits one entry of a native folder listing (`i`-th of `listing`). */
+  const visitListed = async (
+    parent: string,
+    parentAbs: string,
+    listing: FolderListing,
+    i: number,
+    target: string | undefined,
+  ): Promise<void> => {
+    const raw = listing.names[i]!;
+    const abs = join(parentAbs, raw);
+    if (raw.startsWith(TEMP_PREFIX)) {
+      if (!liveTemps.has(abs)) await io.rm(abs, { recursive: true, force: true }).catch(() => {});
+      return;
+    }
+    const name = decodeSegment(raw, caps);
+    const path = parent === '' ? name : `${parent}/${name}`;
+    if (isSatchelInternal(path)) return;
+    const at = i * LISTING_FIELDS;
+    const kind = listing.info[at]!;
+    try {
+      if (kind === ListedKind.Directory) {
+        if (!ignore(path, true)) await walk(path, abs);
+      } else if (kind === ListedKind.Symlink) {
+        if (!ignore(path, false)) entries.set(path, { kind: 'symlink', target: target! });
+      } else if (kind === ListedKind.File) {
+        if (!ignore(path, false)) {
+          const info = listing.info;
+          await scanFile(path, abs, {
+            mode: info[at + 1]!,
+            size: info[at + 2]!,
+            mtimeMs: info[at + 3]!,
+            ino: info[at + 4]!,
+          });
+        }
+      } else if (kind < 0) {
+        // The entry could not be examined: the same trouble as a failed lstat of it.
+        const code = osErrorName(-kind);
+        failed(path, Object.assign(new Error(`${code}: cannot examine ${abs}`), { code }), 'read');
+      }
+      // Anything else (fifo, socket, device) is not replicated.
+    } catch (err) {
+      if (err instanceof SatchelError) throw err;
+      failed(path, err, kind === ListedKind.Directory ? 'read folder' : 'read');
+    }
+  };
+
   const walk = async (path: string, abs: string): Promise<void> => {
+    if (fast !== undefined) {
+      const listing = await fast.list(abs);
+      if (path !== '') entries.set(path, { kind: 'directory' });
+      const pending: Promise<void>[] = [];
+      let link = 0;
+      for (let i = 0; i < listing.names.length; i++) {
+        const target =
+          listing.info[i * LISTING_FIELDS] === ListedKind.Symlink ? listing.targets[link++] : undefined;
+        pending.push(visitListed(path, abs, listing, i, target));
+      }
+      await Promise.all(pending);
+      return;
+    }
     const dirents = await limit(() => io.readdir(abs, { withFileTypes: true }));
     // The folder is listed only once it could be read: an unreadable one is a problem, not an entry.
     if (path !== '') entries.set(path, { kind: 'directory' });

@@ -1,0 +1,101 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
+import { fastFs, LISTING_FIELDS, ListedKind } from './fastfs-binding.js';
+
+// The addon is built by `npm run build`; the suite fails loudly when it is missing.
+describe('fastfs addon', () => {
+  let dir = '';
+  before(() => {
+    dir = makeTempDir('fastfs');
+    mkdirSync(join(dir, 'tree/sub'), { recursive: true });
+    writeFileSync(join(dir, 'tree/a.txt'), 'alpha');
+    writeFileSync(join(dir, 'tree/é ü.bin'), Buffer.alloc(70_000, 7));
+    writeFileSync(join(dir, 'tree/empty'), '');
+    symlinkSync('../elsewhere', join(dir, 'tree/link'));
+    utimesSync(join(dir, 'tree/a.txt'), 1_700_000_000.123456, 1_700_000_000.123456);
+  });
+  after(() => removeTempDir(dir));
+
+  for (const blocking of [true, false]) {
+    const flavour = blocking ? 'blocking' : 'thread pool';
+    const fs = (): NonNullable<ReturnType<typeof fastFs>> => {
+      const f = fastFs(blocking);
+      assert.ok(f, 'the fastfs addon is built (npm run build)');
+      return f;
+    };
+
+    it(`${flavour}: a listing matches readdir and lstat exactly`, async () => {
+      const listing = await fs().list(join(dir, 'tree'));
+      assert.deepEqual([...listing.names].sort(), readdirSync(join(dir, 'tree')).sort());
+      let link = 0;
+      listing.names.forEach((name, i) => {
+        const at = i * LISTING_FIELDS;
+        const st = lstatSync(join(dir, 'tree', name));
+        const kind = listing.info[at];
+        if (st.isDirectory()) assert.equal(kind, ListedKind.Directory, name);
+        else if (st.isSymbolicLink()) {
+          assert.equal(kind, ListedKind.Symlink, name);
+          assert.equal(listing.targets[link++], '../elsewhere');
+        } else {
+          assert.equal(kind, ListedKind.File, name);
+          assert.equal(listing.info[at + 1], st.mode, `${name} mode`);
+          assert.equal(listing.info[at + 2], st.size, `${name} size`);
+          assert.equal(listing.info[at + 3], st.mtimeMs, `${name} mtimeMs, to the last bit`);
+          assert.equal(listing.info[at + 4], st.ino, `${name} ino`);
+        }
+      });
+    });
+
+    it(`${flavour}: a missing folder is a Node-style ENOENT naming it`, async () => {
+      await assert.rejects(fs().list(join(dir, 'nope')), (e: NodeJS.ErrnoException) => {
+        assert.equal(e.code, 'ENOENT');
+        assert.equal(e.path, join(dir, 'nope'));
+        return true;
+      });
+    });
+
+    it(`${flavour}: a staged copy has the content, mode and mtime asked for`, async () => {
+      for (const name of ['a.txt', 'é ü.bin', 'empty']) {
+        const temp = join(dir, `copy-${flavour}-${name}`);
+        const src = join(dir, 'tree', name);
+        const r = await fs().copy(src, temp, 0o751, 1_600_000_000_500.25, true);
+        assert.deepEqual(readFileSync(temp), readFileSync(src), name);
+        const st = lstatSync(temp);
+        assert.equal(st.mode & 0o7777, 0o751);
+        assert.equal(r.mode, st.mode);
+        assert.equal(r.size, st.size);
+        assert.equal(r.mtimeMs, st.mtimeMs);
+        assert.ok(Math.abs(st.mtimeMs - 1_600_000_000_500.25) < 0.001, `mtime ${st.mtimeMs}`);
+        assert.equal(r.ino, st.ino);
+        const source = lstatSync(src);
+        assert.equal(r.sourceSize, source.size);
+        assert.equal(r.sourceMtimeMs, source.mtimeMs);
+        assert.equal(r.sourceMoved, false);
+      }
+    });
+
+    it(`${flavour}: a copy never replaces an existing file, and a failed one leaves nothing`, async () => {
+      const temp = join(dir, `taken-${flavour}`);
+      writeFileSync(temp, 'keep me');
+      await assert.rejects(fs().copy(join(dir, 'tree/a.txt'), temp, 0o644, 0, false), { code: 'EEXIST' });
+      assert.equal(readFileSync(temp, 'utf8'), 'keep me');
+      const gone = join(dir, `never-${flavour}`);
+      await assert.rejects(fs().copy(join(dir, 'tree/missing'), gone, 0o644, 0, false), {
+        code: 'ENOENT',
+        path: join(dir, 'tree/missing'),
+      });
+      assert.throws(() => lstatSync(gone), { code: 'ENOENT' });
+    });
+  }
+});

@@ -1,0 +1,104 @@
+/**
+ * @module mirrors/path/fastfs-binding
+ * Types for Satchel's fast file-system addon (`native/fastfs`): one call lists a whole folder
+ * with the stat of its files, one call makes a whole staged copy (see the C file's comment for
+ * why). The addon is optional: without it the path replica makes the same calls through Node's
+ * fs module, with the same results.
+ */
+import { loadAddon } from '../../native/addon.js';
+
+/** One folder as the addon lists it. */
+export interface FolderListing {
+  /** Entry names in readdir order. */
+  readonly names: string[];
+  /** {@link LISTING_FIELDS} numbers per entry: kind, mode, size, mtimeMs, ino (files only). */
+  readonly info: Float64Array;
+  /** Link targets of the symbolic links, in order of appearance. */
+  readonly targets: string[];
+}
+
+/** Numbers per entry in {@link FolderListing.info}. */
+export const LISTING_FIELDS = 5;
+
+/** `info[i * LISTING_FIELDS]`: what the entry is (negative: -errno of a failed fstatat). */
+export const enum ListedKind {
+  File = 0,
+  Directory = 1,
+  Symlink = 2,
+  Other = 3,
+}
+
+/** What a staged copy reports, from fstat of both open descriptors. */
+export interface CopyReport {
+  readonly sourceSize: number;
+  readonly sourceMtimeMs: number;
+  /** The source's size, mtime or inode changed while it was copied. */
+  readonly sourceMoved: boolean;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly mode: number;
+  readonly ino: number;
+}
+
+/** The addon's functions (see `native/fastfs/fastfs.c`). */
+interface FastFsBinding {
+  listSync(dir: string): FolderListing;
+  list(dir: string, callback: (err: Error | null, listing: FolderListing) => void): void;
+  copySync(src: string, temp: string, mode: number, mtimeMs: number, flush: boolean): Float64Array;
+  copy(
+    src: string,
+    temp: string,
+    mode: number,
+    mtimeMs: number,
+    flush: boolean,
+    callback: (err: Error | null, out: Float64Array) => void,
+  ): void;
+}
+
+/** The folder and copy calls, blocking or through the thread pool. */
+export interface FastFs {
+  /** Lists folder `dir`; rejects with a Node-style system error (`code`, `syscall`, `path`). */
+  list(dir: string): Promise<FolderListing>;
+  /**
+   * Creates `temp` (never replacing a file), copies `src` into it, sets `mode` (unless negative)
+   * and the mtime, fsyncs it when `flush`. On failure nothing is left at `temp`.
+   */
+  copy(src: string, temp: string, mode: number, mtimeMs: number, flush: boolean): Promise<CopyReport>;
+}
+
+function report(out: Float64Array): CopyReport {
+  return {
+    sourceSize: out[0]!,
+    sourceMtimeMs: out[1]!,
+    sourceMoved: out[2] === 1,
+    size: out[3]!,
+    mtimeMs: out[4]!,
+    mode: out[5]!,
+    ino: out[6]!,
+  };
+}
+
+/**
+ * The addon's calls, `blocking` (on the calling thread: local disks) or through the thread pool
+ * (network mounts); undefined when the addon is not available (not built, not Linux).
+ */
+export function fastFs(blocking: boolean): FastFs | undefined {
+  if (process.platform !== 'linux' || process.env.SATCHEL_NO_FASTFS === '1') return undefined;
+  const load = loadAddon<FastFsBinding>('fastfs');
+  if (!load.ok) return undefined;
+  const b = load.binding;
+  if (blocking) {
+    return {
+      list: async (dir) => b.listSync(dir),
+      copy: async (src, temp, mode, mtimeMs, flush) => report(b.copySync(src, temp, mode, mtimeMs, flush)),
+    };
+  }
+  return {
+    list: (dir) =>
+      new Promise((resolve, reject) => b.list(dir, (err, listing) => (err ? reject(err) : resolve(listing)))),
+    copy: (src, temp, mode, mtimeMs, flush) =>
+      new Promise((resolve, reject) =>
+        b.copy(src, temp, mode, mtimeMs, flush, (err, out) => (err ? reject(err) : resolve(report(out)))),
+      ),
+  };
+}
