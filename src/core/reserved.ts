@@ -19,9 +19,12 @@ export const TEMP_PREFIX = '.satchel-tmp-';
  * {@link TEMP_PREFIX} (a temporary file, or anything below one).
  */
 export function isSatchelInternal(path: string): boolean {
-  const segments = path.split('/');
-  const first = segments[0];
-  if (first === STATE_DIR_NAME) return true;
-  if (first === MARKER_NAME && segments.length === 1) return true;
-  return segments.some((s) => s.startsWith(TEMP_PREFIX));
+  // Called for every path of every scan: plain string tests, no splitting.
+  if (
+    path.startsWith(STATE_DIR_NAME) &&
+    (path.length === STATE_DIR_NAME.length || path[STATE_DIR_NAME.length] === '/')
+  )
+    return true;
+  if (path === MARKER_NAME) return true;
+  return path.startsWith(TEMP_PREFIX) || path.includes(`/${TEMP_PREFIX}`);
 }
