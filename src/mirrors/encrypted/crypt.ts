@@ -19,17 +19,25 @@
  * to, and modification times.
  */
 import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import {
+  advanceNonce,
+  BOX_BYTES,
+  CHUNK_BYTES,
+  openChunks,
+  openedLength,
+  sealChunks,
+  sealedLength,
+} from './chunks.js';
 import { emeTransform } from './eme.js';
-import { NONCE_BYTES, OVERHEAD_BYTES, open, seal } from './secretbox.js';
+import { NONCE_BYTES } from './secretbox.js';
 
 /** The first 8 bytes of every encrypted file. */
 export const FILE_MAGIC = Buffer.from('RCLONE\0\0', 'latin1');
 /** Bytes before the first chunk: magic and nonce. */
 export const HEADER_BYTES = FILE_MAGIC.length + NONCE_BYTES;
-/** Plaintext bytes per chunk. */
-export const CHUNK_BYTES = 64 * 1024;
-/** Stored bytes of a full chunk. */
-const BOX_BYTES = CHUNK_BYTES + OVERHEAD_BYTES;
+/** Plaintext bytes per chunk (defined with the chunk code in `chunks.ts`). */
+export { CHUNK_BYTES };
 /** rclone's salt when no second passphrase is given. */
 export const DEFAULT_SALT = Buffer.from('a80df43a8fbd0308a7cab83e581f86b1', 'hex');
 /** rclone refuses decoded names longer than this. */
@@ -87,18 +95,12 @@ export function checkPassphrase(keys: CryptKeys, stored: string): boolean {
 
 /** The stored size of a file of `plainSize` bytes. */
 export function encryptedSize(plainSize: number): number {
-  return HEADER_BYTES + plainSize + OVERHEAD_BYTES * Math.ceil(plainSize / CHUNK_BYTES);
+  return HEADER_BYTES + sealedLength(plainSize);
 }
 
 /** The plaintext size of a stored file of `size` bytes; `undefined` when no file has that size. */
 export function decryptedSize(size: number): number | undefined {
-  if (size < HEADER_BYTES) return undefined;
-  const body = size - HEADER_BYTES;
-  const full = Math.floor(body / BOX_BYTES);
-  const last = body % BOX_BYTES;
-  if (last === 0) return full * CHUNK_BYTES;
-  if (last <= OVERHEAD_BYTES) return undefined;
-  return full * CHUNK_BYTES + last - OVERHEAD_BYTES;
+  return size < HEADER_BYTES ? undefined : openedLength(size - HEADER_BYTES);
 }
 
 // ---------------------------------------------------------------- names
@@ -241,61 +243,192 @@ export class CryptError extends Error {
   }
 }
 
-/** Adds one to a nonce, little-endian with carry (rclone's `nonce.increment`). */
-function increment(nonce: Buffer): void {
-  for (let i = 0; i < nonce.length; i++) {
-    nonce[i] = (nonce[i]! + 1) & 0xff;
-    if (nonce[i] !== 0) return;
+/** Plaintext bytes sealed per call (16 chunks): enough to make a hand-off to the thread pool pay. */
+const BATCH_PLAIN_BYTES = 16 * CHUNK_BYTES;
+/** Stored bytes opened per call (16 boxes). */
+const BATCH_STORED_BYTES = 16 * BOX_BYTES;
+const NO_ROOM = Buffer.alloc(0);
+
+/**
+ * Bytes waiting to be sealed or opened, handed over in runs of whole chunks (`unit` bytes) or
+ * at the end of the file. Its first capacity comes from the expected size, so a small file
+ * gets a small buffer; a file longer than expected grows it to `max`.
+ */
+class Batch {
+  /** Bytes filled so far. */
+  filled = 0;
+  #buf: Buffer;
+  readonly #unit: number;
+  readonly #max: number;
+
+  constructor(capacity: number, unit: number, max: number) {
+    this.#buf = Buffer.allocUnsafe(capacity);
+    this.#unit = unit;
+    this.#max = max;
+  }
+
+  /** Free space to fill; empty when the batch is full at a chunk boundary and must be taken first. */
+  room(): Buffer {
+    if (this.filled === this.#buf.length) {
+      if (this.filled > 0 && this.filled % this.#unit === 0) return NO_ROOM;
+      const bigger = Buffer.allocUnsafe(this.#max);
+      this.#buf.copy(bigger, 0, 0, this.filled);
+      this.#buf = bigger;
+    }
+    return this.#buf.subarray(this.filled);
+  }
+
+  /** Copies as much of `piece` as fits; returns the rest. */
+  fill(piece: Buffer): Buffer {
+    const room = this.room();
+    const n = Math.min(room.length, piece.length);
+    piece.copy(room, 0, 0, n);
+    this.filled += n;
+    return piece.subarray(n);
+  }
+
+  /** The filled bytes, emptying the batch (the view is valid until the batch is filled again). */
+  take(): Buffer {
+    const out = this.#buf.subarray(0, this.filled);
+    this.filled = 0;
+    return out;
   }
 }
 
-/** Yields `input` cut into pieces of exactly `size` bytes (the last one may be shorter). */
-async function* rechunk(
-  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  size: number,
-): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  for await (const piece of input) {
-    let buf = Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
-    while (pendingBytes + buf.length >= size) {
-      const take = size - pendingBytes;
-      pending.push(buf.subarray(0, take));
-      yield pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-      buf = buf.subarray(take);
-      pending = [];
-      pendingBytes = 0;
-    }
-    if (buf.length > 0) {
-      pending.push(buf);
-      pendingBytes += buf.length;
-    }
+/** A Buffer over the same memory as `piece`. */
+function asBuffer(piece: Uint8Array): Buffer {
+  return Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
+}
+
+/** Seals a file's plaintext batch by batch; the first output starts with the header. */
+class Sealer {
+  readonly batch: Batch;
+  /** Plaintext bytes sealed so far. */
+  plainBytes = 0;
+  readonly #key: Uint8Array;
+  readonly #nonce: Buffer;
+  #header: Buffer | undefined;
+
+  constructor(keys: CryptKeys, nonce: Uint8Array, expectedSize: number | undefined) {
+    this.#key = keys.dataKey;
+    this.#nonce = Buffer.from(nonce);
+    this.#header = Buffer.concat([FILE_MAGIC, this.#nonce]);
+    // One byte more than expected: reading the expected size then finds the end without growing.
+    const capacity =
+      expectedSize === undefined ? BATCH_PLAIN_BYTES : Math.min(expectedSize + 1, BATCH_PLAIN_BYTES);
+    this.batch = new Batch(capacity, CHUNK_BYTES, BATCH_PLAIN_BYTES);
   }
-  if (pendingBytes > 0) yield Buffer.concat(pending);
+
+  /** Seals what the batch holds (whole chunks, or the end of the file). */
+  async seal(): Promise<Buffer> {
+    const plain = this.batch.take();
+    const head = this.#header?.length ?? 0;
+    const out = Buffer.allocUnsafe(head + sealedLength(plain.length));
+    if (this.#header !== undefined) this.#header.copy(out);
+    this.#header = undefined;
+    await sealChunks(plain, this.#nonce, this.#key, out.subarray(head));
+    advanceNonce(this.#nonce, Math.ceil(plain.length / CHUNK_BYTES));
+    this.plainBytes += plain.length;
+    return out;
+  }
 }
 
 /**
- * Encrypts a plaintext stream into rclone's format: header, then one box per 64 KiB. `nonce`
- * is for tests only (known-answer vectors); real files always get a fresh random one.
+ * Encrypts a plaintext stream into rclone's format: header, then one box per 64 KiB, yielded
+ * in runs of up to 16 boxes. `expectedSize` (when known) only sizes the buffers. `nonce` is
+ * for tests only (known-answer vectors); real files always get a fresh random one.
  */
 export async function* encryptStream(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   keys: CryptKeys,
   nonce: Buffer = randomBytes(NONCE_BYTES),
+  expectedSize?: number,
 ): AsyncGenerator<Buffer> {
-  const n = Buffer.from(nonce);
-  yield Buffer.concat([FILE_MAGIC, n]);
-  for await (const chunk of rechunk(input, CHUNK_BYTES)) {
-    yield seal(chunk, n, keys.dataKey);
-    increment(n);
+  const sealer = new Sealer(keys, nonce, expectedSize);
+  for await (const piece of input) {
+    let rest = asBuffer(piece);
+    while (rest.length > 0) {
+      if (sealer.batch.room().length === 0) yield await sealer.seal();
+      rest = sealer.batch.fill(rest);
+    }
   }
+  const last = await sealer.seal();
+  if (last.length > 0) yield last;
+}
+
+/** Batch buffers of {@link encryptFile} not in use (one per file being encrypted, reused). */
+const spareBatches: Buffer[] = [];
+/** Random bytes for nonces, drawn in batches (one call per file cost more than the nonce). */
+let noncePool = Buffer.alloc(0);
+let nonceAt = 0;
+
+/** A fresh random nonce (from the pool). */
+function freshNonce(): Buffer {
+  if (nonceAt + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_BYTES * 256);
+    nonceAt = 0;
+  }
+  const nonce = Buffer.from(noncePool.subarray(nonceAt, nonceAt + NONCE_BYTES));
+  noncePool.fill(0, nonceAt, nonceAt + NONCE_BYTES);
+  nonceAt += NONCE_BYTES;
+  return nonce;
 }
 
 /**
- * Decrypts a stored stream, authenticating every chunk before yielding it. Throws
- * {@link CryptError} (naming `what`) on a missing or wrong header, an altered, reordered or
- * truncated chunk, or — with `expectedSize` — a plaintext of another length (a file cut at a
- * chunk boundary). Nothing of a chunk is yielded unless it authenticated.
+ * Encrypts the local file at `path` like {@link encryptStream}, reading it straight into a
+ * reused buffer (no stream, no copy), and returns how many plaintext bytes it read: the caller
+ * compares that with the size it planned for. Reads block, as the path replica's own reads of
+ * a local disk do (cheaper than a thread-pool hand-off per call); sealing runs on the thread
+ * pool. A short read is taken as the end of the file, as it is for a regular file; should it
+ * not be, the count tells.
+ */
+export async function* encryptFile(
+  path: string,
+  keys: CryptKeys,
+  nonce: Buffer = freshNonce(),
+): AsyncGenerator<Buffer, number> {
+  const n = Buffer.from(nonce);
+  let header: Buffer | undefined = Buffer.concat([FILE_MAGIC, n]);
+  let plainBytes = 0;
+  const fd = openSync(path, 'r');
+  const batch = spareBatches.pop() ?? Buffer.allocUnsafeSlow(BATCH_PLAIN_BYTES);
+  try {
+    for (;;) {
+      let filled = 0;
+      let end = false;
+      while (filled < batch.length) {
+        const got = readSync(fd, batch, filled, batch.length - filled, null);
+        filled += got;
+        if (got === 0 || filled < batch.length) {
+          end = true;
+          break;
+        }
+      }
+      if (filled > 0 || header !== undefined) {
+        const head = header?.length ?? 0;
+        const out = Buffer.allocUnsafe(head + sealedLength(filled));
+        if (header !== undefined) header.copy(out);
+        header = undefined;
+        await sealChunks(batch.subarray(0, filled), n, keys.dataKey, out.subarray(head));
+        advanceNonce(n, Math.ceil(filled / CHUNK_BYTES));
+        plainBytes += filled;
+        yield out;
+      }
+      if (end) break;
+    }
+  } finally {
+    closeSync(fd);
+    if (spareBatches.length < 16) spareBatches.push(batch);
+  }
+  return plainBytes;
+}
+
+/**
+ * Decrypts a stored stream, authenticating every chunk before yielding it (in runs of up to 16
+ * chunks). Throws {@link CryptError} (naming `what`) on a missing or wrong header, an altered,
+ * reordered or truncated chunk, or — with `expectedSize` — a plaintext of another length (a file
+ * cut at a chunk boundary). Nothing of a run is yielded unless all of it authenticated, and the
+ * last run not unless the length is right.
  */
 export async function* decryptStream(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -303,60 +436,66 @@ export async function* decryptStream(
   what: string,
   expectedSize?: number,
 ): AsyncGenerator<Buffer> {
+  const header = Buffer.alloc(HEADER_BYTES);
+  let headerBytes = 0;
   let nonce: Buffer | undefined;
   let index = 0;
   let total = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const openBox = (box: Buffer): Buffer => {
-    if (box.length <= OVERHEAD_BYTES) {
-      throw new CryptError(`${what} is truncated: its last chunk (${index + 1}) is cut short`);
+  const capacity =
+    expectedSize === undefined
+      ? BATCH_STORED_BYTES
+      : Math.min(sealedLength(expectedSize) + 1, BATCH_STORED_BYTES);
+  const batch = new Batch(capacity, BOX_BYTES, BATCH_STORED_BYTES);
+  const openBatch = async (last: boolean): Promise<Buffer> => {
+    const stored = batch.take();
+    const size = openedLength(stored.length);
+    if (size === undefined) {
+      const chunk = index + Math.floor(stored.length / BOX_BYTES) + 1;
+      throw new CryptError(`${what} is truncated: its last chunk (${chunk}) is cut short`);
     }
-    const plain = open(box, nonce!, keys.dataKey);
-    if (plain === undefined) {
+    const plain = Buffer.allocUnsafe(size);
+    const bad = await openChunks(stored, nonce!, keys.dataKey, plain);
+    if (bad >= 0) {
       throw new CryptError(
-        `${what} failed authentication in chunk ${index + 1}: it was altered, truncated or reordered, or encrypted with another passphrase`,
+        `${what} failed authentication in chunk ${index + bad + 1}: it was altered, truncated or reordered, or encrypted with another passphrase`,
       );
     }
-    increment(nonce!);
-    index++;
-    total += plain.length;
+    const boxes = Math.ceil(stored.length / BOX_BYTES);
+    advanceNonce(nonce!, boxes);
+    index += boxes;
+    total += size;
+    if (expectedSize !== undefined && (total > expectedSize || (last && total !== expectedSize))) {
+      throw new CryptError(
+        `${what} decrypts to ${last ? '' : 'more than '}${total} bytes, not the ${expectedSize} expected: it was truncated or altered`,
+      );
+    }
     return plain;
   };
-  const take = (size: number): Buffer => {
-    const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-    const out = all.subarray(0, size);
-    const rest = all.subarray(size);
-    pending = rest.length > 0 ? [rest] : [];
-    pendingBytes = rest.length;
-    return out;
-  };
   for await (const piece of input) {
-    const buf = Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
-    if (buf.length === 0) continue;
-    pending.push(buf);
-    pendingBytes += buf.length;
+    let rest = asBuffer(piece);
     if (nonce === undefined) {
-      if (pendingBytes < HEADER_BYTES) continue;
-      const header = take(HEADER_BYTES);
+      const n = Math.min(HEADER_BYTES - headerBytes, rest.length);
+      rest.copy(header, headerBytes, 0, n);
+      headerBytes += n;
+      rest = rest.subarray(n);
+      if (headerBytes < HEADER_BYTES) continue;
       if (!header.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC)) {
         throw new CryptError(`${what} is not an encrypted file: its header is not rclone's (RCLONE\\0\\0)`);
       }
       nonce = Buffer.from(header.subarray(FILE_MAGIC.length));
     }
-    while (pendingBytes >= BOX_BYTES) yield openBox(take(BOX_BYTES));
+    while (rest.length > 0) {
+      if (batch.room().length === 0) yield await openBatch(false);
+      rest = batch.fill(rest);
+    }
   }
   if (nonce === undefined) {
     throw new CryptError(
       `${what} is not an encrypted file: it is shorter than the ${HEADER_BYTES}-byte header`,
     );
   }
-  if (pendingBytes > 0) yield openBox(take(pendingBytes));
-  if (expectedSize !== undefined && total !== expectedSize) {
-    throw new CryptError(
-      `${what} decrypts to ${total} bytes, not the ${expectedSize} expected: it was truncated or altered`,
-    );
-  }
+  const last = await openBatch(true);
+  if (last.length > 0) yield last;
 }
 
 /** The lower-case hex SHA-256 of the plaintext of a stored stream (authenticating it). */

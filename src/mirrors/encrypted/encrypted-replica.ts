@@ -38,6 +38,7 @@ import {
   decryptedSize,
   decryptStream,
   encryptedSize,
+  encryptFile,
   encryptStream,
   hashDecrypted,
   maxPlainNameBytes,
@@ -369,8 +370,10 @@ interface EncryptedRef {
  * way. The inner replica checks a copied file's size and hash against `from.entry`; the size of
  * the ciphertext is known in advance, its hash (random nonce) only once produced, so each
  * write's `from.entry` reports its `hash` through a getter that is final when the stream ends.
- * The plaintext is checked against the planned hash here: a source that changed under the read
- * makes the ciphertext hash mismatch, which the inner replica reports as `changed-during-sync`.
+ * A source that changed under the read makes the ciphertext hash mismatch, which the inner
+ * replica reports as `changed-during-sync`: a local source file (the case) is checked as the
+ * plain mirror checks its copies (bytes read against the planned size here, size and mtime
+ * after the copy by the inner replica); a streamed source is hashed against the planned hash.
  */
 class EncryptingSource implements ContentSource {
   readonly #outer: ContentSource;
@@ -407,7 +410,30 @@ class EncryptingSource implements ContentSource {
 
   async open(path: string, entry: FileEntry): Promise<Readable> {
     const state = this.#state(entry);
-    const input = await this.#outer.open(path, state.plain);
+    const keys = this.#keys;
+    const planned = state.plain;
+    const local = this.#outer.localFile(path);
+    if (local !== undefined) {
+      // A local file (the case): read straight into the cipher's buffers. Its content is not
+      // hashed again: as for the plain mirror's file copy, the size read here and the inner
+      // replica's `unchanged` check (size and mtime, after the copy) tell a file that changed.
+      return Readable.from(
+        (async function* (): AsyncGenerator<Buffer> {
+          const sealed = encryptFile(local, keys);
+          let step = await sealed.next();
+          while (step.done !== true) {
+            state.cipherHash.update(step.value);
+            yield step.value;
+            step = await sealed.next();
+          }
+          state.result =
+            step.value === planned.size
+              ? state.cipherHash.digest('hex')
+              : 'the source changed while it was read';
+        })(),
+      );
+    }
+    const input = await this.#outer.open(path, planned);
     const plainHash = createHash('sha256');
     let plainBytes = 0;
     const counted = (async function* (): AsyncGenerator<Buffer> {
@@ -417,14 +443,13 @@ class EncryptingSource implements ContentSource {
         yield chunk;
       }
     })();
-    const keys = this.#keys;
     return Readable.from(
       (async function* (): AsyncGenerator<Buffer> {
-        for await (const chunk of encryptStream(counted, keys)) {
+        for await (const chunk of encryptStream(counted, keys, undefined, planned.size)) {
           state.cipherHash.update(chunk);
           yield chunk;
         }
-        const same = plainBytes === state.plain.size && plainHash.digest('hex') === state.plain.hash;
+        const same = plainBytes === planned.size && plainHash.digest('hex') === planned.hash;
         state.result = same ? state.cipherHash.digest('hex') : 'the source changed while it was read';
       })(),
     );

@@ -1,0 +1,214 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { advanceNonce, BOX_BYTES, CHUNK_BYTES, openChunks, sealChunks, sealedLength } from './chunks.js';
+import { loadSecretboxBinding, type SecretboxBinding } from './native-secretbox.js';
+import { open, seal } from './secretbox.js';
+
+const SIZES = [
+  0,
+  1,
+  2,
+  15,
+  16,
+  17,
+  31,
+  32,
+  33,
+  63,
+  64,
+  65,
+  127,
+  128,
+  129,
+  255,
+  256,
+  257,
+  1000,
+  4095,
+  16383,
+  16384,
+  65535,
+  65536,
+  65537,
+  3 * 65536 + 5,
+];
+
+/** The JavaScript secretbox over consecutive chunks: the reference the addon must match. */
+function jsSealChunks(input: Buffer, nonce: Buffer, key: Buffer): Buffer {
+  const n = Buffer.from(nonce);
+  const out: Buffer[] = [];
+  for (let at = 0; at < input.length; at += CHUNK_BYTES) {
+    out.push(seal(input.subarray(at, at + CHUNK_BYTES), n, key));
+    advanceNonce(n, 1);
+  }
+  return Buffer.concat(out);
+}
+
+const load = loadSecretboxBinding();
+
+describe('native secretbox addon', () => {
+  it('is built and loads on Linux (npm run build builds it)', () => {
+    if (process.platform !== 'linux') return;
+    assert.ok(load.ok, load.ok ? '' : load.reason);
+  });
+
+  const native = (): SecretboxBinding => {
+    assert.ok(load.ok, load.ok ? '' : load.reason);
+    return load.binding;
+  };
+
+  it('seals exactly as the JavaScript secretbox, and opens what it seals, at every size', () => {
+    const nb = native();
+    for (const size of SIZES) {
+      for (let round = 0; round < 3; round++) {
+        const key = randomBytes(32);
+        const nonce = randomBytes(24);
+        const message = randomBytes(size);
+        const box = nb.seal(key, nonce, message);
+        assert.deepEqual(box, seal(message, nonce, key), `seal of ${size} bytes`);
+        assert.deepEqual(nb.open(key, nonce, box), message, `open of ${size} bytes`);
+        assert.deepEqual(open(box, nonce, key), message, `JavaScript open of ${size} bytes`);
+      }
+    }
+  });
+
+  it('matches the NaCl secretbox vector', () => {
+    const key = Buffer.from('1b27556473e985d462cd51197a9a46c76009549eac6474f206c4ee0844f68389', 'hex');
+    const nonce = Buffer.from('69696ee955b62b73cd62bda875fc73d68219e0036b7a0b37', 'hex');
+    const m = Buffer.from(
+      'be075fc53c81f2d5cf141316ebeb0c7b5228c52a4c62cbd44b66849b64244ffce5ecbaaf33bd751a1ac728d45e6c61296cdc3c01233561f41db66cce314adb310e3be8250c46f06dceea3a7fa1348057e2f6556ad6b1318a024a838f21af1fde048977eb48f59ffd4924ca1c60902e52f0a089bc76897040e082f937763848645e0705',
+      'hex',
+    );
+    const box = native().seal(key, nonce, m);
+    assert.equal(box.subarray(0, 16).toString('hex'), 'f3ffc7703f9400e52a7dfb4b3d3305d9');
+    assert.equal(box.subarray(16, 24).toString('hex'), '8e993b9f48681273');
+  });
+
+  it('chains chunks as rclone does (nonce + i, with carry), sync and on the thread pool', async () => {
+    const nb = native();
+    for (const size of SIZES) {
+      const key = randomBytes(32);
+      // Low bytes near the wrap: the carry into the next byte is exercised.
+      const nonce = randomBytes(24);
+      nonce[0] = 0xfe;
+      nonce[1] = 0xff;
+      const input = randomBytes(size);
+      const expected = jsSealChunks(input, nonce, key);
+      const sync = Buffer.alloc(sealedLength(size));
+      nb.sealChunks(key, nonce, input, sync);
+      assert.deepEqual(sync, expected, `sealChunks of ${size} bytes`);
+      const pooled = Buffer.alloc(sealedLength(size));
+      await nb.sealChunksAsync(key, nonce, input, pooled);
+      assert.deepEqual(pooled, expected, `sealChunksAsync of ${size} bytes`);
+      const viaModule = Buffer.alloc(sealedLength(size));
+      await sealChunks(input, nonce, key, viaModule);
+      assert.deepEqual(viaModule, expected, `chunks.sealChunks of ${size} bytes`);
+
+      const back = Buffer.alloc(size);
+      assert.equal(nb.openChunks(key, nonce, expected, back), -1);
+      assert.deepEqual(back, input);
+      const back2 = Buffer.alloc(size);
+      assert.equal(await nb.openChunksAsync(key, nonce, expected, back2), -1);
+      assert.deepEqual(back2, input);
+    }
+  });
+
+  it('refuses tampered boxes and names the first bad chunk', async () => {
+    const nb = native();
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    for (const size of [1, 63, 64, 65, 65535, 65536, 65537]) {
+      const box = nb.seal(key, nonce, randomBytes(size));
+      for (const at of [0, 15, 16, box.length - 1, Math.floor(box.length / 2)]) {
+        const bad = Buffer.from(box);
+        bad[at]! ^= 0x01;
+        assert.equal(nb.open(key, nonce, bad), undefined, `flipped byte ${at} of a ${size}-byte box`);
+      }
+      const otherNonce = Buffer.from(nonce);
+      otherNonce[23]! ^= 0x80;
+      assert.equal(nb.open(key, otherNonce, box), undefined, 'another nonce');
+      assert.equal(nb.open(randomBytes(32), nonce, box), undefined, 'another key');
+      assert.equal(nb.open(key, nonce, box.subarray(0, box.length - 1)), undefined, 'one byte short');
+    }
+    assert.equal(nb.open(key, nonce, Buffer.alloc(15)), undefined, 'shorter than a tag');
+
+    const input = randomBytes(3 * CHUNK_BYTES + 100);
+    const stored = Buffer.alloc(sealedLength(input.length));
+    nb.sealChunks(key, nonce, input, stored);
+    const out = Buffer.alloc(input.length);
+    for (const chunk of [0, 1, 3]) {
+      const bad = Buffer.from(stored);
+      bad[chunk * BOX_BYTES + 20]! ^= 0x40;
+      assert.equal(nb.openChunks(key, nonce, bad, out), chunk);
+      assert.equal(await nb.openChunksAsync(key, nonce, bad, out), chunk);
+      assert.equal(await openChunks(bad, nonce, key, out), chunk);
+    }
+    const swapped = Buffer.concat([
+      stored.subarray(BOX_BYTES, 2 * BOX_BYTES),
+      stored.subarray(0, BOX_BYTES),
+      stored.subarray(2 * BOX_BYTES),
+    ]);
+    assert.equal(nb.openChunks(key, nonce, swapped, out), 0, 'swapped chunks');
+  });
+
+  it('checks its arguments instead of reading or writing out of bounds', () => {
+    const nb = native();
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    assert.throws(() => nb.seal(randomBytes(31), nonce, Buffer.alloc(1)), RangeError);
+    assert.throws(() => nb.seal(key, randomBytes(23), Buffer.alloc(1)), RangeError);
+    assert.throws(() => nb.seal(key, nonce, 'text' as unknown as Uint8Array), TypeError);
+    assert.throws(() => nb.sealChunks(key, nonce, Buffer.alloc(100), Buffer.alloc(115)), RangeError);
+    assert.throws(() => nb.openChunks(key, nonce, Buffer.alloc(65552 + 10), Buffer.alloc(65536)), RangeError);
+    assert.throws(() => nb.sealChunksAsync(key, nonce, Buffer.alloc(100), Buffer.alloc(117)), RangeError);
+  });
+
+  it('advances nonces as repeated increments would', () => {
+    for (const count of [0, 1, 255, 256, 257, 65535, 70000, 1 << 24]) {
+      const start = randomBytes(24);
+      start[0] = 0xf0;
+      const viaAdd = Buffer.from(start);
+      advanceNonce(viaAdd, count);
+      // Reference: the nonce as a 192-bit little-endian number, plus count.
+      const asBig = (b: Buffer): bigint => BigInt('0x' + Buffer.from(b).reverse().toString('hex'));
+      const expected = (asBig(start) + BigInt(count)) % (1n << 192n);
+      assert.equal(asBig(viaAdd), expected, `+${count}`);
+    }
+  });
+
+  it('the JavaScript fallback (no addon) writes what the addon reads, and reads what it writes', async () => {
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    const input = randomBytes(2 * CHUNK_BYTES + 777);
+    const chunksModule = fileURLToPath(new URL('./chunks.js', import.meta.url));
+    const script = `
+      const { sealChunks, openChunks, sealedLength, secretboxImplementation } = await import(${JSON.stringify(chunksModule)});
+      let text = '';
+      for await (const piece of process.stdin) text += piece;
+      const [key, nonce, input] = JSON.parse(text).map((h) => Buffer.from(h, 'hex'));
+      const out = Buffer.alloc(sealedLength(input.length));
+      await sealChunks(input, nonce, key, out);
+      const back = Buffer.alloc(input.length);
+      const bad = await openChunks(out, nonce, key, back);
+      process.stdout.write(JSON.stringify({ impl: secretboxImplementation, sealed: out.toString('hex'), bad, same: back.equals(input) }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      input: JSON.stringify([key, nonce, input].map((b) => b.toString('hex'))),
+      env: { ...process.env, SATCHEL_NO_NATIVE_SECRETBOX: '1' },
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as { impl: string; sealed: string; bad: number; same: boolean };
+    assert.equal(got.impl, 'javascript');
+    assert.equal(got.bad, -1);
+    assert.ok(got.same);
+    const sealed = Buffer.from(got.sealed, 'hex');
+    const expected = Buffer.alloc(sealedLength(input.length));
+    native().sealChunks(key, nonce, input, expected);
+    assert.deepEqual(sealed, expected);
+  });
+});

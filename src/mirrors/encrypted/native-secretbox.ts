@@ -1,0 +1,43 @@
+/**
+ * @module mirrors/encrypted/native-secretbox
+ * Loads Satchel's XSalsa20-Poly1305 addon (`native/secretbox`, built by
+ * `node scripts/build-native.mjs`) and gives it types. The addon is optional: when it is missing
+ * (not built, not Linux) or does not load, `chunks.ts` falls back to the JavaScript
+ * implementation in `secretbox.ts`, which produces the same bytes, more slowly and on the main
+ * thread. `SATCHEL_NO_NATIVE_SECRETBOX=1` forces the fallback (tests compare the two).
+ */
+import { type AddonLoad, loadAddon } from '../../native/addon.js';
+
+/**
+ * The addon's functions (see `native/secretbox/secretbox.c`). `key` is 32 bytes, `nonce` 24;
+ * chunk `i` of a multi-chunk call is sealed under `nonce + i` (little-endian, with carry), and
+ * every chunk but the last holds exactly 64 KiB of plaintext, as in rclone's format.
+ */
+export interface SecretboxBinding {
+  /** One box: the 16-byte tag, then the ciphertext. */
+  seal(key: Uint8Array, nonce: Uint8Array, message: Uint8Array): Buffer;
+  /** The message of one box, or `undefined` when it does not authenticate. */
+  open(key: Uint8Array, nonce: Uint8Array, box: Uint8Array): Buffer | undefined;
+  /** Seals `input` chunk by chunk into `output` (`input.length` + 16 per chunk). */
+  sealChunks(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array): void;
+  /**
+   * Opens consecutive boxes of `input` into `output` (16 bytes fewer per box): -1 when all
+   * authenticated, else the index of the first that did not (`output` is then incomplete).
+   */
+  openChunks(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array): number;
+  /** {@link sealChunks} on the thread pool; the arrays must not be touched until it settles. */
+  sealChunksAsync(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array): Promise<void>;
+  /** {@link openChunks} on the thread pool; the arrays must not be touched until it settles. */
+  openChunksAsync(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array): Promise<number>;
+}
+
+/**
+ * Loads the addon once per process. Never throws: a missing or broken addon is reported as
+ * `{ ok: false, reason }`, and the callers use the JavaScript implementation.
+ */
+export function loadSecretboxBinding(): AddonLoad<SecretboxBinding> {
+  if (process.env.SATCHEL_NO_NATIVE_SECRETBOX === '1') {
+    return { ok: false, reason: 'SATCHEL_NO_NATIVE_SECRETBOX=1 asks for the JavaScript implementation' };
+  }
+  return loadAddon<SecretboxBinding>('secretbox');
+}
