@@ -352,6 +352,33 @@ describe('satchel CLI', () => {
       );
       expectFailure(await satchel(['mirror', 'remove', 'stick'], work), /no mirror named "stick"/);
     });
+    it('removes a mirror whose hand-edited entry breaks the config, as the error hint says', async () => {
+      const config = join(work, '.satchel/config.toml');
+      const before = readFileSync(config, 'utf8');
+      const other = join(work, '..', 'other-stick');
+      mkdirSync(other, { recursive: true });
+      expectExit(await satchel(['mirror', 'add', 'typo', other], work), 0);
+      writeFileSync(
+        config,
+        readFileSync(config, 'utf8').replace(
+          /(\[mirrors\.typo\][^[]*?)push_only = false/,
+          '$1push_only = "no"',
+        ),
+      );
+      const broken = expectFailure(
+        await satchel(['status'], work),
+        /mirrors\.typo\.push_only: expected true or false/,
+      );
+      assert.match(
+        broken.stderr,
+        /hint: fix .*config\.toml by hand, or remove the mirror with `satchel mirror remove typo`/,
+      );
+      const r = expectExit(await satchel(['mirror', 'remove', 'typo'], work), 0);
+      assert.match(r.stdout, /Removed mirror "typo"/);
+      assert.equal(readFileSync(config, 'utf8'), before, 'the rest of the config is as it was');
+      expectExit(await satchel(['status'], work), 0);
+      assert.ok(existsSync(join(other, '.satchel-mirror')), 'the marker stays');
+    });
   });
 
   describe('conflicts and resolve', () => {

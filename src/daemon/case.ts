@@ -21,7 +21,14 @@ import { ftpKind, sftpKind } from './mirror-kinds.js';
 import { locateMirror } from './mirror-locate.js';
 import { StateStore } from '../state/state-store.js';
 import { acquireCaseLock } from './case-lock.js';
-import { configFile, loadConfig, saveConfig, type CaseConfig, type MirrorConfig } from './config.js';
+import {
+  configFile,
+  loadConfig,
+  removeMirrorFromFile,
+  saveConfig,
+  type CaseConfig,
+  type MirrorConfig,
+} from './config.js';
 import {
   describeMirrorUrl,
   parseMirrorUrl,
@@ -528,6 +535,36 @@ export async function removeMirror(ctx: CaseContext, name: string): Promise<Mirr
     ctx.state.dropMirror(removed.id, name);
     return removed;
   });
+}
+
+/**
+ * Removes mirror `name` from the case at or above `dir` when the config does not load because of
+ * that mirror's own entry (a hand edit gone wrong): the entry goes, the rest of the config must
+ * validate, and the mirror's state is dropped as {@link removeMirror} does.
+ */
+export function removeUnloadableMirror(
+  dir: string,
+  name: string,
+): { readonly id?: string; readonly url?: string } {
+  const root = findCaseRoot(dir);
+  const lock = acquireCaseLock(stateDir(root), 'removing a mirror');
+  try {
+    const removed = removeMirrorFromFile(root, name);
+    if (removed === undefined) {
+      throw new SatchelError('mirror-unknown', `no mirror named "${name}" in this case`, { data: { name } });
+    }
+    const state = StateStore.open(join(stateDir(root), STATE_DB_NAME));
+    try {
+      // Without a readable id only the state kept by name can go; an id-keyed ancestor of an
+      // unknown id is never read again (a re-added mirror gets a new id).
+      state.dropMirror(removed.id ?? '', name);
+    } finally {
+      state.close();
+    }
+    return removed;
+  } finally {
+    lock.release();
+  }
 }
 
 /** The `mirror-unknown` error for `name`, listing the configured mirrors. */

@@ -184,9 +184,14 @@ const fileSchema = z.strictObject({
 
 type ConfigFile = z.infer<typeof fileSchema>;
 
-/** The hint of every config error. */
-function editHint(file: string): string {
-  return `fix ${file} by hand, or remove the broken mirror with \`satchel mirror remove\` and add it again`;
+/**
+ * The hint of a config error: a mistake inside one mirror's table can also be undone by removing
+ * that mirror (which works on a config that does not load, see {@link removeMirrorFromFile}).
+ */
+function editHint(file: string, mirror?: string): string {
+  return mirror === undefined
+    ? `fix ${file} by hand`
+    : `fix ${file} by hand, or remove the mirror with \`satchel mirror remove ${mirror}\` and add it again`;
 }
 
 /** The value at `path` in the parsed TOML, or `undefined` when absent. */
@@ -253,9 +258,13 @@ export function loadConfig(caseRoot: string): CaseConfig {
       },
     );
   }
-  let raw: unknown;
+  return validate(file, parseConfigText(file, text), caseRoot);
+}
+
+/** The config file's text parsed as TOML; a syntax error names the line and column. */
+function parseConfigText(file: string, text: string): unknown {
   try {
-    raw = parseToml(text);
+    return parseToml(text);
   } catch (cause) {
     if (!(cause instanceof TomlError)) throw cause;
     const what = cause.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'syntax error';
@@ -269,17 +278,50 @@ export function loadConfig(caseRoot: string): CaseConfig {
       },
     );
   }
+}
+
+/** Validates the parsed file `raw`; an invalid one throws, naming the key and what is allowed. */
+function validate(file: string, raw: unknown, caseRoot: string): CaseConfig {
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = firstIssue(parsed.error.issues);
     const { key, message } =
       issue === undefined ? { key: '', message: 'invalid' } : describeIssue(issue, raw);
+    // `mirrors.<name>.…`: the data names the mirror, so `mirror remove <name>` can drop it.
+    const path = issue?.path ?? [];
+    const mirror = path[0] === 'mirrors' && typeof path[1] === 'string' ? path[1] : undefined;
     throw new SatchelError('config-invalid', `${file}: ${key}: ${message}`, {
-      hint: editHint(file),
-      data: { file, key },
+      hint: editHint(file, mirror),
+      data: { file, key, ...(mirror === undefined ? {} : { mirror }) },
     });
   }
   return fromFile(parsed.data, caseRoot);
+}
+
+/**
+ * Removes mirror `name` from the config file even when its entry does not validate (a hand edit
+ * gone wrong): the rest must still be valid. Returns the removed entry's `id` and `url` when
+ * they were strings (to drop the mirror's state), or undefined when there is no such mirror.
+ * The caller holds the case lock.
+ */
+export function removeMirrorFromFile(
+  caseRoot: string,
+  name: string,
+): { readonly id?: string; readonly url?: string } | undefined {
+  const file = configFile(caseRoot);
+  const raw = parseConfigText(file, readFileSync(file, 'utf8'));
+  const mirrors = valueAt(raw, ['mirrors']);
+  if (typeof mirrors !== 'object' || mirrors === null || !Object.hasOwn(mirrors, name)) return undefined;
+  const entry = (mirrors as Record<string, unknown>)[name];
+  delete (mirrors as Record<string, unknown>)[name];
+  saveConfig(caseRoot, validate(file, raw, caseRoot));
+  const field = (key: string): string | undefined => {
+    const v = valueAt(entry, [key]);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const id = field('id');
+  const url = field('url');
+  return { ...(id === undefined ? {} : { id }), ...(url === undefined ? {} : { url }) };
 }
 
 /** Converts the validated file contents to a {@link CaseConfig}. */
