@@ -13,6 +13,9 @@ export const STATE_DIR_NAME = '.satchel';
 /** Prefix of temporary files staged beside their final name before the atomic rename. */
 export const TEMP_PREFIX = '.satchel-tmp-';
 
+/** A temporary name below the root, as it appears inside a path. */
+const NESTED_TEMP = `/${TEMP_PREFIX}`;
+
 /**
  * Whether `path` (relative, `/`-separated) is one of Satchel's own: the root-level state folder
  * or anything below it, the root-level marker, or any path with a segment starting with
@@ -26,5 +29,5 @@ export function isSatchelInternal(path: string): boolean {
   )
     return true;
   if (path === MARKER_NAME) return true;
-  return path.startsWith(TEMP_PREFIX) || path.includes(`/${TEMP_PREFIX}`);
+  return path.startsWith(TEMP_PREFIX) || path.includes(NESTED_TEMP);
 }

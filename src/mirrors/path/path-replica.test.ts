@@ -5,7 +5,7 @@ import { chmodSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { POSIX_CAPABILITIES, type Capabilities } from '../../core/capabilities.js';
-import type { Entry, FileEntry } from '../../core/entry.js';
+import { comparePaths, type Entry, type FileEntry } from '../../core/entry.js';
 import { SatchelError } from '../../core/errors.js';
 import { encodePath } from '../../core/name-encoding.js';
 import type { Operation, WriteOperation } from '../../core/plan.js';
@@ -448,4 +448,36 @@ describe('marker', () => {
       removeTempDir(dir);
     }
   });
+});
+
+describe('scan order', () => {
+  for (const nativeCalls of [true, false]) {
+    it(`lists every folder before its children, siblings by name (${nativeCalls ? 'native' : 'Node fs'} calls)`, async () => {
+      const dir = makeTempDir('scan-order');
+      try {
+        const paths = ['a/b/c', 'a-b/x', 'a.b', 'ab/z', 'Z/y', 'é/ü', 'a/b-c', 'a/b/d/e', '0', 'a/ba'];
+        for (const p of paths) {
+          await fsp.mkdir(join(dir, p, '..'), { recursive: true });
+          await fsp.writeFile(join(dir, p), p);
+        }
+        await fsp.symlink('a', join(dir, 'link'));
+        await fsp.mkdir(join(dir, 'empty'));
+        const replica = new PathReplica({
+          root: dir,
+          label: 'm',
+          capabilities: POSIX_CAPABILITIES,
+          role: 'mirror',
+          nativeCalls,
+        });
+        const { snapshot } = await replica.scan(scanOptions);
+        const keys = [...snapshot.keys()];
+        assert.deepEqual(keys, [...keys].sort(comparePaths));
+        assert.equal(keys.length, 19);
+        assert.deepEqual(snapshot.get('link'), { kind: 'symlink', target: 'a' });
+        assert.deepEqual(snapshot.get('empty'), { kind: 'directory' });
+      } finally {
+        removeTempDir(dir);
+      }
+    });
+  }
 });
