@@ -1,7 +1,7 @@
 /**
  * @module daemon/config
  * The case configuration, `<case>/.satchel/config.toml`: the case's name and its mirrors. Read
- * with smol-toml, validated with zod; every mistake becomes a `config-invalid` error naming the
+ * with smol-toml, validated by core/schema; every mistake becomes a `config-invalid` error naming the
  * file, the key (`mirrors.stick.poll`) and what is allowed, so a hand edit is easy to fix.
  *
  * ```toml
@@ -21,9 +21,22 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
-import * as z from 'zod';
 import type { Capabilities } from '../core/capabilities.js';
 import { SatchelError } from '../core/errors.js';
+import {
+  array,
+  boolean,
+  type Issue,
+  matches,
+  number,
+  object,
+  optional,
+  record,
+  type Schema,
+  string,
+  validate as validateSchema,
+  withDefault,
+} from '../core/schema.js';
 import { STATE_DIR_NAME } from '../core/reserved.js';
 import { MIRROR_NAME_PATTERN, parseMirrorUrl } from './mirror-url.js';
 
@@ -79,110 +92,164 @@ export function configFile(caseRoot: string): string {
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A boolean field, with the message every boolean shares. */
-const flag = () => z.boolean({ error: 'expected true or false' });
+const flag = (): Schema<boolean> => boolean('expected true or false');
 
 /** A whole number at least `min`, described as `what`. */
-const count = (min: number, what: string) =>
-  z
-    .number({ error: `expected ${what}, a whole number ≥ ${min}` })
-    .int({ error: `expected ${what}, a whole number ≥ ${min}` })
-    .min(min, { error: `expected ${what}, a whole number ≥ ${min}` })
-    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what} ≤ ${Number.MAX_SAFE_INTEGER}` });
+const count = (min: number, what: string): Schema<number> => {
+  const message = `expected ${what}, a whole number ≥ ${min}`;
+  return number(
+    message,
+    (v) => (Number.isInteger(v) && v >= min ? undefined : message),
+    (v) => (v <= Number.MAX_SAFE_INTEGER ? undefined : `expected ${what} ≤ ${Number.MAX_SAFE_INTEGER}`),
+  );
+};
 
-const capabilitiesSchema = z.strictObject({
-  readable: flag(),
-  writable: flag(),
-  symlinks: flag(),
-  executableBit: flag(),
-  caseSensitive: flag(),
-  mtimeGranularityMs: count(1, 'a number of milliseconds'),
-  forbiddenChars: z.string({ error: 'expected a string of characters' }),
-  forbidsTrailingDotOrSpace: flag(),
-  maxFileSize: count(1, 'a number of bytes'),
-  maxNameLength: count(1, 'a length in characters'),
-});
+/** An absolute path (a string starting with `/`), described as `what`. */
+const absolutePath = (expected: string, message: string): Schema<string> =>
+  string(expected, (v) => (v.startsWith('/') ? undefined : message));
 
-const mirrorSchema = z.strictObject({
-  url: z.string({ error: 'expected a string: an absolute path or file:///abs/path' }).check((ctx) => {
-    try {
-      parseMirrorUrl(ctx.value);
-    } catch (e) {
-      // Kinds this version cannot use yet are still valid configuration; `sync` says so.
-      if (e instanceof SatchelError && e.code === 'mirror-unsupported') return;
-      ctx.issues.push({
-        code: 'custom',
-        input: ctx.value,
-        message: `expected an absolute path or file:///abs/path (${e instanceof Error ? e.message : String(e)})`,
-      });
-    }
-  }),
-  id: z.string({ error: 'expected the UUID of the mirror marker' }).regex(UUID_PATTERN, {
-    error: 'expected the UUID of the mirror marker (like 2b7c1f3e-…)',
-  }),
-  push_only: flag().default(false),
-  poll: z
-    .number({ error: 'expected a number of seconds ≥ 1' })
-    .min(1, { error: 'expected a number of seconds ≥ 1' })
-    .max(86_400, { error: 'expected a number of seconds ≤ 86400 (one day)' })
-    .optional(),
-  encrypt: flag().default(false),
-  passphrase_check: z
-    .string({ error: 'expected the passphrase check written by `satchel mirror add --encrypt`' })
-    .regex(/^[0-9a-f]{32}$/, {
-      error: 'expected 32 hex digits, as written by `satchel mirror add --encrypt`',
-    })
-    .optional(),
-  passphrase_file: z
-    .string({ error: 'expected the absolute path of a file holding the passphrase' })
-    .refine((v) => v.startsWith('/'), { error: 'expected an absolute path (starting with /)' })
-    .optional(),
-  search: z
-    .array(
-      z
-        .string({ error: 'expected absolute folder paths' })
-        .refine((v) => v.startsWith('/'), { error: 'expected absolute folder paths (starting with /)' }),
-      { error: 'expected a list of absolute folder paths' },
-    )
-    .optional(),
-  capabilities: capabilitiesSchema.optional(),
-  password_env: z
-    .string({ error: 'expected the name of an environment variable holding the FTP password' })
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-      error: 'expected the name of an environment variable (letters, digits, _), not a password',
-    })
-    .optional(),
-  ftps_fingerprint: z
-    .string({ error: 'expected the SHA-256 fingerprint of the FTPS certificate' })
-    .regex(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/, {
-      error: 'expected a SHA-256 fingerprint: 32 hex pairs separated by colons (AB:CD:…)',
-    })
-    .optional(),
-});
+const capabilitiesSchema = object<Capabilities>(
+  {
+    readable: flag(),
+    writable: flag(),
+    symlinks: flag(),
+    executableBit: flag(),
+    caseSensitive: flag(),
+    mtimeGranularityMs: count(1, 'a number of milliseconds'),
+    forbiddenChars: string('expected a string of characters'),
+    forbidsTrailingDotOrSpace: flag(),
+    maxFileSize: count(1, 'a number of bytes'),
+    maxNameLength: count(1, 'a length in characters'),
+  },
+  'expected a table of capabilities',
+  true,
+);
 
-const fileSchema = z.strictObject({
-  case: z
-    .strictObject({
-      name: z
-        .string({ error: 'expected a string' })
-        .min(1, { error: 'expected a non-empty name' })
-        .max(255, { error: 'expected a name of at most 255 characters' })
-        // eslint-disable-next-line no-control-regex
-        .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'expected a name without control characters' })
-        .optional(),
-    })
-    .default({}),
-  mirrors: z
-    .record(
-      z.string().regex(MIRROR_NAME_PATTERN, {
-        error:
-          'expected a mirror name of 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
-      }),
-      mirrorSchema,
-    )
-    .default({}),
-});
+/** One `[mirrors.<name>]` table as written in the file. */
+interface MirrorFile {
+  readonly url: string;
+  readonly id: string;
+  readonly push_only: boolean;
+  readonly poll?: number | undefined;
+  readonly encrypt: boolean;
+  readonly passphrase_check?: string | undefined;
+  readonly passphrase_file?: string | undefined;
+  readonly search?: string[] | undefined;
+  readonly capabilities?: Capabilities | undefined;
+  readonly password_env?: string | undefined;
+  readonly ftps_fingerprint?: string | undefined;
+}
 
-type ConfigFile = z.infer<typeof fileSchema>;
+const POLL_MESSAGE = 'expected a number of seconds ≥ 1';
+
+const mirrorSchema = object<MirrorFile>(
+  {
+    url: string('expected a string: an absolute path or file:///abs/path', (v) => {
+      try {
+        parseMirrorUrl(v);
+        return undefined;
+      } catch (e) {
+        // Kinds this version cannot use yet are still valid configuration; `sync` says so.
+        if (e instanceof SatchelError && e.code === 'mirror-unsupported') return undefined;
+        return `expected an absolute path or file:///abs/path (${e instanceof Error ? e.message : String(e)})`;
+      }
+    }),
+    id: string(
+      'expected the UUID of the mirror marker',
+      matches(UUID_PATTERN, 'expected the UUID of the mirror marker (like 2b7c1f3e-…)'),
+    ),
+    push_only: withDefault(flag(), false),
+    poll: optional(
+      number(
+        POLL_MESSAGE,
+        (v) => (v >= 1 ? undefined : POLL_MESSAGE),
+        (v) => (v <= 86_400 ? undefined : 'expected a number of seconds ≤ 86400 (one day)'),
+      ),
+    ),
+    encrypt: withDefault(flag(), false),
+    passphrase_check: optional(
+      string(
+        'expected the passphrase check written by `satchel mirror add --encrypt`',
+        matches(/^[0-9a-f]{32}$/, 'expected 32 hex digits, as written by `satchel mirror add --encrypt`'),
+      ),
+    ),
+    passphrase_file: optional(
+      absolutePath(
+        'expected the absolute path of a file holding the passphrase',
+        'expected an absolute path (starting with /)',
+      ),
+    ),
+    search: optional(
+      array(
+        absolutePath('expected absolute folder paths', 'expected absolute folder paths (starting with /)'),
+        'expected a list of absolute folder paths',
+      ),
+    ),
+    capabilities: optional(capabilitiesSchema),
+    password_env: optional(
+      string(
+        'expected the name of an environment variable holding the FTP password',
+        matches(
+          /^[A-Za-z_][A-Za-z0-9_]*$/,
+          'expected the name of an environment variable (letters, digits, _), not a password',
+        ),
+      ),
+    ),
+    ftps_fingerprint: optional(
+      string(
+        'expected the SHA-256 fingerprint of the FTPS certificate',
+        matches(
+          /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/,
+          'expected a SHA-256 fingerprint: 32 hex pairs separated by colons (AB:CD:…)',
+        ),
+      ),
+    ),
+  },
+  'expected a table of mirror settings',
+  true,
+);
+
+/** The whole file as written. */
+interface ConfigFile {
+  readonly case: { readonly name?: string | undefined };
+  readonly mirrors: Record<string, MirrorFile>;
+}
+
+const fileSchema = object<ConfigFile>(
+  {
+    case: withDefault(
+      object<ConfigFile['case']>(
+        {
+          name: optional(
+            string(
+              'expected a string',
+              (v) => (v.length >= 1 ? undefined : 'expected a non-empty name'),
+              (v) => (v.length <= 255 ? undefined : 'expected a name of at most 255 characters'),
+              // eslint-disable-next-line no-control-regex
+              matches(/^[^\u0000-\u001f\u007f]*$/, 'expected a name without control characters'),
+            ),
+          ),
+        },
+        'expected a table',
+        true,
+      ),
+      {},
+    ),
+    mirrors: withDefault(
+      record(
+        (name) =>
+          MIRROR_NAME_PATTERN.test(name)
+            ? undefined
+            : 'expected a mirror name of 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+        mirrorSchema,
+        'expected a table of mirrors',
+      ),
+      {},
+    ),
+  },
+  'expected a TOML document',
+  true,
+);
 
 /**
  * The hint of a config error: a mistake inside one mirror's table can also be undone by removing
@@ -208,30 +275,24 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
  * The issue to report: an unknown key first (a misspelt key also makes the intended one look
  * missing, and the misspelling is what the user has to fix), else the first one.
  */
-function firstIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined {
-  return issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+function firstIssue(issues: readonly Issue[]): Issue | undefined {
+  return issues.find((i) => i.kind === 'unknown-key') ?? issues[0];
 }
 
-/** Describes a zod issue about `raw` as `key.path: what is allowed`. */
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown): { key: string; message: string } {
+/** Describes an issue as `key.path: what is allowed`. */
+function describeIssue(issue: Issue): { key: string; message: string } {
   const at = issue.path.map(String);
-  if (issue.code === 'unrecognized_keys') {
-    const key = [...at, issue.keys[0] ?? ''].join('.');
-    return { key, message: `unknown key (allowed here: ${allowedKeys(at).join(', ')})` };
+  switch (issue.kind) {
+    case 'unknown-key':
+      return {
+        key: [...at, issue.keys[0] ?? ''].join('.'),
+        message: `unknown key (allowed here: ${issue.allowed.join(', ')})`,
+      };
+    case 'missing':
+      return { key: at.join('.'), message: `missing; ${issue.message}` };
+    default:
+      return { key: at.join('.'), message: issue.message };
   }
-  if (issue.code === 'invalid_key') {
-    return { key: at.join('.'), message: issue.issues[0]?.message ?? issue.message };
-  }
-  const missing = issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined;
-  return { key: at.join('.'), message: missing ? `missing; ${issue.message}` : issue.message };
-}
-
-/** The keys a table at `path` may hold, for "unknown key" messages. */
-function allowedKeys(path: readonly string[]): string[] {
-  if (path.length === 0) return Object.keys(fileSchema.shape);
-  if (path[0] === 'case') return Object.keys(fileSchema.shape.case.unwrap().shape);
-  if (path.length === 2) return Object.keys(mirrorSchema.shape);
-  return Object.keys(capabilitiesSchema.shape);
 }
 
 /**
@@ -282,11 +343,10 @@ function parseConfigText(file: string, text: string): unknown {
 
 /** Validates the parsed file `raw`; an invalid one throws, naming the key and what is allowed. */
 function validate(file: string, raw: unknown, caseRoot: string): CaseConfig {
-  const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = firstIssue(parsed.error.issues);
-    const { key, message } =
-      issue === undefined ? { key: '', message: 'invalid' } : describeIssue(issue, raw);
+  const parsed = validateSchema(fileSchema, raw);
+  if (!parsed.ok) {
+    const issue = firstIssue(parsed.issues);
+    const { key, message } = issue === undefined ? { key: '', message: 'invalid' } : describeIssue(issue);
     // `mirrors.<name>.…`: the data names the mirror, so `mirror remove <name>` can drop it.
     const path = issue?.path ?? [];
     const mirror = path[0] === 'mirrors' && typeof path[1] === 'string' ? path[1] : undefined;
@@ -295,7 +355,7 @@ function validate(file: string, raw: unknown, caseRoot: string): CaseConfig {
       data: { file, key, ...(mirror === undefined ? {} : { mirror }) },
     });
   }
-  return fromFile(parsed.data, caseRoot);
+  return fromFile(parsed.value, caseRoot);
 }
 
 /**

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { literal, matches, object, optional, string, validate } from '../../core/schema.js';
 import { SatchelError } from '../../core/errors.js';
 import { MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 import { errnoOf } from './fs-errors.js';
@@ -30,16 +30,26 @@ export interface Marker {
   readonly passphraseCheck?: string;
 }
 
-const markerSchema = z.object({
-  version: z.literal(1),
-  id: z.uuid(),
-  case: z.string().min(1),
-  createdAt: z.iso.datetime({ offset: true }),
-  passphraseCheck: z
-    .string()
-    .regex(/^[0-9a-f]{32}$/, { error: 'expected 32 hexadecimal digits' })
-    .optional(),
-});
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An ISO 8601 date-time with seconds and a zone (`Z` or `+hh:mm`), as `toISOString` writes. */
+const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Unknown fields (written by a newer Satchel) are left out, not refused. */
+const markerSchema = object<Marker>(
+  {
+    version: literal(1, 'expected 1'),
+    id: string('expected a UUID', matches(UUID, 'expected a UUID')),
+    case: string('expected a string', (v) => (v.length > 0 ? undefined : 'expected a non-empty name')),
+    createdAt: string('expected an ISO 8601 date and time', (v) =>
+      ISO_DATETIME.test(v) && !Number.isNaN(Date.parse(v)) ? undefined : 'expected an ISO 8601 date and time',
+    ),
+    passphraseCheck: optional(
+      string('expected 32 hexadecimal digits', matches(/^[0-9a-f]{32}$/, 'expected 32 hexadecimal digits')),
+    ),
+  },
+  'expected a JSON object',
+  false,
+);
 
 /** The marker file's absolute name for a mirror rooted at `root`. */
 export function markerFile(root: string): string {
@@ -79,13 +89,14 @@ export function parseMarker(text: string, file: string): Marker {
   } catch (err) {
     throw invalid(file, 'it is not valid JSON', err);
   }
-  const parsed = markerSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+  const parsed = validate(markerSchema, json);
+  if (!parsed.ok) {
+    const issue = parsed.issues[0];
     const field = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.join('.');
-    throw invalid(file, `field ${field}: ${issue?.message ?? 'invalid'}`, parsed.error);
+    const message = issue?.kind === 'missing' ? `missing; ${issue.message}` : (issue?.message ?? 'invalid');
+    throw invalid(file, `field ${field}: ${message}`, undefined);
   }
-  return parsed.data as Marker;
+  return parsed.value;
 }
 
 function invalid(file: string, detail: string, cause: unknown): SatchelError {
@@ -98,8 +109,7 @@ function invalid(file: string, detail: string, cause: unknown): SatchelError {
 
 /** Writes `marker` at `root` atomically: temporary file, fsync, rename over, fsync of the folder. */
 export async function writeMarker(root: string, marker: Marker): Promise<void> {
-  const parsed = markerSchema.safeParse(marker);
-  if (!parsed.success) throw new Error(`bug: invalid marker ${JSON.stringify(marker)}`);
+  if (!validate(markerSchema, marker).ok) throw new Error(`bug: invalid marker ${JSON.stringify(marker)}`);
   const file = markerFile(root);
   const temp = join(root, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
   const handle = await fsp.open(temp, 'wx', 0o644);
