@@ -11,9 +11,10 @@
  * "Extending the Salsa20 nonce" (HSalsa20/XSalsa20), "The Poly1305-AES message-authentication
  * code"; box layout as in NaCl: a 16-byte tag, then the ciphertext; the one-time Poly1305 key
  * is the first 32 bytes of the key stream and the message is XORed with the stream from byte
- * 32). Salsa20 runs four blocks at once in generic vector lanes (SSE2 / NEON, no intrinsics);
- * Poly1305 uses five 26-bit limbs and 64-bit products. The JavaScript tests compare it byte
- * for byte with the JavaScript implementation, with published vectors and with rclone.
+ * 32). Salsa20 runs 4, 8 or 16 blocks at once in generic vector lanes (SSE2 / NEON, AVX2 or
+ * AVX-512 where the processor has them, picked at load; no intrinsics); Poly1305 uses five
+ * 26-bit limbs and 64-bit products. The JavaScript tests compare it byte for byte with the
+ * JavaScript implementation, with published vectors and with rclone.
  *
  * JavaScript API (see src/mirrors/encrypted/native-secretbox.ts for the typed wrapper). `key`
  * is 32 bytes, `nonce` 24; boxes are chained as in rclone: chunk i uses nonce + i (little
@@ -24,6 +25,7 @@
  *                                                input.length + 16 * ceil(input.length / 65536)
  *   openChunks(key, nonce, input, output)     -> -1, or the index of the first chunk that does not
  *                                                authenticate (output then holds no plaintext of it)
+ *   lanes                                     -> how many Salsa20 blocks run at once here (4, 8, 16)
  *   sealChunksAsync / openChunksAsync (same arguments) -> a Promise of the same result, computed
  *                                                on the thread pool; input and output must not be
  *                                                touched until it settles.
@@ -54,9 +56,14 @@ static inline void store32_le(uint8_t *p, uint32_t v) {
 }
 
 /* Overwrites secrets in a way the compiler may not drop as a dead store. */
-static void wipe(void *p, size_t n) {
+static inline void wipe(void *p, size_t n) {
+#if defined(__GNUC__)
+  memset(p, 0, n);
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+#else
   volatile uint8_t *v = (volatile uint8_t *)p;
   while (n--) *v++ = 0;
+#endif
 }
 
 /* ---- Salsa20 ------------------------------------------------------------------------------ */
@@ -138,25 +145,63 @@ static void salsa20_block(uint8_t out[64], const uint32_t s[16]) {
   wipe(x, sizeof x);
 }
 
-typedef uint32_t v4u32 __attribute__((vector_size(16)));
-
-/* Four consecutive key-stream blocks (counters c, c+1, c+2, c+3 of state `s`), 256 bytes. */
-static void salsa20_block4(uint8_t out[256], const uint32_t s[16]) {
-  v4u32 x[16], in[16];
-  for (int i = 0; i < 16; i++) in[i] = (v4u32){s[i], s[i], s[i], s[i]};
-  uint64_t c = (uint64_t)s[8] | ((uint64_t)s[9] << 32);
-  for (int lane = 0; lane < 4; lane++) {
-    uint64_t cl = c + (uint64_t)lane;
-    in[8][lane] = (uint32_t)cl;
-    in[9][lane] = (uint32_t)(cl >> 32);
+/*
+ * out = in XOR `LANES` consecutive key-stream blocks of state `s` (counters c .. c+LANES-1), one
+ * block per vector lane, so the rounds run on all of them at once. Defined for 4 lanes
+ * (128-bit vectors: SSE2, NEON, or plain code) and, on x86-64, for 8 (AVX2) and 16 (AVX-512)
+ * lanes, compiled for those instruction sets and used only where the processor has them.
+ */
+#define DEFINE_SALSA20_XOR_LANES(NAME, LANES, ATTR)                                            \
+  typedef uint32_t NAME##_vec __attribute__((vector_size(4 * (LANES))));                      \
+  ATTR static void NAME(uint8_t *out, const uint8_t *in, const uint32_t s[16]) {               \
+    NAME##_vec x[16], st[16];                                                                  \
+    for (int i = 0; i < 16; i++)                                                               \
+      for (int l = 0; l < (LANES); l++) st[i][l] = s[i];                                       \
+    uint64_t c = (uint64_t)s[8] | ((uint64_t)s[9] << 32);                                      \
+    for (int l = 0; l < (LANES); l++) {                                                        \
+      uint64_t cl = c + (uint64_t)l;                                                           \
+      st[8][l] = (uint32_t)cl;                                                                 \
+      st[9][l] = (uint32_t)(cl >> 32);                                                         \
+    }                                                                                          \
+    memcpy(x, st, sizeof x);                                                                   \
+    SALSA20_ROUNDS(x);                                                                         \
+    for (int i = 0; i < 16; i++) x[i] += st[i];                                                \
+    for (int l = 0; l < (LANES); l++)                                                          \
+      for (int i = 0; i < 16; i++) {                                                           \
+        size_t o = 64 * (size_t)l + 4 * (size_t)i;                                             \
+        store32_le(out + o, load32_le(in + o) ^ x[i][l]);                                      \
+      }                                                                                        \
+    wipe(x, sizeof x);                                                                         \
+    wipe(st, sizeof st);                                                                       \
   }
-  memcpy(x, in, sizeof x);
-  SALSA20_ROUNDS(x);
-  for (int i = 0; i < 16; i++) x[i] += in[i];
-  for (int lane = 0; lane < 4; lane++)
-    for (int i = 0; i < 16; i++) store32_le(out + 64 * lane + 4 * i, x[i][lane]);
-  wipe(x, sizeof x);
-  wipe(in, sizeof in);
+
+DEFINE_SALSA20_XOR_LANES(salsa20_xor4, 4, )
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_WIDE_LANES 1
+DEFINE_SALSA20_XOR_LANES(salsa20_xor8, 8, __attribute__((target("avx2"))))
+DEFINE_SALSA20_XOR_LANES(salsa20_xor16, 16, __attribute__((target("avx512f"))))
+#endif
+
+typedef void (*salsa20_xor_lanes_fn)(uint8_t *, const uint8_t *, const uint32_t *);
+
+/* The widest lane count this processor runs, picked once at load (see init). */
+static salsa20_xor_lanes_fn wide_xor = salsa20_xor4;
+static unsigned wide_lanes = 4;
+
+/* SATCHEL_SECRETBOX_MAX_LANES=4 or 8 caps the choice (the tests run every variant this way). */
+static void pick_wide_lanes(void) {
+#ifdef HAVE_WIDE_LANES
+  const char *cap_text = getenv("SATCHEL_SECRETBOX_MAX_LANES");
+  long cap = cap_text != NULL ? strtol(cap_text, NULL, 10) : 16;
+  __builtin_cpu_init();
+  if (cap >= 16 && __builtin_cpu_supports("avx512f")) {
+    wide_xor = salsa20_xor16;
+    wide_lanes = 16;
+  } else if (cap >= 8 && __builtin_cpu_supports("avx2")) {
+    wide_xor = salsa20_xor8;
+    wide_lanes = 8;
+  }
+#endif
 }
 
 /* Advances the 64-bit block counter in words 8 and 9 by `n`. */
@@ -168,15 +213,22 @@ static inline void salsa20_advance(uint32_t s[16], uint64_t n) {
 
 /* out = in XOR key stream of state `s` from its current counter (block-aligned); advances it. */
 static void salsa20_xor(uint8_t *out, const uint8_t *in, size_t len, uint32_t s[16]) {
-  uint8_t ks[256];
+  const size_t wide = 64 * (size_t)wide_lanes;
+  while (len >= wide) {
+    wide_xor(out, in, s);
+    salsa20_advance(s, wide_lanes);
+    out += wide;
+    in += wide;
+    len -= wide;
+  }
   while (len >= 256) {
-    salsa20_block4(ks, s);
+    salsa20_xor4(out, in, s);
     salsa20_advance(s, 4);
-    for (int i = 0; i < 256; i++) out[i] = in[i] ^ ks[i];
     out += 256;
     in += 256;
     len -= 256;
   }
+  uint8_t ks[64];
   while (len > 0) {
     salsa20_block(ks, s);
     salsa20_advance(s, 1);
@@ -688,6 +740,10 @@ static napi_value js_open_chunks_async(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  pick_wide_lanes();
+  napi_value lanes;
+  NAPI_CALL(env, napi_create_uint32(env, wide_lanes, &lanes));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "lanes", lanes));
   static const struct {
     const char *name;
     napi_callback fn;

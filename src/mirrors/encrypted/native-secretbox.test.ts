@@ -179,13 +179,18 @@ describe('native secretbox addon', () => {
     }
   });
 
-  it('the JavaScript fallback (no addon) writes what the addon reads, and reads what it writes', async () => {
-    const key = randomBytes(32);
-    const nonce = randomBytes(24);
-    const input = randomBytes(2 * CHUNK_BYTES + 777);
+  /** Seals and reopens `input` in a child process with `env` (another implementation or lane count). */
+  function inChild(
+    env: NodeJS.ProcessEnv,
+    key: Buffer,
+    nonce: Buffer,
+    input: Buffer,
+  ): { impl: string; lanes: number; sealed: Buffer; bad: number; same: boolean } {
     const chunksModule = fileURLToPath(new URL('./chunks.js', import.meta.url));
+    const bindingModule = fileURLToPath(new URL('./native-secretbox.js', import.meta.url));
     const script = `
       const { sealChunks, openChunks, sealedLength, secretboxImplementation } = await import(${JSON.stringify(chunksModule)});
+      const { loadSecretboxBinding } = await import(${JSON.stringify(bindingModule)});
       let text = '';
       for await (const piece of process.stdin) text += piece;
       const [key, nonce, input] = JSON.parse(text).map((h) => Buffer.from(h, 'hex'));
@@ -193,22 +198,60 @@ describe('native secretbox addon', () => {
       await sealChunks(input, nonce, key, out);
       const back = Buffer.alloc(input.length);
       const bad = await openChunks(out, nonce, key, back);
-      process.stdout.write(JSON.stringify({ impl: secretboxImplementation, sealed: out.toString('hex'), bad, same: back.equals(input) }));
+      const load = loadSecretboxBinding();
+      process.stdout.write(JSON.stringify({
+        impl: secretboxImplementation, lanes: load.ok ? load.binding.lanes : 0,
+        sealed: out.toString('hex'), bad, same: back.equals(input),
+      }));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       input: JSON.stringify([key, nonce, input].map((b) => b.toString('hex'))),
-      env: { ...process.env, SATCHEL_NO_NATIVE_SECRETBOX: '1' },
+      env: { ...process.env, ...env },
       encoding: 'utf8',
       maxBuffer: 64 << 20,
     });
     assert.equal(r.status, 0, r.stderr);
-    const got = JSON.parse(r.stdout) as { impl: string; sealed: string; bad: number; same: boolean };
+    const got = JSON.parse(r.stdout) as {
+      impl: string;
+      lanes: number;
+      sealed: string;
+      bad: number;
+      same: boolean;
+    };
+    return { ...got, sealed: Buffer.from(got.sealed, 'hex') };
+  }
+
+  it('the JavaScript fallback (no addon) writes what the addon reads, and reads what it writes', () => {
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    const input = randomBytes(2 * CHUNK_BYTES + 777);
+    const got = inChild({ SATCHEL_NO_NATIVE_SECRETBOX: '1' }, key, nonce, input);
     assert.equal(got.impl, 'javascript');
     assert.equal(got.bad, -1);
     assert.ok(got.same);
-    const sealed = Buffer.from(got.sealed, 'hex');
     const expected = Buffer.alloc(sealedLength(input.length));
     native().sealChunks(key, nonce, input, expected);
-    assert.deepEqual(sealed, expected);
+    assert.deepEqual(got.sealed, expected);
+  });
+
+  it('every vector width this processor runs gives the same bytes (4, 8 and 16 lanes)', () => {
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    // Sizes that end in every loop of the key stream: wide blocks, 4-block groups, single blocks.
+    for (const size of [CHUNK_BYTES + 1024 + 256 + 64 + 7, 2 * CHUNK_BYTES - 33]) {
+      const input = randomBytes(size);
+      const expected = jsSealChunks(input, nonce, key);
+      const seen = new Set<number>();
+      for (const lanes of ['4', '8', '16']) {
+        const got = inChild({ SATCHEL_SECRETBOX_MAX_LANES: lanes }, key, nonce, input);
+        assert.equal(got.impl, 'native');
+        assert.ok(got.lanes <= Number(lanes));
+        seen.add(got.lanes);
+        assert.deepEqual(got.sealed, expected, `${got.lanes} lanes, ${size} bytes`);
+        assert.equal(got.bad, -1);
+        assert.ok(got.same);
+      }
+      assert.ok(seen.has(4), 'the 4-lane code ran');
+    }
   });
 });
