@@ -9,13 +9,23 @@
  *   a connection with requests outstanding and no answer for {@link requestTimeoutMs} is
  *   declared lost (a cut link does not reset a TCP connection) and destroyed, which fails every
  *   outstanding request; callers turn that into `mirror-absent`.
+ * - Requests issued in the same tick leave in one socket write: the socket is corked on the
+ *   first and uncorked on the next tick, so a burst of pipelined requests (a file's open-write-
+ *   setstat-fsync-close tail, a round of renames) costs one `writev` instead of one system call
+ *   and one server wake-up per SSH packet.
+ * - Bulk work can spread over several SFTP channels of the one connection
+ *   ({@link SftpSession.lanes}): OpenSSH serves each channel with its own `sftp-server`
+ *   process, so the server's `fsync`s and file-system calls of different files overlap instead
+ *   of waiting for each other in one process. Extra channels are opened on first use and live
+ *   as long as the connection.
  * - Connections are kept in a small pool ({@link acquireSession}/{@link SftpSession.release}):
  *   the daemon's saves go out on a kept-alive connection instead of a new handshake each.
  *   An idle pooled connection does not keep the process alive (its socket is unref'd) and is
  *   closed after {@link IDLE_MS}.
  *
  * Test knobs (environment): `SATCHEL_SSH_DIR` replaces `~/.ssh`; `SATCHEL_SFTP_TIMEOUT_MS`
- * shortens the request and connect timeouts (the partition test).
+ * shortens the request and connect timeouts (the partition test); `SATCHEL_SFTP_CHANNELS`
+ * caps the channels {@link SftpSession.lanes} opens (benchmarks; 1 = the main one only).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -106,6 +116,13 @@ export class SftpSession {
   #users = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   readonly #watchdog: NodeJS.Timeout;
+  /** The main channel, then the extra ones opened by {@link lanes}. */
+  readonly #lanes: SFTPWrapper[];
+  /** Extra channels being opened (one opening at a time). */
+  #opening: Promise<void> | undefined;
+  /** The server refused another channel (MaxSessions): use what is open. */
+  #laneLimit = false;
+  #corked = false;
 
   constructor(client: Client, socket: Socket, sftp: SFTPWrapper, where: string, key: string) {
     this.#client = client;
@@ -113,13 +130,14 @@ export class SftpSession {
     this.sftp = sftp;
     this.where = where;
     this.#key = key;
+    this.#lanes = [sftp];
     this.posixRename = sftp._extensions['posix-rename@openssh.com'] === '1';
     this.fsync = sftp._extensions['fsync@openssh.com'] === '1';
     this.statvfs = sftp._extensions['statvfs@openssh.com'] === '2';
-    const gone = (why: string): void => {
+    const gone = (this.#gone = (why: string): void => {
       this.lostReason ??= why;
       pool.delete(this.#key);
-    };
+    });
     client.on('close', () => gone('the connection was closed'));
     client.on('error', (err: Error) => gone(err.message));
     sftp.on('close', () => gone('the SFTP session was closed'));
@@ -137,6 +155,8 @@ export class SftpSession {
     this.#watchdog.unref();
   }
 
+  readonly #gone: (why: string) => void;
+
   /** Whether the connection is gone. */
   get lost(): boolean {
     return this.lostReason !== undefined;
@@ -147,6 +167,7 @@ export class SftpSession {
     if (this.lostReason !== undefined) return Promise.reject(this.lostError());
     if (this.#inFlight === 0) this.#lastAnswer = Date.now();
     this.#inFlight++;
+    this.#cork();
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const done = (err: SftpError | undefined | null, value?: T): void => {
@@ -163,6 +184,55 @@ export class SftpSession {
         done(err as SftpError);
       }
     });
+  }
+
+  /** Holds the socket's writes until the next tick, so that this tick's requests leave together. */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      this.#socket.uncork();
+    });
+  }
+
+  /**
+   * Up to `n` SFTP channels of this connection for work that can be spread (see the module
+   * comment): the main channel first, then extra ones, opened now if needed. Fewer come back
+   * when the server refuses more channels; a request and the handle it uses must stay on one
+   * channel.
+   */
+  async lanes(n: number): Promise<readonly SFTPWrapper[]> {
+    const cap = Number(process.env.SATCHEL_SFTP_CHANNELS);
+    const want = Math.max(1, Math.min(n, Number.isInteger(cap) && cap > 0 ? cap : n));
+    while (this.#lanes.length < want && !this.#laneLimit && !this.lost) {
+      this.#opening ??= this.#openLanes(want - this.#lanes.length).finally(() => (this.#opening = undefined));
+      await this.#opening;
+    }
+    return this.#lanes.slice(0, want);
+  }
+
+  /** Opens `n` more channels at once; notes when the server allows no more. */
+  async #openLanes(n: number): Promise<void> {
+    const opened = await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<SFTPWrapper | undefined>((resolve) => {
+            this.#client.sftp((err, s) => resolve(err ? undefined : s));
+          }),
+      ),
+    );
+    for (const extra of opened) {
+      if (extra === undefined) {
+        this.#laneLimit = true;
+        continue;
+      }
+      extra.on('close', () => this.#gone('an SFTP session was closed'));
+      if (this.lost) extra.end();
+      else this.#lanes.push(extra);
+    }
   }
 
   /** The `mirror-absent` error for a lost connection. */

@@ -4,10 +4,12 @@
  * far server busy: a file's writes, its attributes, fsync, fstat and close are sent together
  * and answered in order, and reads keep a window of requests in flight. SFTP status errors
  * become Node-like `code`s (`ENOENT`, `EACCES`, `EFAILURE`, `ENOTSUP`) so callers can tell them
- * apart the way the path replica tells errno codes apart.
+ * apart the way the path replica tells errno codes apart. Functions that take a `lane` send
+ * their requests on that channel of the session (see {@link SftpSession.lanes}); a handle is
+ * only valid on the channel that opened it.
  */
 import type { Readable } from 'node:stream';
-import type { Stats, SftpError, StatVfs } from 'ssh2';
+import type { SFTPWrapper, Stats, SftpError, StatVfs } from 'ssh2';
 import { type SftpSession, sftpStatus, STATUS } from './connection.js';
 
 /** How many read requests of one file are in flight. */
@@ -42,9 +44,13 @@ export function remoteCode(err: unknown): string | undefined {
 }
 
 /** The attributes of a path, `undefined` when it does not exist. */
-export async function lstatOrUndefined(s: SftpSession, path: string): Promise<Stats | undefined> {
+export async function lstatOrUndefined(
+  s: SftpSession,
+  path: string,
+  lane: SFTPWrapper = s.sftp,
+): Promise<Stats | undefined> {
   try {
-    return await s.call<Stats>((done) => s.sftp.lstat(path, done));
+    return await s.call<Stats>((done) => lane.lstat(path, done));
   } catch (err) {
     if (remoteCode(err) === 'ENOENT') return undefined;
     throw err;
@@ -62,15 +68,14 @@ export async function freeBytes(s: SftpSession, path: string): Promise<number | 
   }
 }
 
-/** Opens `path` for reading. */
-function openRead(s: SftpSession, path: string): Promise<Buffer> {
-  return s.call<Buffer>((done) => s.sftp.open(path, 'r', {}, done));
-}
-
 /** The file's content in order, reading ahead with a window of requests in flight. */
-export async function* readChunks(s: SftpSession, path: string): AsyncGenerator<Buffer> {
-  const handle = await openRead(s, path);
-  const chunk = Math.max(32 * 1024, Math.min(s.sftp._maxReadLen, 255 * 1024));
+export async function* readChunks(
+  s: SftpSession,
+  path: string,
+  lane: SFTPWrapper = s.sftp,
+): AsyncGenerator<Buffer> {
+  const handle = await s.call<Buffer>((done) => lane.open(path, 'r', {}, done));
+  const chunk = Math.max(32 * 1024, Math.min(lane._maxReadLen, 255 * 1024));
   let next = 0;
   const pending: Promise<Buffer>[] = [];
   const issue = (): void => {
@@ -78,7 +83,7 @@ export async function* readChunks(s: SftpSession, path: string): AsyncGenerator<
     next += chunk;
     const p = s.call<Buffer>((done) => {
       const buf = Buffer.allocUnsafe(chunk);
-      s.sftp.read(handle, buf, 0, chunk, position, (err: SftpError | undefined, n: number) => {
+      lane.read(handle, buf, 0, chunk, position, (err: SftpError | undefined, n: number) => {
         if (err !== undefined && err !== null && sftpStatus(err) === STATUS.EOF)
           done(undefined, Buffer.alloc(0));
         else done(err, err ? undefined : buf.subarray(0, n));
@@ -98,7 +103,7 @@ export async function* readChunks(s: SftpSession, path: string): AsyncGenerator<
     }
   } finally {
     await Promise.allSettled(pending);
-    await s.call<void>((done) => s.sftp.close(handle, done)).catch(() => {});
+    await s.call<void>((done) => lane.close(handle, done)).catch(() => {});
   }
 }
 
@@ -116,35 +121,38 @@ export interface Written {
 }
 
 /**
- * Creates `path` (which must not exist) with the chunks of `content`, then sets its mode and
- * mtime (whole seconds), fsyncs it where the server can and reads back what it stored. Writes
- * are sent without waiting for each other (up to a window), the rest in one burst.
+ * Creates `path` (which must not exist) with `content`, then sets its mode and mtime (whole
+ * seconds), fsyncs it where the server can and reads back what it stored. Only the open waits
+ * for its answer (the handle); then the writes (up to 16 in flight for a large file) and the
+ * tail — fsetstat, fsync, fstat, close — are sent without waiting, and the server answers them
+ * in order: one round trip for the whole file once the handle is known.
  */
 export async function writeNewFile(
   s: SftpSession,
   path: string,
-  content: AsyncIterable<Buffer> | Iterable<Buffer>,
+  content: Buffer | AsyncIterable<Buffer> | Iterable<Buffer>,
   attrs: { readonly mode: number; readonly mtimeMs: number },
+  lane: SFTPWrapper = s.sftp,
 ): Promise<Written> {
-  const handle = await s.call<Buffer>((done) => s.sftp.open(path, 'wx', { mode: attrs.mode }, done));
+  const handle = await s.call<Buffer>((done) => lane.open(path, 'wx', { mode: attrs.mode }, done));
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    await s.call<void>((done) => s.sftp.close(handle, done));
+    await s.call<void>((done) => lane.close(handle, done));
   };
   try {
     let position = 0;
-    const max = s.sftp._maxWriteLen;
-    for await (const data of content) {
+    const max = lane._maxWriteLen;
+    for await (const data of Buffer.isBuffer(content) ? [content] : content) {
       for (let off = 0; off < data.length; off += max) {
         const len = Math.min(max, data.length - off);
         const at = position;
         position += len;
         const p = s
-          .call<void>((done) => s.sftp.write(handle, data, off, len, at, done))
+          .call<void>((done) => lane.write(handle, data, off, len, at, done))
           .catch((err: unknown) => {
             failure ??= err;
           });
@@ -157,12 +165,10 @@ export async function writeNewFile(
     const seconds = Math.floor(attrs.mtimeMs / 1000);
     // These are answered in order after the writes: one round trip for the whole tail.
     const setAttrs = s.call<void>((done) =>
-      s.sftp.fsetstat(handle, { mode: attrs.mode, atime: seconds, mtime: seconds }, done),
+      lane.fsetstat(handle, { mode: attrs.mode, atime: seconds, mtime: seconds }, done),
     );
-    const synced = s.fsync
-      ? s.call<void>((done) => s.sftp.ext_openssh_fsync(handle, done))
-      : Promise.resolve();
-    const stat = s.call<Stats>((done) => s.sftp.fstat(handle, done));
+    const synced = s.fsync ? s.call<void>((done) => lane.ext_openssh_fsync(handle, done)) : Promise.resolve();
+    const stat = s.call<Stats>((done) => lane.fstat(handle, done));
     const closing = close();
     const results = await Promise.allSettled([...inFlight, setAttrs, synced, stat, closing]);
     if (failure !== undefined) throw failure;

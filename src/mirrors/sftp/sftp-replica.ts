@@ -2,26 +2,31 @@
  * @module mirrors/sftp/sftp-replica
  * A two-way mirror in a folder on an SSH server, over SFTP, with the path replica's semantics:
  *
- * - **scan**: directory listings in parallel; SFTP's `readdir` returns every entry's attributes,
- *   so nothing is stat'ed one by one. Hashes come from the cache while size and mtime agree,
+ * - **scan**: directory listings in parallel, spread over the connection's SFTP channels for a
+ *   full scan; SFTP's `readdir` returns every entry's attributes, so nothing is stat'ed one by one. Hashes come from the cache while size and mtime agree,
  *   else from reading the content over SFTP (and re-checking it did not move meanwhile).
  *   Crash debris (`.satchel-tmp-*`) is deleted; the marker vanishing mid-scan means absent.
  * - **prepare**: each write is uploaded to `.satchel-tmp-<hex>` in its target folder (or the
  *   nearest existing one), with mode and mtime set, fsynced where the server offers
- *   `fsync@openssh.com`; many files are in flight at once over the one connection.
+ *   `fsync@openssh.com`. Many files are in flight at once, spread over several SFTP channels
+ *   of the one connection (each its own server process, so the server's fsyncs overlap), and
+ *   each file's requests after its open are sent together (see `remote-fs.ts`). Every staged
+ *   file is durable before `prepare` returns, so before any rename and before the ancestor is
+ *   recorded.
  * - **commit**: each operation re-checks its expected state (one `lstat`), then acts; a write is
- *   renamed over its final name with `posix-rename@openssh.com` (atomic replace). Without it, a
+ *   renamed over its final name with `posix-rename@openssh.com` (atomic replace). Operations on
+ *   unrelated paths run at the same time (`commit-order.ts`). Without it, a
  *   replaced file is first renamed to a backup temporary name, the new one renamed in, and the
  *   backup deleted (a crash in between leaves the old content as debris, never a partial file).
  * - mtimes are whole seconds (SFTP v3): {@link SFTP_CAPABILITIES}.
  * - A lost connection throws `mirror-absent`; per-path trouble (permission denied on a folder,
  *   a full disk) comes back as problems.
  */
-import { applyInGroups, changedSinceScan, discardUnused } from '../../replica/commit-groups.js';
+import { changedSinceScan, discardUnused } from '../../replica/commit-groups.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { Stats } from 'ssh2';
+import type { SFTPWrapper, Stats } from 'ssh2';
 import type { Capabilities } from '../../core/capabilities.js';
 import { ancestorsOf, comparePaths, type Entry, type FileEntry } from '../../core/entry.js';
 import { SatchelError } from '../../core/errors.js';
@@ -41,6 +46,7 @@ import type {
 } from '../../replica/replica.js';
 import { createLimiter } from '../path/limit.js';
 import { withExecutable } from '../path/path-replica.js';
+import { applyInPathOrder } from './commit-order.js';
 import type { SftpSession } from './connection.js';
 import {
   freeBytes,
@@ -67,8 +73,14 @@ export const SFTP_CAPABILITIES: Capabilities = Object.freeze({
 
 /** How many SFTP requests a scan keeps in flight. */
 export const SFTP_SCAN_PARALLELISM = 32;
-/** How many files are uploaded or committed at the same time. */
-export const SFTP_WRITE_PARALLELISM = 32;
+/** How many files are uploaded at the same time. */
+export const SFTP_WRITE_PARALLELISM = 64;
+/** How many operations a commit keeps in flight. */
+export const SFTP_COMMIT_PARALLELISM = 64;
+/** How many SFTP channels a full scan or a prepare of many writes spreads over. */
+export const SFTP_CHANNELS = 4;
+/** Files up to this size are read from the case in one call rather than streamed. */
+const SMALL_FILE = 1024 * 1024;
 /** How many times a file that keeps changing while it is hashed is read before giving up. */
 const HASH_ATTEMPTS = 3;
 
@@ -217,9 +229,14 @@ export class SftpReplica implements Replica {
       });
     };
 
+    // A full scan spreads its listings and reads over the channels; a scoped one stays on one.
+    const lanes = options.scope === undefined ? await this.#lanes() : [s.sftp];
+    let turn = 0;
+    const nextLane = (): SFTPWrapper => lanes[turn++ % lanes.length]!;
+
     const hashRemote = async (abs: string): Promise<string> => {
       const h = createHash('sha256');
-      for await (const c of readChunks(s, abs)) h.update(c);
+      for await (const c of readChunks(s, abs, nextLane())) h.update(c);
       return h.digest('hex');
     };
 
@@ -288,7 +305,7 @@ export class SftpReplica implements Replica {
     const walk = async (path: string, abs: string): Promise<void> => {
       signal?.throwIfAborted();
       const list = await limit(() =>
-        s.call<{ filename: string; attrs: Stats }[]>((d) => s.sftp.readdir(abs, d)),
+        s.call<{ filename: string; attrs: Stats }[]>((d) => nextLane().readdir(abs, d)),
       );
       // The folder is listed only once it could be read: an unreadable one is a problem, not an entry.
       if (path !== '') entries.set(path, { kind: 'directory' });
@@ -366,11 +383,23 @@ export class SftpReplica implements Replica {
     await this.#requireRoot();
     const staged = new Map<number, Staged | Problem>();
     const limit = createLimiter(SFTP_WRITE_PARALLELISM);
+    const writes = operations.filter((op) => op.type === 'write').length;
+    // A handful of writes (a save under `watch`) stays on the main channel.
+    const lanes = writes >= 4 * SFTP_CHANNELS ? await this.#lanes() : [this.#s.sftp];
+    const folders = new Map<string, Promise<string>>();
+    let k = 0;
     const settled = await Promise.allSettled(
       operations.map(async (op, i) => {
         if (op.type !== 'write') return;
+        const lane = lanes[k++ % lanes.length]!;
         signal?.throwIfAborted();
-        staged.set(i, await limit(() => this.#stage(op, source)));
+        staged.set(
+          i,
+          await limit(() => {
+            signal?.throwIfAborted();
+            return this.#stage(op, source, lane, folders);
+          }),
+        );
       }),
     );
     const failure = settled.find((r) => r.status === 'rejected');
@@ -393,8 +422,25 @@ export class SftpReplica implements Replica {
     };
   }
 
-  /** Uploads one write to a temporary name; returns it, or the problem that stopped it. */
-  async #stage(op: WriteOperation, source: ContentSource): Promise<Staged | Problem> {
+  /** The session's channels for bulk work (the main one alone if more cannot be opened). */
+  async #lanes(): Promise<readonly SFTPWrapper[]> {
+    try {
+      return await this.#s.lanes(SFTP_CHANNELS);
+    } catch (err) {
+      throw this.#gone(err) ?? err;
+    }
+  }
+
+  /**
+   * Uploads one write to a temporary name over `lane`; returns it, or the problem that stopped
+   * it. `folders` caches, for this prepare, the nearest existing folder of each target folder.
+   */
+  async #stage(
+    op: WriteOperation,
+    source: ContentSource,
+    lane: SFTPWrapper,
+    folders: Map<string, Promise<string>>,
+  ): Promise<Staged | Problem> {
     const tooLong = encodePath(op.path, this.capabilities)
       .split('/')
       .some((seg) => seg.length > this.capabilities.maxNameLength);
@@ -407,16 +453,26 @@ export class SftpReplica implements Replica {
     const target = this.#abs(op.path);
     let temp: string | undefined;
     try {
-      const existing = await lstatOrUndefined(this.#s, target);
+      // The mode of the file replaced is kept; a new file has none to keep (commit re-checks).
+      const existing =
+        op.expected?.kind === 'file' ? await lstatOrUndefined(this.#s, target, lane) : undefined;
       const baseMode = existing?.isFile() === true ? existing.mode & 0o7777 : 0o644;
       const mode = this.capabilities.executableBit ? withExecutable(baseMode, op.entry.executable) : baseMode;
-      temp = tempName(await this.#nearestExistingFolder(posix.dirname(target)));
+      const dir = posix.dirname(target);
+      let folder = folders.get(dir);
+      if (folder === undefined) {
+        folder = this.#nearestExistingFolder(dir);
+        folders.set(dir, folder);
+      }
+      temp = tempName(await folder);
       this.#liveTemps.add(temp);
       const local = source.localFile(op.from.path);
       const hasher = local === undefined ? createHash('sha256') : undefined;
-      const content: AsyncIterable<Buffer> =
+      const content: Buffer | AsyncIterable<Buffer> =
         local !== undefined
-          ? createReadStream(local, { highWaterMark: 256 * 1024 })
+          ? op.from.entry.size <= SMALL_FILE
+            ? readFileSync(local)
+            : createReadStream(local, { highWaterMark: 256 * 1024 })
           : (async function* () {
               for await (const chunk of await source.open(op.from.path, op.from.entry)) {
                 const b = Buffer.from(chunk as Buffer);
@@ -424,7 +480,7 @@ export class SftpReplica implements Replica {
                 yield b;
               }
             })();
-      const written = await writeNewFile(this.#s, temp, content, { mode, mtimeMs: op.entry.mtimeMs });
+      const written = await writeNewFile(this.#s, temp, content, { mode, mtimeMs: op.entry.mtimeMs }, lane);
       const moved =
         written.size !== op.from.entry.size ||
         (hasher !== undefined && hasher.digest('hex') !== op.from.entry.hash) ||
@@ -482,17 +538,17 @@ export class SftpReplica implements Replica {
   }
 
   /**
-   * Applies the operations in order, each after re-checking its expected state; consecutive
-   * writes to distinct paths run in parallel (none depends on another).
+   * Applies the operations in plan order, each after re-checking its expected state; an
+   * operation waits only for the earlier ones on related paths (see `commit-order.ts`).
    */
   async #commit(
     operations: readonly Operation[],
     staged: ReadonlyMap<number, Staged | Problem>,
   ): Promise<readonly OperationResult[]> {
     const results = new Array<OperationResult | undefined>(operations.length);
-    const limit = createLimiter(SFTP_WRITE_PARALLELISM);
+    const limit = createLimiter(SFTP_COMMIT_PARALLELISM);
     try {
-      await applyInGroups(
+      await applyInPathOrder(
         operations,
         limit,
         async (j) => {
@@ -506,6 +562,7 @@ export class SftpReplica implements Replica {
           }
         },
         (reason) => this.#gone(reason) ?? reason,
+        (path) => encodePath(path, this.capabilities),
       );
     } finally {
       // Staged files of operations never reached (a thrown error) must not stay behind.
