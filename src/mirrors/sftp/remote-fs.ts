@@ -122,7 +122,8 @@ export interface Written {
 
 /**
  * Creates `path` (which must not exist) with `content`, then sets its mode and mtime (whole
- * seconds), fsyncs it where the server can and reads back what it stored. Only the open waits
+ * seconds), fsyncs it where the server can (unless `sync` is false: the caller makes it durable
+ * another way) and reads back what it stored. Only the open waits
  * for its answer (the handle); then the writes (up to 16 in flight for a large file) and the
  * tail — fsetstat, fsync, fstat, close — are sent without waiting, and the server answers them
  * in order: one round trip for the whole file once the handle is known.
@@ -133,6 +134,7 @@ export async function writeNewFile(
   content: Buffer | AsyncIterable<Buffer> | Iterable<Buffer>,
   attrs: { readonly mode: number; readonly mtimeMs: number },
   lane: SFTPWrapper = s.sftp,
+  sync = true,
 ): Promise<Written> {
   const handle = await s.call<Buffer>((done) => lane.open(path, 'wx', { mode: attrs.mode }, done));
   const inFlight = new Set<Promise<void>>();
@@ -167,7 +169,8 @@ export async function writeNewFile(
     const setAttrs = s.call<void>((done) =>
       lane.fsetstat(handle, { mode: attrs.mode, atime: seconds, mtime: seconds }, done),
     );
-    const synced = s.fsync ? s.call<void>((done) => lane.ext_openssh_fsync(handle, done)) : Promise.resolve();
+    const synced =
+      s.fsync && sync ? s.call<void>((done) => lane.ext_openssh_fsync(handle, done)) : Promise.resolve();
     const stat = s.call<Stats>((done) => lane.fstat(handle, done));
     const closing = close();
     const results = await Promise.allSettled([...inFlight, setAttrs, synced, stat, closing]);
@@ -181,4 +184,15 @@ export async function writeNewFile(
     await close().catch(() => {});
     throw err;
   }
+}
+
+/** Flushes an existing file to the server's disk (fsync@openssh.com on a handle opened to read). */
+export async function fsyncFile(s: SftpSession, path: string, lane: SFTPWrapper = s.sftp): Promise<void> {
+  if (!s.fsync) return;
+  const handle = await s.call<Buffer>((done) => lane.open(path, 'r', {}, done));
+  const synced = s.call<void>((done) => lane.ext_openssh_fsync(handle, done));
+  const closed = s.call<void>((done) => lane.close(handle, done));
+  const [a, b] = await Promise.allSettled([synced, closed]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
 }

@@ -12,7 +12,9 @@
  *   of the one connection (each its own server process, so the server's fsyncs overlap), and
  *   each file's requests after its open are sent together (see `remote-fs.ts`). Every staged
  *   file is durable before `prepare` returns, so before any rename and before the ancestor is
- *   recorded.
+ *   recorded: by its own fsync, or, for a bulk upload ({@link SFTP_BULK_SYNC_WRITES} writes or
+ *   more) where the login may run commands, by one `sync -f` of the server's file systems at
+ *   the end (`SftpSession.syncFileSystems`); where it may not, the files are fsynced one by one.
  * - **commit**: each operation re-checks its expected state (one `lstat`), then acts; a write is
  *   renamed over its final name with `posix-rename@openssh.com` (atomic replace). Operations on
  *   unrelated paths run at the same time (`commit-order.ts`). Without it, a
@@ -44,12 +46,13 @@ import type {
   ScanOptions,
   ScanResult,
 } from '../../replica/replica.js';
-import { createLimiter } from '../path/limit.js';
+import { createLimiter, type Limiter } from '../path/limit.js';
 import { withExecutable } from '../path/path-replica.js';
 import { applyInPathOrder } from './commit-order.js';
 import type { SftpSession } from './connection.js';
 import {
   freeBytes,
+  fsyncFile,
   lstatOrUndefined,
   openReadStream,
   readChunks,
@@ -79,6 +82,12 @@ export const SFTP_WRITE_PARALLELISM = 64;
 export const SFTP_COMMIT_PARALLELISM = 64;
 /** How many SFTP channels a full scan or a prepare of many writes spreads over. */
 export const SFTP_CHANNELS = 4;
+/**
+ * From this many writes on, a prepare makes its files durable with one `sync -f` on the server
+ * where the login can run it (measured on loopback: one `sync -f` took 0.1-0.2 s, an fsync per
+ * file ~0.25 ms each, ~0.16 ms with four channels flushing at once).
+ */
+export const SFTP_BULK_SYNC_WRITES = 500;
 /** Files up to this size are read from the case in one call rather than streamed. */
 const SMALL_FILE = 1024 * 1024;
 /** How many times a file that keeps changing while it is hashed is read before giving up. */
@@ -95,6 +104,8 @@ export interface SftpReplicaOptions {
   readonly capabilities?: Capabilities;
   /** Test knob: behave as if the server lacked `posix-rename@openssh.com`. */
   readonly noPosixRename?: boolean;
+  /** From how many writes a prepare tries one `sync -f` instead of an fsync per file (tests lower it). */
+  readonly bulkSyncWrites?: number;
 }
 
 /** The content of one write, uploaded and waiting for commit. */
@@ -117,6 +128,7 @@ export class SftpReplica implements Replica {
   readonly #s: SftpSession;
   readonly #root: string;
   readonly #posixRename: boolean;
+  readonly #bulkSyncWrites: number;
   /** Temporary files staged by this object and not yet committed or discarded. */
   readonly #liveTemps = new Set<string>();
   #closed = false;
@@ -127,6 +139,7 @@ export class SftpReplica implements Replica {
     this.#s = options.session;
     this.#root = options.root === '' ? '.' : options.root;
     this.#posixRename = options.session.posixRename && options.noPosixRename !== true;
+    this.#bulkSyncWrites = options.bulkSyncWrites ?? SFTP_BULK_SYNC_WRITES;
     this.content = {
       open: async (path: string) => {
         try {
@@ -387,6 +400,16 @@ export class SftpReplica implements Replica {
     // A handful of writes (a save under `watch`) stays on the main channel.
     const lanes = writes >= 4 * SFTP_CHANNELS ? await this.#lanes() : [this.#s.sftp];
     const folders = new Map<string, Promise<string>>();
+    // A bulk upload asks at once (unless this connection knows) whether one `sync -f` can make
+    // it durable; the files staged before the answer are fsynced one by one as usual, the others
+    // by that one command at the end.
+    const bulk = writes >= this.#bulkSyncWrites;
+    let syncLater = bulk && this.#s.syncsFileSystems === true;
+    const asked =
+      bulk && this.#s.syncsFileSystems === undefined
+        ? this.#s.syncFileSystems([this.#root]).then((ok) => void (syncLater = ok))
+        : undefined;
+    const unsynced = new Map<number, SFTPWrapper>();
     let k = 0;
     const settled = await Promise.allSettled(
       operations.map(async (op, i) => {
@@ -395,14 +418,25 @@ export class SftpReplica implements Replica {
         signal?.throwIfAborted();
         staged.set(
           i,
-          await limit(() => {
+          await limit(async () => {
             signal?.throwIfAborted();
-            return this.#stage(op, source, lane, folders);
+            const fsync = !syncLater;
+            const result = await this.#stage(op, source, lane, folders, fsync);
+            if (!fsync && 'temp' in result) unsynced.set(i, lane);
+            return result;
           }),
         );
       }),
     );
-    const failure = settled.find((r) => r.status === 'rejected');
+    await asked;
+    let failure = settled.find((r) => r.status === 'rejected');
+    if (failure === undefined && unsynced.size > 0) {
+      try {
+        await this.#makeDurable(operations, staged, unsynced, limit);
+      } catch (reason) {
+        failure = { status: 'rejected', reason };
+      }
+    }
     if (failure !== undefined) {
       await this.#discardUnused(staged, []);
       throw this.#gone(failure.reason) ?? failure.reason;
@@ -420,6 +454,34 @@ export class SftpReplica implements Replica {
         await this.#discardUnused(staged, []);
       },
     };
+  }
+
+  /**
+   * Makes the files staged without their own fsync durable: one `sync -f` of the folders they
+   * are in, else (the login cannot run it after all) an fsync of each; a file that cannot be
+   * flushed is discarded and its write becomes a problem.
+   */
+  async #makeDurable(
+    operations: readonly Operation[],
+    staged: Map<number, Staged | Problem>,
+    unsynced: ReadonlyMap<number, SFTPWrapper>,
+    limit: Limiter,
+  ): Promise<void> {
+    const temps = new Map([...unsynced.keys()].map((i) => [i, (staged.get(i) as Staged).temp]));
+    if (await this.#s.syncFileSystems([...new Set([...temps.values()].map((t) => posix.dirname(t)))])) return;
+    await Promise.all(
+      [...unsynced].map(([i, lane]) =>
+        limit(async () => {
+          const temp = temps.get(i)!;
+          try {
+            await fsyncFile(this.#s, temp, lane);
+          } catch (err) {
+            await this.#discard(temp);
+            staged.set(i, await this.#problem(err, (operations[i] as WriteOperation).path, 'write'));
+          }
+        }),
+      ),
+    );
   }
 
   /** The session's channels for bulk work (the main one alone if more cannot be opened). */
@@ -440,6 +502,7 @@ export class SftpReplica implements Replica {
     source: ContentSource,
     lane: SFTPWrapper,
     folders: Map<string, Promise<string>>,
+    fsync: boolean,
   ): Promise<Staged | Problem> {
     const tooLong = encodePath(op.path, this.capabilities)
       .split('/')
@@ -480,7 +543,14 @@ export class SftpReplica implements Replica {
                 yield b;
               }
             })();
-      const written = await writeNewFile(this.#s, temp, content, { mode, mtimeMs: op.entry.mtimeMs }, lane);
+      const written = await writeNewFile(
+        this.#s,
+        temp,
+        content,
+        { mode, mtimeMs: op.entry.mtimeMs },
+        lane,
+        fsync,
+      );
       const moved =
         written.size !== op.from.entry.size ||
         (hasher !== undefined && hasher.digest('hex') !== op.from.entry.hash) ||

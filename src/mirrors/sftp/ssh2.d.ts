@@ -120,10 +120,17 @@ declare module 'ssh2' {
     algorithms?: { serverHostKey?: string[] };
   }
 
+  /** The channel of a command run with {@link Client.exec}: stdin/stdout, and `stderr`. */
+  export interface ClientChannel extends Duplex {
+    readonly stderr: NodeJS.ReadableStream;
+    close(): void;
+  }
+
   /** An SSH client connection. */
   export class Client extends EventEmitter {
     connect(config: ConnectConfig): this;
     sftp(cb: (err: Error | undefined, sftp: SFTPWrapper) => void): void;
+    exec(command: string, cb: (err: Error | undefined, channel: ClientChannel) => void): boolean;
     end(): this;
     destroy(): this;
   }
