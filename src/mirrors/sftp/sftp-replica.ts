@@ -617,6 +617,8 @@ export class SftpReplica implements Replica {
   ): Promise<readonly OperationResult[]> {
     const results = new Array<OperationResult | undefined>(operations.length);
     const limit = createLimiter(SFTP_COMMIT_PARALLELISM);
+    // Many writes' checks and renames are spread over the channels, like their uploads.
+    const lanes = operations.length >= 4 * SFTP_CHANNELS ? await this.#lanes() : [this.#s.sftp];
     try {
       await applyInPathOrder(
         operations,
@@ -625,7 +627,7 @@ export class SftpReplica implements Replica {
           const op = operations[j]!;
           const path = op.type === 'rename' ? op.from : op.path;
           try {
-            results[j] = await this.#applyOne(op, staged.get(j));
+            results[j] = await this.#applyOne(op, staged.get(j), lanes[j % lanes.length]!);
           } catch (err) {
             if (err instanceof SatchelError) throw err;
             results[j] = { ok: false, problem: await this.#problem(err, path, `check ${path} on`) };
@@ -642,8 +644,8 @@ export class SftpReplica implements Replica {
   }
 
   /** Whether `abs` holds what `expected` says (absent when undefined). */
-  async #holds(abs: string, expected: Entry | undefined): Promise<boolean> {
-    const st = await lstatOrUndefined(this.#s, abs);
+  async #holds(abs: string, expected: Entry | undefined, lane = this.#s.sftp): Promise<boolean> {
+    const st = await lstatOrUndefined(this.#s, abs, lane);
     if (expected === undefined || st === undefined) return expected === st;
     switch (expected.kind) {
       case 'file':
@@ -672,10 +674,10 @@ export class SftpReplica implements Replica {
   }
 
   /** Renames `from` over `to`: atomically with posix-rename, else through a backup name. */
-  async #replace(from: string, to: string): Promise<void> {
+  async #replace(from: string, to: string, lane = this.#s.sftp): Promise<void> {
     const s = this.#s;
     if (this.#posixRename) {
-      await s.call<void>((d) => s.sftp.ext_openssh_rename(from, to, d));
+      await s.call<void>((d) => lane.ext_openssh_rename(from, to, d));
       return;
     }
     const there = await lstatOrUndefined(s, to);
@@ -699,8 +701,12 @@ export class SftpReplica implements Replica {
     this.#liveTemps.delete(backup);
   }
 
-  /** Applies one operation (its write content already staged). */
-  async #applyOne(op: Operation, staged: Staged | Problem | undefined): Promise<OperationResult> {
+  /** Applies one operation (its write content already staged); a write's requests go over `lane`. */
+  async #applyOne(
+    op: Operation,
+    staged: Staged | Problem | undefined,
+    lane: SFTPWrapper,
+  ): Promise<OperationResult> {
     const s = this.#s;
     const path = op.type === 'rename' ? op.from : op.path;
     const abs = this.#abs(path);
@@ -708,12 +714,12 @@ export class SftpReplica implements Replica {
     if (op.type === 'write') {
       if (staged === undefined) throw new Error(`bug: write of ${op.path} was not staged`);
       if (!('temp' in staged)) return { ok: false, problem: staged };
-      if (!(await this.#holds(abs, op.expected))) {
+      if (!(await this.#holds(abs, op.expected, lane))) {
         await this.#discard(staged.temp);
         return moved();
       }
       try {
-        await this.#replace(staged.temp, abs);
+        await this.#replace(staged.temp, abs, lane);
       } catch (err) {
         await this.#discard(staged.temp);
         return { ok: false, problem: await this.#problem(err, path, 'write') };
