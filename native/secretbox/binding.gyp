@@ -7,6 +7,7 @@
       "sources": ["secretbox.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O3"],
       "defines": ["NAPI_VERSION=8"],
+      "include_dirs": ["../common"],
     }
   ]
 }

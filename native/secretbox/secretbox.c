@@ -25,17 +25,29 @@
  *                                                input.length + 16 * ceil(input.length / 65536)
  *   openChunks(key, nonce, input, output)     -> -1, or the index of the first chunk that does not
  *                                                authenticate (output then holds no plaintext of it)
+ *   sealFileAsync(path, offset, max, key, nonce, output)
+ *                                             -> a Promise of the plaintext bytes read: reads up to
+ *                                                `max` bytes of the file from `offset` and seals them
+ *                                                into `output` (which holds at least max bytes
+ *                                                sealed), on the thread pool; rejects with a
+ *                                                Node-style system error (`code`, `syscall`, `path`)
  *   lanes                                     -> how many Salsa20 blocks run at once here (4, 8, 16)
  *   sealChunksAsync / openChunksAsync (same arguments) -> a Promise of the same result, computed
  *                                                on the thread pool; input and output must not be
  *                                                touched until it settles.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <node_api.h>
+
+#include "node-errors.h"
 
 #define KEY_BYTES 32
 #define NONCE_BYTES 24
@@ -587,6 +599,31 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Rejects `deferred` with a plain Error carrying `text`. */
+static void reject_with(napi_env env, napi_deferred deferred, const char *text) {
+  napi_value message, error;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_reject_deferred(env, deferred, error);
+}
+
+/*
+ * Creates and queues the thread-pool work `*work` for `data`; 0 when it could not be queued
+ * (`deferred` is then rejected and the caller frees its job).
+ */
+static int queue_work(napi_env env, const char *name, napi_async_execute_callback execute,
+                      napi_async_complete_callback complete, void *data, napi_async_work *work,
+                      napi_deferred deferred) {
+  napi_value resource_name;
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_create_async_work(env, NULL, resource_name, execute, complete, data, work) != napi_ok ||
+      napi_queue_async_work(env, *work) != napi_ok) {
+    reject_with(env, deferred, "secretbox: cannot queue the job");
+    return 0;
+  }
+  return 1;
+}
+
 /* One multi-chunk job: its own copies of key and nonce, references to input and output. */
 typedef struct job {
   int sealing;
@@ -687,10 +724,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   job_t *job = (job_t *)data;
   napi_value value;
   if (status != napi_ok) {
-    napi_value message;
-    napi_create_string_utf8(env, "secretbox: the job was cancelled", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &value);
-    napi_reject_deferred(env, job->deferred, value);
+    reject_with(env, job->deferred, "secretbox: the job was cancelled");
   } else {
     if (job->sealing) napi_get_undefined(env, &value);
     else napi_create_int64(env, job->result, &value);
@@ -705,7 +739,7 @@ static napi_value chunks_async(napi_env env, napi_callback_info info, int sealin
     napi_throw_error(env, NULL, "secretbox: out of memory");
     return NULL;
   }
-  napi_value in_value, out_value, promise, name;
+  napi_value in_value, out_value, promise;
   if (!job_args(env, info, sealing, job, &in_value, &out_value)) {
     job_free(env, job);
     return NULL;
@@ -713,21 +747,14 @@ static napi_value chunks_async(napi_env env, napi_callback_info info, int sealin
   /* Hold both arrays so the collector keeps their memory while the thread pool uses it. */
   if (napi_create_reference(env, in_value, 1, &job->in_ref) != napi_ok ||
       napi_create_reference(env, out_value, 1, &job->out_ref) != napi_ok ||
-      napi_create_string_utf8(env, "satchel:secretbox", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     job_free(env, job);
     napi_throw_error(env, NULL, "secretbox: cannot start the job");
     return NULL;
   }
-  if (napi_create_async_work(env, NULL, name, job_execute, job_complete, job, &job->work) !=
-          napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    napi_value message, error;
-    napi_create_string_utf8(env, "secretbox: cannot queue the job", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
+  if (!queue_work(env, "satchel:secretbox", job_execute, job_complete, job, &job->work,
+                  job->deferred))
     job_free(env, job);
-  }
   return promise;
 }
 
@@ -737,6 +764,159 @@ static napi_value js_seal_chunks_async(napi_env env, napi_callback_info info) {
 
 static napi_value js_open_chunks_async(napi_env env, napi_callback_info info) {
   return chunks_async(env, info, 0);
+}
+
+/*
+ * sealFileAsync: reads up to `max` bytes of a file from `offset` and seals them, all on the
+ * thread pool, so the main thread neither reads nor encrypts. One job per batch of a file. Each
+ * chunk is read straight into its place in the output and sealed there.
+ */
+typedef struct file_job {
+  char *path;
+  int64_t offset;
+  size_t max;
+  uint8_t key[KEY_BYTES];
+  uint8_t nonce[NONCE_BYTES];
+  uint8_t *out;
+  napi_ref out_ref;
+  size_t plain_len;
+  int err;             /* errno of a failed call, or 0 */
+  const char *syscall; /* the call that failed */
+  napi_deferred deferred;
+  napi_async_work work;
+} file_job_t;
+
+/* Reads up to `len` bytes at `offset` (fewer only at the end of the file); -1 with errno set. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len, int64_t offset) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + (int64_t)got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+static void file_job_execute(napi_env env, void *data) {
+  (void)env;
+  file_job_t *job = (file_job_t *)data;
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    job->err = errno;
+    job->syscall = "open";
+    return;
+  }
+  /* Chunk i's plaintext goes where its ciphertext will be: after its 16-byte tag. */
+  size_t total = 0;
+  for (size_t i = 0; total < job->max; i++) {
+    size_t want = job->max - total < CHUNK_BYTES ? job->max - total : CHUNK_BYTES;
+    ssize_t got = read_full(fd, job->out + i * (CHUNK_BYTES + TAG_BYTES) + TAG_BYTES, want,
+                            job->offset + (int64_t)total);
+    if (got < 0) {
+      job->err = errno;
+      job->syscall = "read";
+      break;
+    }
+    total += (size_t)got;
+    if ((size_t)got < want) break;
+  }
+  close(fd);
+  if (job->err != 0) return;
+  uint8_t nonce[NONCE_BYTES];
+  memcpy(nonce, job->nonce, sizeof nonce);
+  for (size_t at = 0, i = 0; at < total; at += CHUNK_BYTES, i++) {
+    size_t n = total - at < CHUNK_BYTES ? total - at : CHUNK_BYTES;
+    uint8_t *box = job->out + i * (CHUNK_BYTES + TAG_BYTES);
+    seal_one(box, box + TAG_BYTES, n, job->key, nonce);
+    nonce_increment(nonce);
+  }
+  job->plain_len = total;
+}
+
+static void file_job_free(napi_env env, file_job_t *job) {
+  wipe(job->key, sizeof job->key);
+  free(job->path);
+  if (job->out_ref != NULL) napi_delete_reference(env, job->out_ref);
+  if (job->work != NULL) napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static void file_job_complete(napi_env env, napi_status status, void *data) {
+  file_job_t *job = (file_job_t *)data;
+  napi_value result;
+  if (status != napi_ok) {
+    reject_with(env, job->deferred, "secretbox: the job was cancelled");
+  } else if (job->err != 0) {
+    napi_reject_deferred(env, job->deferred, make_errno_error(env, job->err, job->syscall, job->path));
+  } else {
+    napi_create_double(env, (double)job->plain_len, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  file_job_free(env, job);
+}
+
+/* sealFileAsync(path, offset, max, key, nonce, output) -> Promise<plainBytes> */
+static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "secretbox.sealFileAsync(path, offset, max, key, nonce, output)");
+    return NULL;
+  }
+  file_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "secretbox: out of memory");
+    return NULL;
+  }
+  size_t path_len = 0, out_len = 0;
+  double offset = 0, max = 0;
+  uint8_t *key, *nonce;
+  napi_value key_nonce[2] = {argv[3], argv[4]};
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok ||
+      napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &max) != napi_ok || !(offset >= 0) || !(max >= 0) ||
+      max > 1024.0 * 1024 * 1024) {
+    file_job_free(env, job);
+    napi_throw_type_error(env, NULL, "secretbox: sealFileAsync needs a path, an offset and a size");
+    return NULL;
+  }
+  if (!get_key_nonce(env, key_nonce, &key, &nonce) ||
+      !get_bytes(env, argv[5], "secretbox: the output must be a Uint8Array", &job->out, &out_len)) {
+    file_job_free(env, job);
+    return NULL;
+  }
+  job->offset = (int64_t)offset;
+  job->max = (size_t)max;
+  if (out_len < sealed_length(job->max)) {
+    file_job_free(env, job);
+    napi_throw_range_error(env, NULL, "secretbox: the output must hold max bytes sealed");
+    return NULL;
+  }
+  job->path = malloc(path_len + 1);
+  if (job->path == NULL) {
+    file_job_free(env, job);
+    napi_throw_error(env, NULL, "secretbox: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], job->path, path_len + 1, &path_len);
+  memcpy(job->key, key, KEY_BYTES);
+  memcpy(job->nonce, nonce, NONCE_BYTES);
+  napi_value promise;
+  if (napi_create_reference(env, argv[5], 1, &job->out_ref) != napi_ok ||
+      napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    file_job_free(env, job);
+    napi_throw_error(env, NULL, "secretbox: cannot start the job");
+    return NULL;
+  }
+  if (!queue_work(env, "satchel:secretbox-file", file_job_execute, file_job_complete, job,
+                  &job->work, job->deferred))
+    file_job_free(env, job);
+  return promise;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -754,6 +934,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openChunks", js_open_chunks},
       {"sealChunksAsync", js_seal_chunks_async},
       {"openChunksAsync", js_open_chunks_async},
+      {"sealFileAsync", js_seal_file_async},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -28,6 +28,13 @@ const native: SecretboxBinding | undefined = load.ok ? load.binding : undefined;
 export const secretboxImplementation: 'native' | 'javascript' =
   native === undefined ? 'javascript' : 'native';
 
+/**
+ * The addon's whole-batch file sealer (read and seal on the thread pool; see
+ * {@link SecretboxBinding.sealFileAsync}), or `undefined` without the addon.
+ */
+export const sealFileBatch: SecretboxBinding['sealFileAsync'] | undefined =
+  native === undefined ? undefined : (...args) => native.sealFileAsync(...args);
+
 /** How many chunks `plainBytes` bytes of plaintext make. */
 export function chunkCount(plainBytes: number): number {
   return Math.ceil(plainBytes / CHUNK_BYTES);

@@ -144,21 +144,31 @@ describe('crypt format: round trips and tampering', () => {
         const file = join(dir, `f${n}`);
         writeFileSync(file, plain);
         const nonce = randomBytes(24);
-        const parts: Buffer[] = [];
-        const sealed = encryptFile(file, keys, nonce);
-        let step = await sealed.next();
-        while (step.done !== true) {
-          parts.push(step.value);
-          step = await sealed.next();
+        const viaStream = await collect(encryptStream([plain], keys, nonce));
+        let stored = Buffer.alloc(0);
+        for (const addon of [true, false]) {
+          const parts: Buffer[] = [];
+          const sealed = encryptFile(file, keys, n, nonce, addon);
+          let step = await sealed.next();
+          while (step.done !== true) {
+            parts.push(step.value);
+            step = await sealed.next();
+          }
+          assert.equal(step.value, n, 'the plaintext bytes read');
+          stored = Buffer.concat(parts);
+          assert.deepEqual(stored, viaStream, `${n} bytes, addon: ${addon}`);
         }
-        assert.equal(step.value, n, 'the plaintext bytes read');
-        const stored = Buffer.concat(parts);
-        assert.deepEqual(stored, await collect(encryptStream([plain], keys, nonce)), `${n} bytes`);
         assert.deepEqual(await decrypt(stored, keys, n), plain);
         // A stream in odd-sized pieces decrypts the same.
         const pieces = [];
         for (let at = 0; at < stored.length; at += 10_007) pieces.push(stored.subarray(at, at + 10_007));
         assert.deepEqual(await collect(decryptStream(pieces, keys, 'f', n)), plain);
+      }
+      for (const addon of [true, false]) {
+        await assert.rejects(
+          collect(encryptFile(join(dir, 'missing'), keys, 10, randomBytes(24), addon)),
+          (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+        );
       }
     } finally {
       removeTempDir(dir);

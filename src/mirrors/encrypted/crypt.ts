@@ -28,6 +28,7 @@ import {
   openedLength,
   sealChunks,
   sealedLength,
+  sealFileBatch,
 } from './chunks.js';
 import { emeTransform } from './eme.js';
 import { NONCE_BYTES } from './secretbox.js';
@@ -375,21 +376,43 @@ function freshNonce(): Buffer {
 }
 
 /**
- * Encrypts the local file at `path` like {@link encryptStream}, reading it straight into a
- * reused buffer (no stream, no copy), and returns how many plaintext bytes it read: the caller
- * compares that with the size it planned for. Reads block, as the path replica's own reads of
- * a local disk do (cheaper than a thread-pool hand-off per call); sealing runs on the thread
- * pool. A short read is taken as the end of the file, as it is for a regular file; should it
- * not be, the count tells.
+ * Encrypts the local file at `path` like {@link encryptStream}, in batches of up to 16 chunks,
+ * and returns how many plaintext bytes it read: the caller compares that with `expectedSize`,
+ * the size it planned for (which also sizes the buffers; a file found longer stops at one byte
+ * more). With the addon, each batch is read and sealed in one job on the thread pool, straight
+ * into the buffer passed on (the main thread neither reads nor encrypts); without it, the file
+ * is read with blocking calls into a reused buffer, as the path replica reads a local disk. A
+ * short read is taken as the end of the file, as it is for a regular file; should it not be,
+ * the count tells. `nonce` and `addon` (false: the JavaScript path even where the addon loads)
+ * are for tests.
  */
 export async function* encryptFile(
   path: string,
   keys: CryptKeys,
+  expectedSize: number,
   nonce: Buffer = freshNonce(),
+  addon = true,
 ): AsyncGenerator<Buffer, number> {
   const n = Buffer.from(nonce);
   let header: Buffer | undefined = Buffer.concat([FILE_MAGIC, n]);
   let plainBytes = 0;
+  if (addon && sealFileBatch !== undefined) {
+    for (;;) {
+      // Up to one byte past the expected end: reading it tells a file that grew.
+      const max = Math.min(BATCH_PLAIN_BYTES, Math.max(0, expectedSize - plainBytes) + 1);
+      const head = header?.length ?? 0;
+      const out = Buffer.allocUnsafe(head + sealedLength(max));
+      if (header !== undefined) header.copy(out);
+      header = undefined;
+      const got = await sealFileBatch(path, plainBytes, max, keys.dataKey, n, out.subarray(head));
+      advanceNonce(n, Math.ceil(got / CHUNK_BYTES));
+      plainBytes += got;
+      const stored = out.subarray(0, head + sealedLength(got));
+      if (stored.length > 0) yield stored;
+      // The end, or a file longer than planned whose batch ended inside a chunk: the count tells.
+      if (got < max || max % CHUNK_BYTES !== 0) return plainBytes;
+    }
+  }
   const fd = openSync(path, 'r');
   const batch = spareBatches.pop() ?? Buffer.allocUnsafeSlow(BATCH_PLAIN_BYTES);
   try {

@@ -419,7 +419,7 @@ class EncryptingSource implements ContentSource {
       // replica's `unchanged` check (size and mtime, after the copy) tell a file that changed.
       return Readable.from(
         (async function* (): AsyncGenerator<Buffer> {
-          const sealed = encryptFile(local, keys);
+          const sealed = encryptFile(local, keys, planned.size);
           let step = await sealed.next();
           while (step.done !== true) {
             state.cipherHash.update(step.value);

@@ -25,6 +25,20 @@ export interface SecretboxBinding {
    * authenticated, else the index of the first that did not (`output` is then incomplete).
    */
   openChunks(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array): number;
+  /**
+   * Reads up to `max` bytes of the file at `path` from `offset` and seals them (chunk `i` under
+   * `nonce + i`) into `output` (at least `max` bytes sealed), all on the thread pool; resolves
+   * to the plaintext bytes read (fewer than `max` only at the end of the file). Rejects with a
+   * Node-style system error (`code`, `syscall`, `path`) when the file cannot be read.
+   */
+  sealFileAsync(
+    path: string,
+    offset: number,
+    max: number,
+    key: Uint8Array,
+    nonce: Uint8Array,
+    output: Uint8Array,
+  ): Promise<number>;
   /** How many Salsa20 blocks run at once on this processor (4; 8 with AVX2; 16 with AVX-512). */
   readonly lanes: number;
   /** {@link sealChunks} on the thread pool; the arrays must not be touched until it settles. */
