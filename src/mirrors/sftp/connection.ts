@@ -254,17 +254,20 @@ export class SftpSession {
   /**
    * Flushes the server's file systems holding `dirs` (folders on the server, as SFTP names them)
    * to disk with one `sync -f -- <dirs>` run over an exec channel (the shell starts in the login
-   * folder, as SFTP does). True only when the command exited 0 and printed the token after it;
-   * false when the login cannot run commands (an SFTP-only account, `ForceCommand
-   * internal-sftp`), `sync` has no `-f` (not GNU coreutils or BusyBox), a name is not plain
-   * enough to quote for every shell, or no answer came within the request timeout. After a
-   * failure it is not tried again on this connection.
+   * folder, as SFTP does): Linux's `syncfs`, which returns once the data is written. True only
+   * when the command exited 0 and printed the token after it; false when the server is not Linux
+   * (a BSD `sync` ignores its arguments and may return before the disk has the data), the login
+   * cannot run commands (an SFTP-only account, `ForceCommand internal-sftp`) or runs a shell
+   * without `$(…)`, `sync` has no `-f`, a name is not plain enough to quote for every shell, or
+   * no answer came within the request timeout. After a failure it is not tried again on this
+   * connection.
    */
   async syncFileSystems(dirs: readonly string[]): Promise<boolean> {
     if (this.#syncfs === false || this.lost) return false;
     if (dirs.length === 0) return true;
     if (!dirs.every((d) => PLAIN_NAME.test(d))) return false;
-    const command = `sync -f -- ${dirs.map((d) => `'${d}'`).join(' ')} && echo ${SYNC_TOKEN}`;
+    const quoted = dirs.map((d) => `'${d}'`).join(' ');
+    const command = `[ "$(uname -s)" = Linux ] && sync -f -- ${quoted} && echo ${SYNC_TOKEN}`;
     if (command.length > 32 * 1024) return false;
     const ok = await new Promise<boolean>((resolve) => {
       let channel: ClientChannel | undefined;
