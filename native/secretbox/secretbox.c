@@ -31,6 +31,8 @@
  *                                                into `output` (which holds at least max bytes
  *                                                sealed), on the thread pool; rejects with a
  *                                                Node-style system error (`code`, `syscall`, `path`)
+ *   sealFile (same arguments)                 -> the same, on the calling thread (small files: less
+ *                                                than a hand-off to the thread pool costs)
  *   lanes                                     -> how many Salsa20 blocks run at once here (4, 8, 16)
  *   sealChunksAsync / openChunksAsync (same arguments) -> a Promise of the same result, computed
  *                                                on the thread pool; input and output must not be
@@ -859,13 +861,16 @@ static void file_job_complete(napi_env env, napi_status status, void *data) {
   file_job_free(env, job);
 }
 
-/* sealFileAsync(path, offset, max, key, nonce, output) -> Promise<plainBytes> */
-static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
+/*
+ * Reads the arguments of sealFile/sealFileAsync into a new job (NULL with an exception pending
+ * when they are wrong); `output_value` receives the output array.
+ */
+static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_value *output_value) {
   size_t argc = 6;
   napi_value argv[6];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 6) {
-    napi_throw_type_error(env, NULL, "secretbox.sealFileAsync(path, offset, max, key, nonce, output)");
+    napi_throw_type_error(env, NULL, "secretbox.sealFile(path, offset, max, key, nonce, output)");
     return NULL;
   }
   file_job_t *job = calloc(1, sizeof *job);
@@ -882,7 +887,7 @@ static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
       napi_get_value_double(env, argv[2], &max) != napi_ok || !(offset >= 0) || !(max >= 0) ||
       max > 1024.0 * 1024 * 1024) {
     file_job_free(env, job);
-    napi_throw_type_error(env, NULL, "secretbox: sealFileAsync needs a path, an offset and a size");
+    napi_throw_type_error(env, NULL, "secretbox: sealFile needs a path, an offset and a size");
     return NULL;
   }
   if (!get_key_nonce(env, key_nonce, &key, &nonce) ||
@@ -906,8 +911,34 @@ static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
   napi_get_value_string_utf8(env, argv[0], job->path, path_len + 1, &path_len);
   memcpy(job->key, key, KEY_BYTES);
   memcpy(job->nonce, nonce, NONCE_BYTES);
+  *output_value = argv[5];
+  return job;
+}
+
+/* sealFile(path, offset, max, key, nonce, output) -> plainBytes, on the calling thread */
+static napi_value js_seal_file(napi_env env, napi_callback_info info) {
+  napi_value output, result;
+  file_job_t *job = file_job_args(env, info, &output);
+  if (job == NULL) return NULL;
+  file_job_execute(env, job);
+  if (job->err != 0) {
+    napi_throw(env, make_errno_error(env, job->err, job->syscall, job->path));
+    file_job_free(env, job);
+    return NULL;
+  }
+  double plain_len = (double)job->plain_len;
+  file_job_free(env, job);
+  NAPI_CALL(env, napi_create_double(env, plain_len, &result));
+  return result;
+}
+
+/* sealFileAsync(path, offset, max, key, nonce, output) -> Promise<plainBytes> */
+static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
+  napi_value output;
+  file_job_t *job = file_job_args(env, info, &output);
+  if (job == NULL) return NULL;
   napi_value promise;
-  if (napi_create_reference(env, argv[5], 1, &job->out_ref) != napi_ok ||
+  if (napi_create_reference(env, output, 1, &job->out_ref) != napi_ok ||
       napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     file_job_free(env, job);
     napi_throw_error(env, NULL, "secretbox: cannot start the job");
@@ -934,6 +965,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openChunks", js_open_chunks},
       {"sealChunksAsync", js_seal_chunks_async},
       {"openChunksAsync", js_open_chunks_async},
+      {"sealFile", js_seal_file},
       {"sealFileAsync", js_seal_file_async},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

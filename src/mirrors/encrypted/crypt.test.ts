@@ -164,9 +164,14 @@ describe('crypt format: round trips and tampering', () => {
         for (let at = 0; at < stored.length; at += 10_007) pieces.push(stored.subarray(at, at + 10_007));
         assert.deepEqual(await collect(decryptStream(pieces, keys, 'f', n)), plain);
       }
-      for (const addon of [true, false]) {
+      // A small file is read on the main thread, a large one on the thread pool: both fail alike.
+      for (const [addon, size] of [
+        [true, 10],
+        [true, 100_000],
+        [false, 10],
+      ] as const) {
         await assert.rejects(
-          collect(encryptFile(join(dir, 'missing'), keys, 10, randomBytes(24), addon)),
+          collect(encryptFile(join(dir, 'missing'), keys, size, randomBytes(24), addon)),
           (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
         );
       }

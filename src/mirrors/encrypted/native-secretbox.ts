@@ -9,6 +9,19 @@
 import { type AddonLoad, loadAddon } from '../../native/addon.js';
 
 /**
+ * The arguments of the file sealers: what to read (`max` bytes of `path` from `offset`), the key
+ * and first nonce, and where to seal it.
+ */
+export type SealFileArgs = [
+  path: string,
+  offset: number,
+  max: number,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  output: Uint8Array,
+];
+
+/**
  * The addon's functions (see `native/secretbox/secretbox.c`). `key` is 32 bytes, `nonce` 24;
  * chunk `i` of a multi-chunk call is sealed under `nonce + i` (little-endian, with carry), and
  * every chunk but the last holds exactly 64 KiB of plaintext, as in rclone's format.
@@ -31,14 +44,9 @@ export interface SecretboxBinding {
    * to the plaintext bytes read (fewer than `max` only at the end of the file). Rejects with a
    * Node-style system error (`code`, `syscall`, `path`) when the file cannot be read.
    */
-  sealFileAsync(
-    path: string,
-    offset: number,
-    max: number,
-    key: Uint8Array,
-    nonce: Uint8Array,
-    output: Uint8Array,
-  ): Promise<number>;
+  sealFileAsync(...args: SealFileArgs): Promise<number>;
+  /** {@link sealFileAsync} on the calling thread: for small files, cheaper than a hand-off. */
+  sealFile(...args: SealFileArgs): number;
   /** How many Salsa20 blocks run at once on this processor (4; 8 with AVX2; 16 with AVX-512). */
   readonly lanes: number;
   /** {@link sealChunks} on the thread pool; the arrays must not be touched until it settles. */
