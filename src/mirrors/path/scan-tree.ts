@@ -7,7 +7,15 @@
  * (crash debris) are deleted. Fifos, sockets and devices are skipped silently.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp, type Dirent, type Stats } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  openSync,
+  promises as fsp,
+  readSync,
+  type Dirent,
+  type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
@@ -60,8 +68,28 @@ interface FileStat {
   readonly mode: number;
 }
 
+/** One buffer for every blocking read of a hash: no allocation (and no garbage) per file. */
+const hashBuffer = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+
+/** The SHA-256 of `file` read with blocking calls into {@link hashBuffer} (local disks). */
+function hashFileBlocking(file: string): string {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, hashBuffer, 0, hashBuffer.length, null);
+      if (n === 0) break;
+      hash.update(hashBuffer.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
 /** The lower-case hex SHA-256 of the file at `file`. */
 export async function hashFile(file: string, size?: number, io: LocalIo = threadPoolIo): Promise<string> {
+  if (io === blockingIo) return hashFileBlocking(file);
   const hash = createHash('sha256');
   if (size !== undefined && size <= SMALL_FILE_BYTES) {
     hash.update(await io.readFile(file));
