@@ -909,6 +909,12 @@ static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_val
     return NULL;
   }
   napi_get_value_string_utf8(env, argv[0], job->path, path_len + 1, &path_len);
+  if (strlen(job->path) != path_len) {
+    /* As Node's fs does: a NUL inside would silently name another file. */
+    file_job_free(env, job);
+    napi_throw_type_error(env, NULL, "secretbox: the path must not contain a NUL byte");
+    return NULL;
+  }
   memcpy(job->key, key, KEY_BYTES);
   memcpy(job->nonce, nonce, NONCE_BYTES);
   *output_value = argv[5];

@@ -164,6 +164,9 @@ describe('native secretbox addon', () => {
     assert.throws(() => nb.sealChunks(key, nonce, Buffer.alloc(100), Buffer.alloc(115)), RangeError);
     assert.throws(() => nb.openChunks(key, nonce, Buffer.alloc(65552 + 10), Buffer.alloc(65536)), RangeError);
     assert.throws(() => nb.sealChunksAsync(key, nonce, Buffer.alloc(100), Buffer.alloc(117)), RangeError);
+    assert.throws(() => nb.sealFile('not-read', 0, 100, key, nonce, Buffer.alloc(115)), RangeError);
+    assert.throws(() => nb.sealFile('not\0read', 0, 10, key, nonce, Buffer.alloc(26)), TypeError);
+    assert.throws(() => nb.sealFileAsync('not-read', -1, 10, key, nonce, Buffer.alloc(26)), TypeError);
   });
 
   it('advances nonces as repeated increments would', () => {
