@@ -33,6 +33,10 @@
  *                                                Node-style system error (`code`, `syscall`, `path`)
  *   sealFile (same arguments)                 -> the same, on the calling thread (small files: less
  *                                                than a hand-off to the thread pool costs)
+ *   sealFile/sealFileAsync(..., hash)         -> also feed the sealed bytes to `hash`, a SHA-256
+ *                                                context from sha256Start (untouched until settled)
+ *   sha256Start() / sha256Update(ctx, data) / sha256Digest(ctx) -> SHA-256 (FIPS 180-4; the x86
+ *                                                SHA extensions where present), digest a Buffer
  *   lanes                                     -> how many Salsa20 blocks run at once here (4, 8, 16)
  *   sealChunksAsync / openChunksAsync (same arguments) -> a Promise of the same result, computed
  *                                                on the thread pool; input and output must not be
@@ -505,6 +509,182 @@ static int64_t open_chunks(uint8_t *out, const uint8_t *in, size_t len, const ui
   return -1;
 }
 
+/* ---- SHA-256 (FIPS 180-4) ----------------------------------------------------------------- */
+
+/*
+ * The stored file's SHA-256, computed where it is sealed (on the thread pool for large batches)
+ * instead of on the main thread: the path replica checks what it wrote against it. Plain C after
+ * FIPS 180-4, or the x86 SHA extensions where the processor has them (picked at load).
+ */
+typedef struct sha256_ctx {
+  uint32_t h[8];
+  uint64_t bytes;
+  uint8_t buf[64];
+  uint32_t buf_len;
+  uint32_t magic;
+} sha256_ctx_t;
+
+#define SHA256_MAGIC 0x53484132u /* "SHA2": the array passed in holds a started context */
+
+static const uint32_t SHA256_K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static inline uint32_t load32_be(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+#define ROTR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+/* Compresses `n` 64-byte blocks into h (FIPS 180-4, 6.2.2). */
+static void sha256_blocks_plain(uint32_t h[8], const uint8_t *p, size_t n) {
+  uint32_t w[64];
+  while (n--) {
+    for (int t = 0; t < 16; t++) w[t] = load32_be(p + 4 * t);
+    for (int t = 16; t < 64; t++) {
+      uint32_t s0 = ROTR32(w[t - 15], 7) ^ ROTR32(w[t - 15], 18) ^ (w[t - 15] >> 3);
+      uint32_t s1 = ROTR32(w[t - 2], 17) ^ ROTR32(w[t - 2], 19) ^ (w[t - 2] >> 10);
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (int t = 0; t < 64; t++) {
+      uint32_t t1 = hh + (ROTR32(e, 6) ^ ROTR32(e, 11) ^ ROTR32(e, 25)) + ((e & f) ^ (~e & g)) +
+                    SHA256_K[t] + w[t];
+      uint32_t t2 = (ROTR32(a, 2) ^ ROTR32(a, 13) ^ ROTR32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      hh = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += hh;
+    p += 64;
+  }
+}
+
+#ifdef HAVE_WIDE_LANES
+#include <immintrin.h>
+
+/*
+ * The same with the SHA extensions: the state is kept as (A, B, E, F) and (C, D, G, H), and each
+ * sha256rnds2 does two rounds; sha256msg1/msg2 extend the message schedule four words at a time.
+ */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_blocks_shani(uint32_t h[8],
+                                                                            const uint8_t *p,
+                                                                            size_t n) {
+  const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);    /* D C B A */
+  __m128i state1 = _mm_loadu_si128((const __m128i *)&h[4]); /* H G F E */
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);                       /* C D A B */
+  state1 = _mm_shuffle_epi32(state1, 0x1B);                 /* E F G H */
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);         /* A B E F */
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);              /* C D G H */
+  while (n--) {
+    const __m128i abef = state0, cdgh = state1;
+    __m128i m[4];
+    for (int g = 0; g < 16; g++) {
+      if (g < 4) m[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), byteswap);
+      __m128i cur = m[g & 3];
+      __m128i msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&SHA256_K[4 * g]));
+      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+      if (g >= 3 && g <= 14) {
+        /* The next group's words: W[t-16] + sigma0 part (msg1, done earlier) + W[t-7] + sigma1. */
+        __m128i next = _mm_add_epi32(m[(g + 1) & 3], _mm_alignr_epi8(cur, m[(g + 3) & 3], 4));
+        m[(g + 1) & 3] = _mm_sha256msg2_epu32(next, cur);
+      }
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+      if (g >= 1 && g <= 12) m[(g + 3) & 3] = _mm_sha256msg1_epu32(m[(g + 3) & 3], cur);
+    }
+    state0 = _mm_add_epi32(state0, abef);
+    state1 = _mm_add_epi32(state1, cdgh);
+    p += 64;
+  }
+  tmp = _mm_shuffle_epi32(state0, 0x1B);    /* F E B A */
+  state1 = _mm_shuffle_epi32(state1, 0xB1); /* D C H G */
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0); /* D C B A */
+  state1 = _mm_alignr_epi8(state1, tmp, 8);    /* H G F E */
+  _mm_storeu_si128((__m128i *)&h[0], state0);
+  _mm_storeu_si128((__m128i *)&h[4], state1);
+}
+#endif
+
+static void (*sha256_blocks)(uint32_t h[8], const uint8_t *p, size_t n) = sha256_blocks_plain;
+
+/* SATCHEL_SECRETBOX_NO_SHA_NI=1 keeps the plain C (the tests run both). */
+static void pick_sha256(void) {
+#ifdef HAVE_WIDE_LANES
+  const char *off = getenv("SATCHEL_SECRETBOX_NO_SHA_NI");
+  if ((off == NULL || strcmp(off, "1") != 0) && __builtin_cpu_supports("sha") &&
+      __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3"))
+    sha256_blocks = sha256_blocks_shani;
+#endif
+}
+
+static void sha256_init(sha256_ctx_t *c) {
+  static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  memcpy(c->h, iv, sizeof iv);
+  c->bytes = 0;
+  c->buf_len = 0;
+  c->magic = SHA256_MAGIC;
+}
+
+static void sha256_update(sha256_ctx_t *c, const uint8_t *p, size_t len) {
+  c->bytes += len;
+  if (c->buf_len > 0) {
+    size_t take = 64 - c->buf_len < len ? 64 - c->buf_len : len;
+    memcpy(c->buf + c->buf_len, p, take);
+    c->buf_len += (uint32_t)take;
+    p += take;
+    len -= take;
+    if (c->buf_len < 64) return;
+    sha256_blocks(c->h, c->buf, 1);
+    c->buf_len = 0;
+  }
+  if (len >= 64) {
+    sha256_blocks(c->h, p, len / 64);
+    p += len - len % 64;
+    len %= 64;
+  }
+  memcpy(c->buf, p, len);
+  c->buf_len = (uint32_t)len;
+}
+
+static void sha256_final(sha256_ctx_t *c, uint8_t out[32]) {
+  uint64_t bits = c->bytes * 8;
+  uint8_t pad[72];
+  size_t pad_len = (c->buf_len < 56 ? 56 : 120) - c->buf_len;
+  memset(pad, 0, sizeof pad);
+  pad[0] = 0x80;
+  for (int i = 0; i < 8; i++) pad[pad_len + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
+  sha256_update(c, pad, pad_len + 8);
+  for (int i = 0; i < 8; i++) {
+    out[4 * i] = (uint8_t)(c->h[i] >> 24);
+    out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+    out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+    out[4 * i + 3] = (uint8_t)c->h[i];
+  }
+  c->magic = 0;
+}
+
 /* ---- Node-API glue ------------------------------------------------------------------------ */
 
 #define NAPI_CALL(env, call)                                                                   \
@@ -555,6 +735,69 @@ static int get_key_nonce(napi_env env, napi_value *argv, uint8_t **key, uint8_t 
     return 0;
   }
   return 1;
+}
+
+/* The bytes of a SHA-256 context made by sha256Start; throws a TypeError for anything else. */
+static int get_hash_ctx(napi_env env, napi_value value, uint8_t **ctx) {
+  size_t len = 0;
+  if (!get_bytes(env, value, "secretbox: the hash must come from sha256Start", ctx, &len)) return 0;
+  uint32_t magic = 0;
+  if (len == sizeof(sha256_ctx_t))
+    memcpy(&magic, *ctx + offsetof(sha256_ctx_t, magic), sizeof magic);
+  if (magic != SHA256_MAGIC) {
+    napi_throw_type_error(env, NULL, "secretbox: the hash must come from sha256Start (and not be finished)");
+    return 0;
+  }
+  return 1;
+}
+
+/* sha256Start() -> a context (a Buffer) for sha256Update, sealFile and sha256Digest */
+static napi_value js_sha256_start(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  void *data;
+  sha256_ctx_t ctx;
+  memset(&ctx, 0, sizeof ctx);
+  sha256_init(&ctx);
+  NAPI_CALL(env, napi_create_buffer(env, sizeof ctx, &data, &result));
+  memcpy(data, &ctx, sizeof ctx);
+  return result;
+}
+
+/* sha256Update(ctx, data) -> undefined; sha256Digest(ctx) -> Buffer (32 bytes), ending ctx */
+static napi_value sha256_call(napi_env env, napi_callback_info info, int digest) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *raw, *data = NULL;
+  size_t len = 0;
+  if (argc < (digest ? 1u : 2u)) {
+    napi_throw_type_error(env, NULL, "secretbox.sha256Update(ctx, data) / sha256Digest(ctx)");
+    return NULL;
+  }
+  if (!get_hash_ctx(env, argv[0], &raw)) return NULL;
+  if (!digest && !get_bytes(env, argv[1], "secretbox: the data must be a Uint8Array", &data, &len))
+    return NULL;
+  sha256_ctx_t ctx;
+  memcpy(&ctx, raw, sizeof ctx);
+  if (digest) {
+    void *out;
+    NAPI_CALL(env, napi_create_buffer(env, 32, &out, &result));
+    sha256_final(&ctx, out);
+  } else {
+    sha256_update(&ctx, data, len);
+    NAPI_CALL(env, napi_get_undefined(env, &result));
+  }
+  memcpy(raw, &ctx, sizeof ctx);
+  return result;
+}
+
+static napi_value js_sha256_update(napi_env env, napi_callback_info info) {
+  return sha256_call(env, info, 0);
+}
+
+static napi_value js_sha256_digest(napi_env env, napi_callback_info info) {
+  return sha256_call(env, info, 1);
 }
 
 /* Reads (key, nonce, data) for seal/open; 0 with an exception pending when they are wrong. */
@@ -781,6 +1024,8 @@ typedef struct file_job {
   uint8_t nonce[NONCE_BYTES];
   uint8_t *out;
   napi_ref out_ref;
+  uint8_t *hash; /* a SHA-256 context (sha256Start) to feed the sealed bytes to, or NULL */
+  napi_ref hash_ref;
   size_t plain_len;
   int err;             /* errno of a failed call, or 0 */
   const char *syscall; /* the call that failed */
@@ -837,12 +1082,19 @@ static void file_job_execute(napi_env env, void *data) {
     nonce_increment(nonce);
   }
   job->plain_len = total;
+  if (job->hash != NULL) {
+    sha256_ctx_t ctx; /* the array may not be aligned for the struct: work on a copy */
+    memcpy(&ctx, job->hash, sizeof ctx);
+    sha256_update(&ctx, job->out, sealed_length(total));
+    memcpy(job->hash, &ctx, sizeof ctx);
+  }
 }
 
 static void file_job_free(napi_env env, file_job_t *job) {
   wipe(job->key, sizeof job->key);
   free(job->path);
   if (job->out_ref != NULL) napi_delete_reference(env, job->out_ref);
+  if (job->hash_ref != NULL) napi_delete_reference(env, job->hash_ref);
   if (job->work != NULL) napi_delete_async_work(env, job->work);
   free(job);
 }
@@ -865,9 +1117,10 @@ static void file_job_complete(napi_env env, napi_status status, void *data) {
  * Reads the arguments of sealFile/sealFileAsync into a new job (NULL with an exception pending
  * when they are wrong); `output_value` receives the output array.
  */
-static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_value *output_value) {
-  size_t argc = 6;
-  napi_value argv[6];
+static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_value *output_value,
+                                  napi_value *hash_value) {
+  size_t argc = 7;
+  napi_value argv[7];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 6) {
     napi_throw_type_error(env, NULL, "secretbox.sealFile(path, offset, max, key, nonce, output)");
@@ -918,13 +1171,23 @@ static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_val
   memcpy(job->key, key, KEY_BYTES);
   memcpy(job->nonce, nonce, NONCE_BYTES);
   *output_value = argv[5];
+  *hash_value = NULL;
+  napi_valuetype hash_type = napi_undefined;
+  if (argc >= 7) napi_typeof(env, argv[6], &hash_type);
+  if (hash_type != napi_undefined) {
+    if (!get_hash_ctx(env, argv[6], &job->hash)) {
+      file_job_free(env, job);
+      return NULL;
+    }
+    *hash_value = argv[6];
+  }
   return job;
 }
 
 /* sealFile(path, offset, max, key, nonce, output) -> plainBytes, on the calling thread */
 static napi_value js_seal_file(napi_env env, napi_callback_info info) {
-  napi_value output, result;
-  file_job_t *job = file_job_args(env, info, &output);
+  napi_value output, hash, result;
+  file_job_t *job = file_job_args(env, info, &output, &hash);
   if (job == NULL) return NULL;
   file_job_execute(env, job);
   if (job->err != 0) {
@@ -940,11 +1203,12 @@ static napi_value js_seal_file(napi_env env, napi_callback_info info) {
 
 /* sealFileAsync(path, offset, max, key, nonce, output) -> Promise<plainBytes> */
 static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
-  napi_value output;
-  file_job_t *job = file_job_args(env, info, &output);
+  napi_value output, hash;
+  file_job_t *job = file_job_args(env, info, &output, &hash);
   if (job == NULL) return NULL;
   napi_value promise;
   if (napi_create_reference(env, output, 1, &job->out_ref) != napi_ok ||
+      (hash != NULL && napi_create_reference(env, hash, 1, &job->hash_ref) != napi_ok) ||
       napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     file_job_free(env, job);
     napi_throw_error(env, NULL, "secretbox: cannot start the job");
@@ -958,6 +1222,7 @@ static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   pick_wide_lanes();
+  pick_sha256();
   napi_value lanes;
   NAPI_CALL(env, napi_create_uint32(env, wide_lanes, &lanes));
   NAPI_CALL(env, napi_set_named_property(env, exports, "lanes", lanes));
@@ -972,6 +1237,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sealChunksAsync", js_seal_chunks_async},
       {"openChunksAsync", js_open_chunks_async},
       {"sealFile", js_seal_file},
+      {"sha256Start", js_sha256_start},
+      {"sha256Update", js_sha256_update},
+      {"sha256Digest", js_sha256_digest},
       {"sealFileAsync", js_seal_file_async},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

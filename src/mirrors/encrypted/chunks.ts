@@ -46,6 +46,26 @@ export const sealFileBatch: ((...args: SealFileArgs) => Promise<number> | number
     : (...args) =>
         args[2] < FILE_THREAD_POOL_FROM_BYTES ? native.sealFile(...args) : native.sealFileAsync(...args);
 
+/**
+ * The addon's SHA-256 contexts, which the file sealers feed where they seal (on the thread pool
+ * for large batches), so the stored bytes are hashed off the main thread; `undefined` without
+ * the addon.
+ */
+export const sealedSha256:
+  | {
+      readonly start: () => Uint8Array;
+      readonly update: (ctx: Uint8Array, data: Uint8Array) => void;
+      readonly digest: (ctx: Uint8Array) => string;
+    }
+  | undefined =
+  native === undefined
+    ? undefined
+    : {
+        start: () => native.sha256Start(),
+        update: (ctx, data) => native.sha256Update(ctx, data),
+        digest: (ctx) => native.sha256Digest(ctx).toString('hex'),
+      };
+
 /** How many chunks `plainBytes` bytes of plaintext make. */
 export function chunkCount(plainBytes: number): number {
   return Math.ceil(plainBytes / CHUNK_BYTES);

@@ -28,6 +28,7 @@ import {
   openedLength,
   sealChunks,
   sealedLength,
+  sealedSha256,
   sealFileBatch,
 } from './chunks.js';
 import { emeTransform } from './eme.js';
@@ -375,16 +376,24 @@ function freshNonce(): Buffer {
   return nonce;
 }
 
+/** What {@link encryptFile} read and wrote. */
+export interface EncryptedFile {
+  /** Plaintext bytes read. */
+  readonly plainBytes: number;
+  /** Lower-case hex SHA-256 of everything yielded (the stored file). */
+  readonly hash: string;
+}
+
 /**
  * Encrypts the local file at `path` like {@link encryptStream}, in batches of up to 16 chunks,
- * and returns how many plaintext bytes it read: the caller compares that with `expectedSize`,
- * the size it planned for (which also sizes the buffers; a file found longer stops at one byte
- * more). With the addon, each batch is read and sealed in one job on the thread pool, straight
- * into the buffer passed on (the main thread neither reads nor encrypts); without it, the file
- * is read with blocking calls into a reused buffer, as the path replica reads a local disk. A
- * short read is taken as the end of the file, as it is for a regular file; should it not be,
- * the count tells. `nonce` and `addon` (false: the JavaScript path even where the addon loads)
- * are for tests.
+ * and returns how many plaintext bytes it read and the SHA-256 of what it yielded: the caller
+ * compares the count with `expectedSize`, the size it planned for (which also sizes the
+ * buffers; a file found longer stops at one byte more). With the addon, each batch is read,
+ * sealed and hashed in one native call, on the thread pool for large batches (the main thread
+ * neither reads, encrypts nor hashes them); without it, the file is read with blocking calls
+ * into a reused buffer, as the path replica reads a local disk. A short read is taken as the
+ * end of the file, as it is for a regular file; should it not be, the count tells. `nonce` and
+ * `addon` (false: the JavaScript path even where the addon loads) are for tests.
  */
 export async function* encryptFile(
   path: string,
@@ -392,27 +401,32 @@ export async function* encryptFile(
   expectedSize: number,
   nonce: Buffer = freshNonce(),
   addon = true,
-): AsyncGenerator<Buffer, number> {
+): AsyncGenerator<Buffer, EncryptedFile> {
   const n = Buffer.from(nonce);
   let header: Buffer | undefined = Buffer.concat([FILE_MAGIC, n]);
   let plainBytes = 0;
-  if (addon && sealFileBatch !== undefined) {
+  if (addon && sealFileBatch !== undefined && sealedSha256 !== undefined) {
+    const ctx = sealedSha256.start();
     for (;;) {
       // Up to one byte past the expected end: reading it tells a file that grew.
       const max = Math.min(BATCH_PLAIN_BYTES, Math.max(0, expectedSize - plainBytes) + 1);
       const head = header?.length ?? 0;
       const out = Buffer.allocUnsafe(head + sealedLength(max));
-      if (header !== undefined) header.copy(out);
+      if (header !== undefined) {
+        header.copy(out);
+        sealedSha256.update(ctx, header);
+      }
       header = undefined;
-      const got = await sealFileBatch(path, plainBytes, max, keys.dataKey, n, out.subarray(head));
+      const got = await sealFileBatch(path, plainBytes, max, keys.dataKey, n, out.subarray(head), ctx);
       advanceNonce(n, Math.ceil(got / CHUNK_BYTES));
       plainBytes += got;
       const stored = out.subarray(0, head + sealedLength(got));
       if (stored.length > 0) yield stored;
       // The end, or a file longer than planned whose batch ended inside a chunk: the count tells.
-      if (got < max || max % CHUNK_BYTES !== 0) return plainBytes;
+      if (got < max || max % CHUNK_BYTES !== 0) return { plainBytes, hash: sealedSha256.digest(ctx) };
     }
   }
+  const hash = createHash('sha256');
   const fd = openSync(path, 'r');
   const batch = spareBatches.pop() ?? Buffer.allocUnsafeSlow(BATCH_PLAIN_BYTES);
   try {
@@ -435,6 +449,7 @@ export async function* encryptFile(
         await sealChunks(batch.subarray(0, filled), n, keys.dataKey, out.subarray(head));
         advanceNonce(n, Math.ceil(filled / CHUNK_BYTES));
         plainBytes += filled;
+        hash.update(out);
         yield out;
       }
       if (end) break;
@@ -443,7 +458,7 @@ export async function* encryptFile(
     closeSync(fd);
     if (spareBatches.length < 16) spareBatches.push(batch);
   }
-  return plainBytes;
+  return { plainBytes, hash: hash.digest('hex') };
 }
 
 /**

@@ -359,8 +359,6 @@ export class EncryptedReplica implements Replica {
 interface EncryptedRef {
   /** The outer operation's source entry (plaintext). */
   readonly plain: FileEntry;
-  /** SHA-256 of the ciphertext produced so far; final once `done`. */
-  readonly cipherHash: ReturnType<typeof createHash>;
   /** The final ciphertext hash, or a value no hash equals when the plaintext was not the planned one. */
   result: string | undefined;
 }
@@ -387,7 +385,7 @@ class EncryptingSource implements ContentSource {
 
   /** The inner `from.entry` of the outer write `op`. */
   ref(op: WriteOperation): FileEntry {
-    const state: EncryptedRef = { plain: op.from.entry, cipherHash: createHash('sha256'), result: undefined };
+    const state: EncryptedRef = { plain: op.from.entry, result: undefined };
     const entry: FileEntry = {
       kind: 'file',
       size: encryptedSize(op.from.entry.size),
@@ -414,22 +412,20 @@ class EncryptingSource implements ContentSource {
     const planned = state.plain;
     const local = this.#outer.localFile(path);
     if (local !== undefined) {
-      // A local file (the case): read straight into the cipher's buffers. Its content is not
-      // hashed again: as for the plain mirror's file copy, the size read here and the inner
-      // replica's `unchanged` check (size and mtime, after the copy) tell a file that changed.
+      // A local file (the case): read straight into the cipher's buffers, the ciphertext hashed
+      // where it is sealed. The plaintext is not hashed again: as for the plain mirror's file
+      // copy, the size read here and the inner replica's `unchanged` check (size and mtime,
+      // after the copy) tell a file that changed.
       return Readable.from(
         (async function* (): AsyncGenerator<Buffer> {
           const sealed = encryptFile(local, keys, planned.size);
           let step = await sealed.next();
           while (step.done !== true) {
-            state.cipherHash.update(step.value);
             yield step.value;
             step = await sealed.next();
           }
           state.result =
-            step.value === planned.size
-              ? state.cipherHash.digest('hex')
-              : 'the source changed while it was read';
+            step.value.plainBytes === planned.size ? step.value.hash : 'the source changed while it was read';
         })(),
       );
     }
@@ -443,14 +439,15 @@ class EncryptingSource implements ContentSource {
         yield chunk;
       }
     })();
+    const cipherHash = createHash('sha256');
     return Readable.from(
       (async function* (): AsyncGenerator<Buffer> {
         for await (const chunk of encryptStream(counted, keys, undefined, planned.size)) {
-          state.cipherHash.update(chunk);
+          cipherHash.update(chunk);
           yield chunk;
         }
         const same = plainBytes === planned.size && plainHash.digest('hex') === planned.hash;
-        state.result = same ? state.cipherHash.digest('hex') : 'the source changed while it was read';
+        state.result = same ? cipherHash.digest('hex') : 'the source changed while it was read';
       })(),
     );
   }

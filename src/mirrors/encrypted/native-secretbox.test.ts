@@ -1,11 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { advanceNonce, BOX_BYTES, CHUNK_BYTES, openChunks, sealChunks, sealedLength } from './chunks.js';
 import { loadSecretboxBinding, type SecretboxBinding } from './native-secretbox.js';
 import { open, seal } from './secretbox.js';
+import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 
 const SIZES = [
   0,
@@ -167,6 +170,71 @@ describe('native secretbox addon', () => {
     assert.throws(() => nb.sealFile('not-read', 0, 100, key, nonce, Buffer.alloc(115)), RangeError);
     assert.throws(() => nb.sealFile('not\0read', 0, 10, key, nonce, Buffer.alloc(26)), TypeError);
     assert.throws(() => nb.sealFileAsync('not-read', -1, 10, key, nonce, Buffer.alloc(26)), TypeError);
+  });
+
+  it('SHA-256 matches node:crypto, fed in pieces, by the file sealers, with and without the SHA extensions', async () => {
+    const nb = native();
+    const digestOf = (d: Buffer): string => createHash('sha256').update(d).digest('hex');
+    const inputs = [...Array.from({ length: 130 }, (_, n) => n), 1000, 65_552, 3 * 65_536 + 5].map((n) =>
+      randomBytes(n),
+    );
+    for (const d of inputs) {
+      const ctx = nb.sha256Start();
+      const third = Math.floor(d.length / 3);
+      nb.sha256Update(ctx, d.subarray(0, third));
+      nb.sha256Update(ctx, d.subarray(third, 2 * third));
+      nb.sha256Update(ctx, d.subarray(2 * third));
+      assert.equal(nb.sha256Digest(ctx).toString('hex'), digestOf(d), `${d.length} bytes`);
+      assert.throws(() => nb.sha256Digest(ctx), TypeError, 'a finished context is refused');
+    }
+    assert.throws(() => nb.sha256Update(Buffer.alloc(112), Buffer.alloc(1)), TypeError);
+
+    const dir = makeTempDir('secretbox-sha');
+    try {
+      const file = join(dir, 'f');
+      const content = randomBytes(CHUNK_BYTES + 999);
+      writeFileSync(file, content);
+      const key = randomBytes(32);
+      const nonce = randomBytes(24);
+      for (const seal of [nb.sealFile, nb.sealFileAsync]) {
+        const ctx = nb.sha256Start();
+        nb.sha256Update(ctx, Buffer.from('a header'));
+        const out = Buffer.alloc(sealedLength(content.length + 1));
+        const got = await seal(file, 0, content.length + 1, key, nonce, out, ctx);
+        assert.equal(got, content.length);
+        const stored = out.subarray(0, sealedLength(got));
+        assert.deepEqual(stored, jsSealChunks(content, nonce, key));
+        assert.equal(
+          nb.sha256Digest(ctx).toString('hex'),
+          digestOf(Buffer.concat([Buffer.from('a header'), stored])),
+        );
+      }
+    } finally {
+      removeTempDir(dir);
+    }
+
+    // The plain C, as on processors without the SHA extensions.
+    const bindingModule = fileURLToPath(new URL('./native-secretbox.js', import.meta.url));
+    const script = `
+      const { loadSecretboxBinding } = await import(${JSON.stringify(bindingModule)});
+      const nb = loadSecretboxBinding().binding;
+      const out = [];
+      for (const n of [0, 55, 56, 63, 64, 65, 119, 120, 1000, 100000]) {
+        const ctx = nb.sha256Start();
+        nb.sha256Update(ctx, Buffer.alloc(n, n % 251));
+        out.push(nb.sha256Digest(ctx).toString('hex'));
+      }
+      process.stdout.write(JSON.stringify(out));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, SATCHEL_SECRETBOX_NO_SHA_NI: '1' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      JSON.parse(r.stdout),
+      [0, 55, 56, 63, 64, 65, 119, 120, 1000, 100000].map((n) => digestOf(Buffer.alloc(n, n % 251))),
+    );
   });
 
   it('advances nonces as repeated increments would', () => {

@@ -10,7 +10,8 @@ import { type AddonLoad, loadAddon } from '../../native/addon.js';
 
 /**
  * The arguments of the file sealers: what to read (`max` bytes of `path` from `offset`), the key
- * and first nonce, and where to seal it.
+ * and first nonce, where to seal it, and optionally a SHA-256 context ({@link
+ * SecretboxBinding.sha256Start}) to feed the sealed bytes to.
  */
 export type SealFileArgs = [
   path: string,
@@ -19,6 +20,7 @@ export type SealFileArgs = [
   key: Uint8Array,
   nonce: Uint8Array,
   output: Uint8Array,
+  hash?: Uint8Array,
 ];
 
 /**
@@ -47,6 +49,12 @@ export interface SecretboxBinding {
   sealFileAsync(...args: SealFileArgs): Promise<number>;
   /** {@link sealFileAsync} on the calling thread: for small files, cheaper than a hand-off. */
   sealFile(...args: SealFileArgs): number;
+  /** A new SHA-256 context (FIPS 180-4; the x86 SHA extensions where the processor has them). */
+  sha256Start(): Buffer;
+  /** Feeds `data` to a context. */
+  sha256Update(ctx: Uint8Array, data: Uint8Array): void;
+  /** The digest (32 bytes); the context cannot be used afterwards. */
+  sha256Digest(ctx: Uint8Array): Buffer;
   /** How many Salsa20 blocks run at once on this processor (4; 8 with AVX2; 16 with AVX-512). */
   readonly lanes: number;
   /** {@link sealChunks} on the thread pool; the arrays must not be touched until it settles. */
