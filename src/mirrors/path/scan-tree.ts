@@ -271,7 +271,8 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     target: string | undefined,
   ): Promise<void> => {
     const raw = listing.names[i]!;
-    const abs = join(parentAbs, raw);
+    // The parent is already normalized and a listed name has no slash: no join() needed.
+    const abs = parentAbs.endsWith('/') ? parentAbs + raw : `${parentAbs}/${raw}`;
     if (raw.startsWith(TEMP_PREFIX)) {
       if (!liveTemps.has(abs)) await io.rm(abs, { recursive: true, force: true }).catch(() => {});
       return;
