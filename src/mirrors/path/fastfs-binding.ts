@@ -3,9 +3,13 @@
  * Types for Satchel's fast file-system addon (`native/fastfs`): one call lists a whole folder
  * with the stat of its files, one call makes a whole staged copy (see the C file's comment for
  * why). The addon is optional: without it the path replica makes the same calls through Node's
- * fs module, with the same results.
+ * fs module, with the same results ({@link listWithNode}; the path replica's own copy steps).
  */
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
 import { loadAddon } from '../../native/addon.js';
+import type { Limiter } from './limit.js';
+import type { LocalIo } from './local-io.js';
 
 /** One folder as the addon lists it. */
 export interface FolderListing {
@@ -101,4 +105,47 @@ export function fastFs(blocking: boolean): FastFs | undefined {
         b.copy(src, temp, mode, mtimeMs, flush, (err, out) => (err ? reject(err) : resolve(report(out)))),
       ),
   };
+}
+
+/** The positive errno of a Node system error (EIO when it carries none). */
+function errnoNumber(err: unknown): number {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.errno === 'number') return Math.abs(e.errno);
+  const byName =
+    typeof e?.code === 'string' ? (osConstants.errno as Record<string, number>)[e.code] : undefined;
+  return byName ?? osConstants.errno.EIO;
+}
+
+/**
+ * Lists folder `dir` as the addon does, through Node's fs module: readdir, then lstat of each file
+ * and readlink of each link, `limit` bounding the calls in flight. For machines without the addon.
+ */
+export async function listWithNode(io: LocalIo, dir: string, limit: Limiter): Promise<FolderListing> {
+  const dirents = await limit(() => io.readdir(dir, { withFileTypes: true }));
+  const names = dirents.map((d) => d.name);
+  const info = new Float64Array(names.length * LISTING_FIELDS);
+  const links = new Array<string | undefined>(names.length);
+  await Promise.all(
+    dirents.map(async (d, i) => {
+      const at = i * LISTING_FIELDS;
+      const abs = join(dir, d.name);
+      try {
+        if (d.isDirectory()) info[at] = ListedKind.Directory;
+        else if (d.isSymbolicLink()) {
+          links[i] = await limit(() => io.readlink(abs));
+          info[at] = ListedKind.Symlink;
+        } else if (d.isFile()) {
+          const st = await limit(() => io.lstat(abs));
+          info[at] = st.isFile() ? ListedKind.File : ListedKind.Other;
+          info[at + 1] = st.mode;
+          info[at + 2] = st.size;
+          info[at + 3] = st.mtimeMs;
+          info[at + 4] = st.ino;
+        } else info[at] = ListedKind.Other;
+      } catch (err) {
+        info[at] = -errnoNumber(err);
+      }
+    }),
+  );
+  return { names, info, targets: links.filter((t): t is string => t !== undefined) };
 }

@@ -1,21 +1,13 @@
 /**
  * @module mirrors/path/scan-tree
- * Walks a local folder tree into a snapshot: `readdir` with file types, `lstat` for files,
- * `readlink` for links, content hashes reused from the previous scan's cache when size, mtime
+ * Walks a local folder tree into a snapshot, one folder listing at a time (the fastfs addon's,
+ * or readdir + lstat + readlink through Node's fs without it), content hashes reused from the previous scan's cache when size, mtime
  * and inode match. At most {@link SCAN_PARALLELISM} file-system calls run at once. Names are
  * decoded to the case's spelling; Satchel's own files are left out and leftover temporary files
  * (crash debris) are deleted. Fifos, sockets and devices are skipped silently.
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  openSync,
-  promises as fsp,
-  readSync,
-  type Dirent,
-  type Stats,
-} from 'node:fs';
+import { closeSync, createReadStream, openSync, promises as fsp, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
@@ -26,7 +18,14 @@ import { decodeSegment, encodePath } from '../../core/name-encoding.js';
 import type { Problem } from '../../core/problem.js';
 import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
 import { constants as osConstants } from 'node:os';
-import { fastFs, type FastFs, type FolderListing, LISTING_FIELDS, ListedKind } from './fastfs-binding.js';
+import {
+  fastFs,
+  type FastFs,
+  type FolderListing,
+  LISTING_FIELDS,
+  ListedKind,
+  listWithNode,
+} from './fastfs-binding.js';
 import { errnoOf } from './fs-errors.js';
 import { createLimiter, type Limiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
@@ -235,34 +234,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     });
   };
 
-  const visit = async (parent: string, parentAbs: string, d: Dirent): Promise<void> => {
-    signal?.throwIfAborted();
-    const abs = join(parentAbs, d.name);
-    if (d.name.startsWith(TEMP_PREFIX)) {
-      // Crash debris: a staged file or probe folder of a process that did not finish.
-      if (!liveTemps.has(abs))
-        await limit(() => io.rm(abs, { recursive: true, force: true })).catch(() => {});
-      return;
-    }
-    const name = decodeSegment(d.name, caps);
-    const path = parent === '' ? name : `${parent}/${name}`;
-    if (isSatchelInternal(path)) return;
-    try {
-      if (d.isDirectory()) {
-        if (!ignore(path, true)) await walk(path, abs);
-      } else if (d.isSymbolicLink()) {
-        if (!ignore(path, false)) add(path, { kind: 'symlink', target: await limit(() => io.readlink(abs)) });
-      } else if (d.isFile()) {
-        if (!ignore(path, false)) await scanFile(path, abs);
-      }
-      // Anything else (fifo, socket, device) is not replicated.
-    } catch (err) {
-      if (err instanceof SatchelError) throw err;
-      failed(path, err, d.isDirectory() ? 'read folder' : 'read');
-    }
-  };
-
-  /** Visits one entry of a native folder listing (`i`-th of `listing`). */
+  /** Visits the `i`-th entry of `listing`, the folder `parentAbs` (case path `parent`). */
   const visitListed = async (
     parent: string,
     parentAbs: string,
@@ -270,11 +242,14 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     i: number,
     target: string | undefined,
   ): Promise<void> => {
+    signal?.throwIfAborted();
     const raw = listing.names[i]!;
     // The parent is already normalized and a listed name has no slash: no join() needed.
     const abs = parentAbs.endsWith('/') ? parentAbs + raw : `${parentAbs}/${raw}`;
     if (raw.startsWith(TEMP_PREFIX)) {
-      if (!liveTemps.has(abs)) await io.rm(abs, { recursive: true, force: true }).catch(() => {});
+      // Crash debris: a staged file or probe folder of a process that did not finish.
+      if (!liveTemps.has(abs))
+        await limit(() => io.rm(abs, { recursive: true, force: true })).catch(() => {});
       return;
     }
     const name = decodeSegment(raw, caps);
@@ -311,23 +286,17 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
   };
 
   const walk = async (path: string, abs: string): Promise<void> => {
-    if (fast !== undefined) {
-      const listing = await fast.list(abs);
-      if (path !== '') add(path, { kind: 'directory' });
-      const pending: Promise<void>[] = [];
-      let link = 0;
-      for (let i = 0; i < listing.names.length; i++) {
-        const target =
-          listing.info[i * LISTING_FIELDS] === ListedKind.Symlink ? listing.targets[link++] : undefined;
-        pending.push(visitListed(path, abs, listing, i, target));
-      }
-      await Promise.all(pending);
-      return;
-    }
-    const dirents = await limit(() => io.readdir(abs, { withFileTypes: true }));
+    const listing = fast !== undefined ? await fast.list(abs) : await listWithNode(io, abs, limit);
     // The folder is listed only once it could be read: an unreadable one is a problem, not an entry.
     if (path !== '') add(path, { kind: 'directory' });
-    await Promise.all(dirents.map((d) => visit(path, abs, d)));
+    const pending: Promise<void>[] = [];
+    let link = 0;
+    for (let i = 0; i < listing.names.length; i++) {
+      const target =
+        listing.info[i * LISTING_FIELDS] === ListedKind.Symlink ? listing.targets[link++] : undefined;
+      pending.push(visitListed(path, abs, listing, i, target));
+    }
+    await Promise.all(pending);
   };
 
   /** A scoped scan: each scope path's subtree, after the folders above it (see core/scope.ts). */
