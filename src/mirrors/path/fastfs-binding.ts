@@ -5,6 +5,7 @@
  * why). The addon is optional: without it the path replica makes the same calls through Node's
  * fs module, with the same results ({@link listWithNode}; the path replica's own copy steps).
  */
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon } from '../../native/addon.js';
@@ -148,4 +149,54 @@ export async function listWithNode(io: LocalIo, dir: string, limit: Limiter): Pr
     }),
   );
   return { names, info, targets: links.filter((t): t is string => t !== undefined) };
+}
+
+/**
+ * The steps after a staged file's content is written, through Node's fs: its mode (unless
+ * negative), its mtime and atime, a flush when `flush`; returns its stat.
+ */
+export async function settleWithNode(
+  io: LocalIo,
+  temp: string,
+  mode: number,
+  mtimeMs: number,
+  flush: boolean,
+): Promise<Stats> {
+  if (mode >= 0) await io.chmod(temp, mode);
+  await io.utimes(temp, mtimeMs / 1000, mtimeMs / 1000);
+  if (flush) {
+    const handle = await fsp.open(temp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+  return io.lstat(temp);
+}
+
+/** {@link FastFs.copy} through Node's fs (copyFile, then {@link settleWithNode}), for machines without the addon. */
+export function copyWithNode(io: LocalIo): FastFs['copy'] {
+  return async (src, temp, mode, mtimeMs, flush) => {
+    const before = await io.lstat(src);
+    // copy_file_range where the kernel can: no bytes pass through JavaScript.
+    await io.copyFile(src, temp, fsc.COPYFILE_EXCL);
+    try {
+      const copy = await settleWithNode(io, temp, mode, mtimeMs, flush);
+      const after = await io.lstat(src);
+      return {
+        sourceSize: after.size,
+        sourceMtimeMs: after.mtimeMs,
+        sourceMoved:
+          after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino,
+        size: copy.size,
+        mtimeMs: copy.mtimeMs,
+        mode: copy.mode,
+        ino: copy.ino,
+      };
+    } catch (err) {
+      await io.rm(temp, { force: true }).catch(() => {});
+      throw err;
+    }
+  };
 }

@@ -14,7 +14,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes, createHash, type Hash } from 'node:crypto';
 import {
   closeSync,
-  constants as fsc,
   createWriteStream,
   open,
   promises as fsp,
@@ -41,7 +40,7 @@ import type {
 import { applyInGroups, changedSinceScan } from '../../replica/commit-groups.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
-import { fastFs, type FastFs } from './fastfs-binding.js';
+import { copyWithNode, fastFs, type FastFs, settleWithNode } from './fastfs-binding.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { syncDirectory } from './marker.js';
 import { TEMP_PREFIX } from '../../core/reserved.js';
@@ -211,14 +210,17 @@ export class PathReplica implements Replica {
   readonly #role: 'case' | 'mirror';
   readonly #locks: LockJournal | undefined;
   readonly #io: LocalIo;
-  /** The native calls (one per staged copy), when the addon is built. */
+  /** The native calls (folder listings, staged copies), when the addon is built. */
   readonly #fast: FastFs | undefined;
+  /** A staged copy of a local file: the addon's one call, or the same steps through Node's fs. */
+  readonly #copyLocal: FastFs['copy'];
   /** Temporary files staged by this object and not yet committed or discarded. */
   readonly #liveTemps = new Set<string>();
 
   constructor(options: PathReplicaOptions) {
     this.#io = options.blockingIo === false ? threadPoolIo : blockingIo;
     this.#fast = options.nativeCalls === false ? undefined : fastFs(options.blockingIo !== false);
+    this.#copyLocal = this.#fast?.copy ?? copyWithNode(this.#io);
     this.label = options.label;
     this.capabilities = options.capabilities;
     this.#root = options.root;
@@ -396,46 +398,21 @@ export class PathReplica implements Replica {
       }
       temp = tempName(await folder);
       this.#liveTemps.add(temp);
+      const mode = this.capabilities.executableBit ? withExecutable(baseMode, op.entry.executable) : -1;
       const local = source.localFile(op.from.path);
-      if (local !== undefined && this.#fast !== undefined) {
-        // One native call: copy_file_range, mode, mtime, flush and both stats on open descriptors.
-        const mode = this.capabilities.executableBit ? withExecutable(baseMode, op.entry.executable) : -1;
-        const r = await this.#fast.copy(local, temp, mode, op.entry.mtimeMs, flush);
-        const from = op.from.entry;
-        if (
-          r.sourceMoved ||
-          r.sourceSize !== from.size ||
-          r.sourceMtimeMs !== from.mtimeMs ||
-          r.size !== from.size
-        ) {
-          await this.#discard(temp, op.path, lock);
-          return this.#movedDuringCopy(op);
-        }
-        if (lock !== undefined && TEST_HOLD_INCOMING_MS > 0)
-          await new Promise((resolve) => setTimeout(resolve, TEST_HOLD_INCOMING_MS));
-        return { temp, lock, stat: r };
+      const from = op.from.entry;
+      let stat: StoredStat | undefined;
+      if (local !== undefined) {
+        // One call (native where built): copy, mode, mtime, flush and the stats of both files.
+        const r = await this.#copyLocal(local, temp, mode, op.entry.mtimeMs, flush);
+        const moved = r.sourceMoved || r.sourceSize !== from.size || r.sourceMtimeMs !== from.mtimeMs;
+        if (!moved) stat = r;
+      } else if (!(await this.#copyStream(op, source, temp))) {
+        stat = await settleWithNode(this.#io, temp, mode, op.entry.mtimeMs, flush);
       }
-      const moved = await this.#copy(op, source, temp);
-      if (moved) {
+      if (stat === undefined || stat.size !== from.size) {
         await this.#discard(temp, op.path, lock);
         return this.#movedDuringCopy(op);
-      }
-      if (this.capabilities.executableBit)
-        await this.#io.chmod(temp, withExecutable(baseMode, op.entry.executable));
-      const seconds = op.entry.mtimeMs / 1000;
-      await this.#io.utimes(temp, seconds, seconds);
-      const stat = await this.#io.lstat(temp);
-      if (stat.size !== op.from.entry.size) {
-        await this.#discard(temp, op.path, lock);
-        return this.#movedDuringCopy(op);
-      }
-      if (flush) {
-        const handle = await fsp.open(temp, 'r');
-        try {
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
       }
       if (lock !== undefined && TEST_HOLD_INCOMING_MS > 0)
         await new Promise((resolve) => setTimeout(resolve, TEST_HOLD_INCOMING_MS));
@@ -463,37 +440,30 @@ export class PathReplica implements Replica {
   }
 
   /**
-   * Copies the content of `op.from` into `temp`; true when the source moved meanwhile. The
-   * copy's size is checked by the caller, from the stat it takes of the finished temporary file.
+   * Streams the content of `op.from` (a source without a local file) into `temp`, hashing it;
+   * true when it is not what the plan expected or the source moved meanwhile. The copy's size is
+   * checked by the caller, from the stat of the finished temporary file.
    */
-  async #copy(op: WriteOperation, source: ContentSource, temp: string): Promise<boolean> {
-    const local = source.localFile(op.from.path);
-    let hash: string | undefined;
-    if (local !== undefined) {
-      // copy_file_range where the kernel can: no bytes pass through JavaScript.
-      await this.#io.copyFile(local, temp, fsc.COPYFILE_EXCL);
+  async #copyStream(op: WriteOperation, source: ContentSource, temp: string): Promise<boolean> {
+    const hasher = createHash('sha256');
+    const input = await source.open(op.from.path, op.from.entry);
+    if (this.#io === blockingIo) {
+      // A local disk: one hand-off to create the file, then blocking writes (a write stream's
+      // thread-pool hand-offs cost more than the writes; an encrypted mirror streams every file).
+      await writeToNewFile(input, temp, hasher);
     } else {
-      const hasher = createHash('sha256');
-      const input = await source.open(op.from.path, op.from.entry);
-      if (this.#io === blockingIo) {
-        // A local disk: one hand-off to create the file, then blocking writes (a write stream's
-        // thread-pool hand-offs cost more than the writes; an encrypted mirror streams every file).
-        await writeToNewFile(input, temp, hasher);
-      } else {
-        await pipeline(
-          input,
-          async function* (chunks: AsyncIterable<Buffer>) {
-            for await (const chunk of chunks) {
-              hasher.update(chunk);
-              yield chunk;
-            }
-          },
-          createWriteStream(temp, { flags: 'wx' }),
-        );
-      }
-      hash = hasher.digest('hex');
+      await pipeline(
+        input,
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            hasher.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(temp, { flags: 'wx' }),
+      );
     }
-    if (hash !== undefined && hash !== op.from.entry.hash) return true;
+    if (hasher.digest('hex') !== op.from.entry.hash) return true;
     return !(await source.unchanged(op.from.path, op.from.entry));
   }
 
