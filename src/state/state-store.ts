@@ -52,29 +52,22 @@ export interface LockRecord {
   readonly since: number;
 }
 
-interface AncestorRow {
-  path: string;
-  kind: string;
-  size: number | null;
-  mtime_ms: number | null;
-  executable: number | null;
-  hash: string | null;
-  target: string | null;
-}
-
 /** A hash_cache row as an array: path, size, mtime_ms, ino, hash. */
 type RawHashRow = [string, number, number, number | null, string];
 
-/** An ancestor row as an array, in {@link AncestorRow}'s order. */
+/** An ancestor row as an array (no object per row): path, kind, size, mtime_ms, executable, hash, target. */
 type RawAncestorRow = [
-  string,
-  string,
-  number | null,
-  number | null,
-  number | null,
-  string | null,
-  string | null,
+  path: string,
+  kind: string,
+  size: number | null,
+  mtimeMs: number | null,
+  executable: number | null,
+  hash: string | null,
+  target: string | null,
 ];
+
+/** The ancestor columns, in {@link RawAncestorRow}'s order. */
+const ANCESTOR_COLUMNS = 'path, kind, size, mtime_ms, executable, hash, target';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ancestor (
@@ -95,22 +88,22 @@ CREATE TABLE IF NOT EXISTS queue (
   PRIMARY KEY (mirror_id, path)) WITHOUT ROWID;
 `;
 
-function rowToEntry(row: AncestorRow): Entry {
-  switch (row.kind) {
+function rowToEntry([, kind, size, mtimeMs, executable, hash, target]: RawAncestorRow): Entry {
+  switch (kind) {
     case 'file':
       return {
         kind: 'file',
-        size: row.size ?? 0,
-        mtimeMs: row.mtime_ms ?? 0,
-        executable: row.executable === 1,
-        hash: row.hash ?? '',
+        size: size ?? 0,
+        mtimeMs: mtimeMs ?? 0,
+        executable: executable === 1,
+        hash: hash ?? '',
       };
     case 'symlink':
-      return { kind: 'symlink', target: row.target ?? '' };
+      return { kind: 'symlink', target: target ?? '' };
     case 'directory':
       return { kind: 'directory' };
     default:
-      throw new Error(`bug: unknown entry kind '${row.kind}' in the ancestor store`);
+      throw new Error(`bug: unknown entry kind '${kind}' in the ancestor store`);
   }
 }
 
@@ -145,17 +138,11 @@ export class StateStore {
 
   /** The ancestor of the pair (case, mirror `mirrorId`): empty before the first sync. */
   loadAncestor(mirrorId: string): Map<string, Entry> {
-    // Rows as arrays (no object per row): a whole ancestor of 10,000 entries loads in one go.
     const rows = this.db
-      .prepare(
-        'SELECT path, kind, size, mtime_ms, executable, hash, target FROM ancestor WHERE mirror_id = ?',
-      )
+      .prepare(`SELECT ${ANCESTOR_COLUMNS} FROM ancestor WHERE mirror_id = ?`)
       .raw()
       .all(mirrorId) as RawAncestorRow[];
-    const out = new Map<string, Entry>();
-    for (const [path, kind, size, mtime_ms, executable, hash, target] of rows)
-      out.set(path, rowToEntry({ path, kind, size, mtime_ms, executable, hash, target }));
-    return out;
+    return new Map(rows.map((r) => [r[0], rowToEntry(r)]));
   }
 
   /**
@@ -165,21 +152,23 @@ export class StateStore {
   loadAncestorScoped(mirrorId: string, scope: readonly string[]): Map<string, Entry> {
     const normalized = normalizeScope(scope);
     if (normalized[0] === '') return this.loadAncestor(mirrorId);
-    const cols = 'path, kind, size, mtime_ms, executable, hash, target';
-    const exact = this.db.prepare(`SELECT ${cols} FROM ancestor WHERE mirror_id = ? AND path = ?`);
+    const exact = this.db
+      .prepare(`SELECT ${ANCESTOR_COLUMNS} FROM ancestor WHERE mirror_id = ? AND path = ?`)
+      .raw();
     // Children of P sort between 'P/' and 'P0' ('0' follows '/').
-    const below = this.db.prepare(
-      `SELECT ${cols} FROM ancestor WHERE mirror_id = ? AND path >= ? AND path < ? ORDER BY path`,
-    );
+    const below = this.db
+      .prepare(
+        `SELECT ${ANCESTOR_COLUMNS} FROM ancestor WHERE mirror_id = ? AND path >= ? AND path < ? ORDER BY path`,
+      )
+      .raw();
     const out = new Map<string, Entry>();
-    for (const dir of scopeAncestors(normalized)) {
-      const row = exact.get(mirrorId, dir) as AncestorRow | undefined;
-      if (row) out.set(row.path, rowToEntry(row));
-    }
+    const put = (row: RawAncestorRow | undefined): void => {
+      if (row) out.set(row[0], rowToEntry(row));
+    };
+    for (const dir of scopeAncestors(normalized)) put(exact.get(mirrorId, dir) as RawAncestorRow | undefined);
     for (const p of normalized) {
-      const row = exact.get(mirrorId, p) as AncestorRow | undefined;
-      if (row) out.set(row.path, rowToEntry(row));
-      for (const r of below.all(mirrorId, `${p}/`, `${p}0`) as AncestorRow[]) out.set(r.path, rowToEntry(r));
+      put(exact.get(mirrorId, p) as RawAncestorRow | undefined);
+      for (const r of below.all(mirrorId, `${p}/`, `${p}0`) as RawAncestorRow[]) put(r);
     }
     return out;
   }
