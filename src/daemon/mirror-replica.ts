@@ -6,11 +6,9 @@
  */
 import { SatchelError } from '../core/errors.js';
 import { MARKER_NAME } from '../core/reserved.js';
-import { readMarker } from '../mirrors/path/marker.js';
+import { type Marker, readMarker } from '../mirrors/path/marker.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
 import { isNetworkFileSystem, mountFsType, probeCapabilities } from '../mirrors/path/probe.js';
-import type { FtpSession } from '../mirrors/ftp/connection.js';
-import type { SftpSession } from '../mirrors/sftp/connection.js';
 import type { Replica } from '../replica/replica.js';
 import type { CaseContext } from './case.js';
 import type { MirrorConfig } from './config.js';
@@ -140,43 +138,67 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
  */
 async function openSftpMirror(ctx: CaseContext, name: string, url: SftpMirrorUrl): Promise<OpenedMirror> {
   const config = ctx.config.mirrors[name]!;
-  const base = { name, id: config.id, pushOnly: config.pushOnly };
-  const where = describeMirrorUrl(url);
+  const { acquireSession, readSftpMarker, SFTP_CAPABILITIES, SftpReplica } = await sftpKind();
+  return openRemoteMirror({ name, id: config.id, pushOnly: config.pushOnly }, describeMirrorUrl(url), {
+    connect: () => acquireSession(url),
+    readMarker: (session) => readSftpMarker(session, url.path),
+    release: (session) => session.release(),
+    replica: (session) =>
+      new SftpReplica({
+        session,
+        root: url.path,
+        label: name,
+        capabilities: config.capabilities ?? SFTP_CAPABILITIES,
+      }),
+  });
+}
+
+/** How to reach a mirror on a server: connect, read its marker, let the session go, make the replica. */
+interface RemoteAccess<S> {
+  connect(): Promise<S>;
+  readMarker(session: S): Promise<Marker | undefined>;
+  release(session: S): void;
+  replica(session: S): Replica;
+}
+
+/**
+ * Opens a mirror on a server through `access`: a failure to connect or to read the marker is
+ * absent (`mirror-absent`) or failed (anything else), with the reason; a folder without this
+ * mirror's marker is absent and left untouched.
+ */
+async function openRemoteMirror<S>(
+  base: { readonly name: string; readonly id: string; readonly pushOnly: boolean },
+  where: string,
+  access: RemoteAccess<S>,
+): Promise<OpenedMirror> {
   const notOpened = (e: SatchelError): OpenedMirror => ({
     ...base,
     replica: undefined,
     absentReport: {
-      ...absent(name, e.message, e.hint ?? ''),
+      ...absent(base.name, e.message, e.hint ?? ''),
       ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
     },
   });
-  const { acquireSession, readSftpMarker, SFTP_CAPABILITIES, SftpReplica } = await sftpKind();
-  let session: SftpSession;
+  let session: S;
   try {
-    session = await acquireSession(url);
+    session = await access.connect();
   } catch (e) {
     if (e instanceof SatchelError) return notOpened(e);
     throw e;
   }
   let marker;
   try {
-    marker = await readSftpMarker(session, url.path);
+    marker = await access.readMarker(session);
   } catch (e) {
-    session.release();
+    access.release(session);
     if (e instanceof SatchelError && e.code !== 'config-invalid') return notOpened(e);
     throw e;
   }
-  if (marker?.id !== config.id) {
-    session.release();
+  if (marker?.id !== base.id) {
+    access.release(session);
     return notThisMirror(base, where, marker);
   }
-  const replica = new SftpReplica({
-    session,
-    root: url.path,
-    label: name,
-    capabilities: config.capabilities ?? SFTP_CAPABILITIES,
-  });
-  return { ...base, root: where, replica, absentReport: absent(name, '', '') };
+  return { ...base, root: where, replica: access.replica(session), absentReport: absent(base.name, '', '') };
 }
 
 /** A server folder without this mirror's marker: absent, and left untouched. */
@@ -204,43 +226,15 @@ function notThisMirror(
  */
 async function openFtpMirror(ctx: CaseContext, name: string, url: FtpMirrorUrl): Promise<OpenedMirror> {
   const config = ctx.config.mirrors[name]!;
-  // Whatever the config says, an FTP mirror is never a source.
-  const base = { name, id: config.id, pushOnly: true };
-  const where = describeMirrorUrl(url);
-  const notOpened = (e: SatchelError): OpenedMirror => ({
-    ...base,
-    replica: undefined,
-    absentReport: {
-      ...absent(name, e.message, e.hint ?? ''),
-      ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
-    },
-  });
   const { ftpTarget, openFtpSession, readFtpMarker, FTP_CAPABILITIES, FtpReplica } = await ftpKind();
-  let session: FtpSession;
-  let marker;
-  try {
-    session = await openFtpSession(ftpTarget(url, config), { interactive: true });
-  } catch (e) {
-    if (e instanceof SatchelError) return notOpened(e);
-    throw e;
-  }
-  try {
-    marker = await readFtpMarker(session);
-  } catch (e) {
-    session.close();
-    if (e instanceof SatchelError && e.code !== 'config-invalid') return notOpened(e);
-    throw e;
-  }
-  if (marker?.id !== config.id) {
-    session.close();
-    return notThisMirror(base, where, marker);
-  }
-  const replica = new FtpReplica({
-    session,
-    label: name,
-    capabilities: config.capabilities ?? FTP_CAPABILITIES,
+  // Whatever the config says, an FTP mirror is never a source.
+  return openRemoteMirror({ name, id: config.id, pushOnly: true }, describeMirrorUrl(url), {
+    connect: () => openFtpSession(ftpTarget(url, config), { interactive: true }),
+    readMarker: (session) => readFtpMarker(session),
+    release: (session) => session.close(),
+    replica: (session) =>
+      new FtpReplica({ session, label: name, capabilities: config.capabilities ?? FTP_CAPABILITIES }),
   });
-  return { ...base, root: where, replica, absentReport: absent(name, '', '') };
 }
 
 /**
