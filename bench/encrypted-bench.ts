@@ -11,7 +11,7 @@
  * the encrypted sync within 1.3× of rclone.
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Measurement, measure, mib, printTable, secs } from './measure.js';
@@ -55,7 +55,6 @@ export async function runEncryptedBench(work: string): Promise<void> {
   const src = join(work, 'enc-src');
   await benchTree(src, spec);
   const fresh = (name: string): string => freshDir(work, name);
-  const gone = (name: string): void => rmSync(join(work, name), { recursive: true, force: true });
 
   // rclone: a crypt remote over a local folder, configured through the environment only.
   const rcConf = join(work, 'rclone-empty.conf');
@@ -80,29 +79,24 @@ export async function runEncryptedBench(work: string): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     const runRclone = (): void => {
       rc.push(measure('rclone', ['copy', src, 'benchcrypt:'], rcEnv(fresh('enc-rclone'))));
-      gone('enc-rclone');
       // The same copy followed by a flush of its file system: the durability satchel gives.
       const store = fresh('enc-rclone');
       rcSynced.push(
         measure('sh', ['-c', 'rclone copy "$1" benchcrypt: && sync -f "$2"', 'sh', src, store], rcEnv(store)),
       );
-      gone('enc-rclone');
     };
     // satchel: each run from its own fresh case (a copy of the tree), so every sync is a first one.
     const runSatchel = (name: string, add: string[], into: Measurement[], last: boolean): void => {
-      const kase = join(work, `enc-case-${name}`);
-      rmSync(kase, { recursive: true, force: true });
+      const kase = fresh(`enc-case-${name}`);
       spawnSync('cp', ['-a', `${src}/.`, kase]);
       satchel(['init', kase], env);
       satchel(['-C', kase, 'mirror', 'add', 'm', fresh(`enc-satchel-${name}`), ...add], env);
       into.push(satchel(['-C', kase, 'sync'], env));
       if (last) again = satchel(['-C', kase, 'sync'], env);
-      rmSync(kase, { recursive: true, force: true });
-      gone(`enc-satchel-${name}`);
     };
     const runPlain = (): void => runSatchel('plain', [], plain, false);
     const runEnc = (): void => runSatchel('encrypted', ['--encrypt'], enc, r === rounds - 1);
-    // The order rotates between rounds: no tool always runs right after another's deletions.
+    // The order rotates between rounds: no tool always runs right after another's writes.
     const order = [runRclone, runPlain, runEnc];
     for (let i = 0; i < order.length; i++) order[(i + r) % order.length]!();
   }

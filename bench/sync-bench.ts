@@ -4,7 +4,6 @@
  * second sync with nothing changed: `satchel sync` beside `cp -a`, `rsync -a` and `unison`.
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Measurement, measure, mib, printTable, secs } from './measure.js';
@@ -36,17 +35,14 @@ export async function runSyncBench(
 
   const cpDst = fresh('cp');
   const cp = measure('cp', ['-a', `${src}/.`, cpDst]);
-  rmSync(cpDst, { recursive: true, force: true });
 
   const rsDst = fresh('rsync');
   const rs1 = measure('rsync', ['-a', `${src}/`, `${rsDst}/`]);
   const rs2 = measure('rsync', ['-a', `${src}/`, `${rsDst}/`]);
-  rmSync(rsDst, { recursive: true, force: true });
   // rsync leaves its writes in the page cache; Satchel's sync returns only once they are on the
   // device. The same durability for rsync costs a `sync` after it.
   const rsSyncDst = fresh('rsync-sync');
   const rsDurable = measure('sh', ['-c', 'rsync -a "$1/" "$2/" && sync', 'sh', src, rsSyncDst]);
-  rmSync(rsSyncDst, { recursive: true, force: true });
 
   const unDst = fresh('unison');
   const unHome = fresh('unison-home');
@@ -54,7 +50,6 @@ export async function runSyncBench(
   const unEnv = { ...process.env, UNISON: unHome };
   const un1 = measure('unison', unArgs, unEnv);
   const un2 = measure('unison', unArgs, unEnv);
-  rmSync(unDst, { recursive: true, force: true });
 
   const saDst = fresh('satchel');
   satchel(['init', src]);
