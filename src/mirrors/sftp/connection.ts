@@ -33,13 +33,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2, {
-  type AuthAttempt,
-  type Client,
-  type ClientChannel,
-  type SFTPWrapper,
-  type SftpError,
-} from 'ssh2';
+import type { AuthAttempt, Client, ClientChannel, SFTPWrapper, SftpError } from 'ssh2';
 import { SatchelError } from '../../core/errors.js';
 import {
   addKnownHost,
@@ -52,8 +46,8 @@ import {
   type HostKeyVerdict,
 } from './known-hosts.js';
 import { resolveHost, sshDir, type ResolvedHost } from './ssh-config.js';
+import { ssh2 } from './ssh2-module.js';
 
-// ssh2 is CommonJS: its named exports are only reachable through the default export.
 const { Client: SshClient, utils } = ssh2;
 
 /** Where an SFTP mirror lives, as its URL says. */
