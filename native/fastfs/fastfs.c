@@ -1,5 +1,6 @@
 /*
- * Satchel's fast file-system addon (Node-API only): folder listings and staged copies.
+ * Satchel's fast file-system addon (Node-API only): folder listings, staged copies, file hashes,
+ * renames that never replace.
  *
  * Why it exists: through Node's fs module a scan of 10,000 files costs one lstat call per file,
  * each building a Stats object, and a staged copy costs six calls by path (copy, chmod, utimes,
@@ -14,6 +15,9 @@
  *   list(dir, callback)     -> undefined; callback(err, { names, info, targets }) on the loop
  *   copySync(src, temp, mode, mtimeMs, flush)  -> Float64Array(COPY_FIELDS) (throws as listSync)
  *   copy(src, temp, mode, mtimeMs, flush, callback)  -> callback(err, Float64Array)
+ *   hash(paths, callback)   -> callback(null, Float64Array(HASH_FIELDS * n), Buffer(32 * n))
+ *   renameNoReplaceSync(from, to) / renameNoReplace(from, to, callback)
+ *                           -> renameat2(RENAME_NOREPLACE): EEXIST when `to` exists, in one step
  * names:   string[]         the entries, in readdir order, without "." and ".."
  * info:    Float64Array     FIELDS numbers per entry: kind, mode, size, mtimeMs, ino
  *                           kind: 0 file, 1 folder, 2 symbolic link, 3 other; -errno when the
@@ -27,6 +31,12 @@
  * it when `flush`, and returns: [0] source size, [1] source mtimeMs, [2] 1 when the source's
  * size, mtime or inode changed while it was copied, [3] copy size, [4] copy mtimeMs, [5] copy
  * mode, [6] copy inode. On failure the temporary file is removed before the error is thrown.
+ *
+ * hash: the SHA-256 of each regular file of `paths` (opened with O_NOFOLLOW), on the thread
+ * pool: a scan hands over its new files in batches and goes on listing while other cores hash.
+ * Per file: [0] 0, or the errno that stopped it (EINVAL: not a regular file), [1] size, [2]
+ * mtimeMs and [3] inode as fstat saw them at open, [4] 1 when size, mtime or inode changed while
+ * the file was read; its digest at 32 * i in the Buffer.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -44,9 +54,11 @@
 #include <uv.h>
 
 #include "node-errors.h"
+#include "sha256.h"
 
 #define FIELDS 5
 #define COPY_FIELDS 7
+#define HASH_FIELDS 5
 #define KIND_FILE 0
 #define KIND_DIR 1
 #define KIND_LINK 2
@@ -289,11 +301,20 @@ static void set_times(struct timespec* ts, double ms) {
   ts->tv_nsec = ns;
 }
 
+#define IO_BUFFER_BYTES (1 << 20)
+
+/* This thread's read buffer of IO_BUFFER_BYTES (allocated on first use; NULL without memory). */
+static char* io_buffer(void) {
+  static __thread char* buffer = NULL;
+  if (buffer == NULL) buffer = malloc(IO_BUFFER_BYTES);
+  return buffer;
+}
+
 /* Copies `len` bytes with read/write: file systems without copy_file_range (some FUSE mounts). */
 static int copy_by_reading(int in, int out) {
-  static __thread char* buffer = NULL;
-  const size_t size = 1 << 20;
-  if (buffer == NULL && (buffer = malloc(size)) == NULL) return ENOMEM;
+  char* buffer = io_buffer();
+  const size_t size = IO_BUFFER_BYTES;
+  if (buffer == NULL) return ENOMEM;
   if (lseek(in, 0, SEEK_SET) < 0 || lseek(out, 0, SEEK_SET) < 0 || ftruncate(out, 0) != 0) return errno;
   for (;;) {
     ssize_t n = read(in, buffer, size);
@@ -465,23 +486,172 @@ static napi_value copy_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- hashing files -------------------------------------------------------------------------- */
+
+static int same_file_state(const struct stat* a, const struct stat* b) {
+  return a->st_size == b->st_size && a->st_ino == b->st_ino && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Hashes one file into `digest`; fills HASH_FIELDS numbers at `out` (see the header comment). */
+static void hash_file(const char* path, double* out, uint8_t digest[32]) {
+  char* buffer = io_buffer();
+  if (buffer == NULL) {
+    out[0] = ENOMEM;
+    return;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    out[0] = errno;
+    return;
+  }
+  struct stat before, after;
+  int err = 0;
+  if (fstat(fd, &before) != 0) {
+    err = errno;
+  } else if (!S_ISREG(before.st_mode)) {
+    err = EINVAL;
+  } else {
+    sha256_ctx_t ctx;
+    sha256_init(&ctx);
+    for (;;) {
+      ssize_t n = read(fd, buffer, IO_BUFFER_BYTES);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) err = errno;
+      if (n <= 0) break;
+      sha256_update(&ctx, (const uint8_t*)buffer, (size_t)n);
+    }
+    if (err == 0 && fstat(fd, &after) != 0) err = errno;
+    if (err == 0) {
+      sha256_final(&ctx, digest);
+      out[1] = (double)before.st_size;
+      out[2] = ms_of(&before.st_mtim);
+      out[3] = (double)before.st_ino;
+      out[4] = same_file_state(&before, &after) ? 0 : 1;
+    }
+  }
+  close(fd);
+  out[0] = err;
+}
+
+/* A batch of files to hash, and what came of each. */
+typedef struct {
+  char** paths;
+  uint32_t count;
+  double* out;      /* HASH_FIELDS per file */
+  uint8_t* digests; /* 32 bytes per file */
+} hashing_t;
+
+static void hashing_free(hashing_t* h) {
+  for (uint32_t i = 0; i < h->count; i++) free(h->paths[i]);
+  free(h->paths);
+  free(h->out);
+  free(h->digests);
+}
+
+static void hash_all(hashing_t* h) {
+  for (uint32_t i = 0; i < h->count; i++) hash_file(h->paths[i], h->out + (size_t)i * HASH_FIELDS, h->digests + (size_t)i * 32);
+}
+
+/* The results as (Float64Array, Buffer) in argv[1], argv[2]. */
+static void hashing_result(napi_env env, const hashing_t* h, napi_value* argv) {
+  napi_value numbers;
+  void* data = NULL;
+  size_t numbers_len = (size_t)h->count * HASH_FIELDS;
+  napi_create_arraybuffer(env, numbers_len * sizeof(double), &data, &numbers);
+  if (numbers_len > 0) memcpy(data, h->out, numbers_len * sizeof(double));
+  napi_create_typedarray(env, napi_float64_array, numbers_len, numbers, 0, &argv[0]);
+  napi_create_buffer_copy(env, (size_t)h->count * 32, h->count > 0 ? h->digests : (const void*)"", NULL, &argv[1]);
+}
+
+/* Reads the paths array into `h`; 0 after throwing. */
+static int hashing_args(napi_env env, napi_value paths, hashing_t* h) {
+  bool is_array = false;
+  if (napi_is_array(env, paths, &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "fastfs.hash(paths, callback): paths must be an array of strings");
+    return 0;
+  }
+  uint32_t count = 0;
+  napi_get_array_length(env, paths, &count);
+  h->paths = calloc(count > 0 ? count : 1, sizeof *h->paths);
+  h->out = calloc(count > 0 ? (size_t)count * HASH_FIELDS : 1, sizeof *h->out);
+  h->digests = calloc(count > 0 ? (size_t)count * 32 : 1, 1);
+  if (h->paths == NULL || h->out == NULL || h->digests == NULL) {
+    hashing_free(h);
+    napi_throw_error(env, NULL, "fastfs: out of memory");
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    napi_get_element(env, paths, i, &item);
+    if ((h->paths[i] = path_arg(env, item)) == NULL) {
+      hashing_free(h);
+      return 0;
+    }
+    h->count = i + 1;
+  }
+  return 1;
+}
+
+/* ---- renaming without replacing -------------------------------------------------------------- */
+
+/* 0, or the errno of renameat2(from, to, RENAME_NOREPLACE) (EINVAL: the file system cannot). */
+static int rename_no_replace(const char* from, const char* to) {
+  return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
+}
+
+/* Reads (from, to) into malloc'ed strings; 0 after throwing. */
+static int rename_args(napi_env env, napi_value* argv, size_t argc, char** from, char** to) {
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "fastfs.renameNoReplace(from, to): arguments missing");
+    return 0;
+  }
+  if ((*from = path_arg(env, argv[0])) == NULL) return 0;
+  if ((*to = path_arg(env, argv[1])) == NULL) {
+    free(*from);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value rename_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char *from = NULL, *to = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!rename_args(env, argv, argc, &from, &to)) return NULL;
+  int err = rename_no_replace(from, to);
+  if (err != 0) napi_throw(env, make_errno_error(env, err, "rename", from));
+  free(from);
+  free(to);
+  return NULL;
+}
+
 /* ---- the asynchronous variants -------------------------------------------------------------- */
+
+typedef enum { JOB_LIST, JOB_COPY, JOB_HASH, JOB_RENAME } job_kind_t;
 
 typedef struct {
   napi_async_work work;
   napi_ref callback;
-  int is_copy;
+  job_kind_t kind;
   char* path;
   char* temp;
   listing_t listing;
   copy_t copy;
+  hashing_t hashing;
+  int rename_err;
 } job_t;
 
 static void job_execute(napi_env env, void* data) {
   (void)env;
   job_t* job = data;
-  if (job->is_copy) {
+  if (job->kind == JOB_COPY) {
     copy_file(job->path, job->temp, &job->copy);
+  } else if (job->kind == JOB_HASH) {
+    hash_all(&job->hashing);
+  } else if (job->kind == JOB_RENAME) {
+    job->rename_err = rename_no_replace(job->path, job->temp);
   } else {
     list_folder(job->path, &job->listing);
   }
@@ -489,41 +659,49 @@ static void job_execute(napi_env env, void* data) {
 
 static void job_complete(napi_env env, napi_status status, void* data) {
   job_t* job = data;
-  napi_value callback, global, argv[2];
+  napi_value callback, global, argv[3];
   napi_get_reference_value(env, job->callback, &callback);
   napi_get_global(env, &global);
   napi_get_undefined(env, &argv[1]);
+  napi_get_undefined(env, &argv[2]);
   if (status != napi_ok) {
     napi_value message;
     napi_create_string_utf8(env, "fastfs: the call was cancelled", NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &argv[0]);
-  } else if (job->is_copy && job->copy.err != 0) {
+  } else if (job->kind == JOB_COPY && job->copy.err != 0) {
     argv[0] = make_errno_error(env, job->copy.err, job->copy.syscall,
                                job->copy.failed_on_src ? job->path : job->temp);
-  } else if (!job->is_copy && job->listing.err != 0) {
+  } else if (job->kind == JOB_RENAME && job->rename_err != 0) {
+    argv[0] = make_errno_error(env, job->rename_err, "rename", job->path);
+  } else if (job->kind == JOB_LIST && job->listing.err != 0) {
     argv[0] = make_errno_error(env, job->listing.err, job->listing.syscall, job->path);
   } else {
     napi_get_null(env, &argv[0]);
-    argv[1] = job->is_copy ? copy_result(env, &job->copy) : result_of(env, &job->listing);
+    if (job->kind == JOB_HASH) hashing_result(env, &job->hashing, &argv[1]);
+    else if (job->kind == JOB_RENAME) napi_get_undefined(env, &argv[1]);
+    else argv[1] = job->kind == JOB_COPY ? copy_result(env, &job->copy) : result_of(env, &job->listing);
   }
   napi_delete_reference(env, job->callback);
   napi_delete_async_work(env, job->work);
   listing_free(&job->listing);
+  if (job->kind == JOB_HASH) hashing_free(&job->hashing);
   free(job->path);
   free(job->temp);
   free(job);
-  napi_call_function(env, global, callback, 2, argv, NULL);
+  napi_call_function(env, global, callback, 3, argv, NULL);
 }
 
 /* Queues `job` (owning its strings) with the callback `fn`; NULL after throwing. */
 static napi_value queue_job(napi_env env, job_t* job, napi_value fn) {
   napi_value name;
-  napi_create_string_utf8(env, job->is_copy ? "satchel.fastfs.copy" : "satchel.fastfs.list",
-                          NAPI_AUTO_LENGTH, &name);
+  static const char* const names[] = {"satchel.fastfs.list", "satchel.fastfs.copy", "satchel.fastfs.hash",
+                                      "satchel.fastfs.rename"};
+  napi_create_string_utf8(env, names[job->kind], NAPI_AUTO_LENGTH, &name);
   napi_create_reference(env, fn, 1, &job->callback);
   if (napi_create_async_work(env, NULL, name, job_execute, job_complete, job, &job->work) != napi_ok ||
       napi_queue_async_work(env, job->work) != napi_ok) {
     napi_delete_reference(env, job->callback);
+    if (job->kind == JOB_HASH) hashing_free(&job->hashing);
     free(job->path);
     free(job->temp);
     free(job);
@@ -538,49 +716,75 @@ static int is_function(napi_env env, napi_value value) {
   return type == napi_function;
 }
 
-static napi_value list_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+/*
+ * Reads `n` arguments, the last a callback, into `argv`, and allocates a job of `kind`; NULL after
+ * throwing (`usage` names the call in the message).
+ */
+static job_t* start_job(napi_env env, napi_callback_info info, size_t n, napi_value* argv, job_kind_t kind,
+                        const char* usage) {
+  size_t argc = n;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || !is_function(env, argv[1])) {
-    napi_throw_type_error(env, NULL, "fastfs.list(dir, callback): callback must be a function");
+  if (argc < n || !is_function(env, argv[n - 1])) {
+    char message[160];
+    snprintf(message, sizeof message, "%s: callback must be a function", usage);
+    napi_throw_type_error(env, NULL, message);
     return NULL;
   }
-  char* path = path_arg(env, argv[0]);
-  if (path == NULL) return NULL;
   job_t* job = calloc(1, sizeof *job);
   if (job == NULL) {
-    free(path);
     napi_throw_error(env, NULL, "fastfs: out of memory");
     return NULL;
   }
-  job->path = path;
+  job->kind = kind;
+  return job;
+}
+
+static napi_value list_async(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  job_t* job = start_job(env, info, 2, argv, JOB_LIST, "fastfs.list(dir, callback)");
+  if (job == NULL) return NULL;
+  if ((job->path = path_arg(env, argv[0])) == NULL) {
+    free(job);
+    return NULL;
+  }
   return queue_job(env, job, argv[1]);
 }
 
 static napi_value copy_async(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 6 || !is_function(env, argv[5])) {
-    napi_throw_type_error(env, NULL,
-                          "fastfs.copy(src, temp, mode, mtimeMs, flush, callback): callback must be a function");
-    return NULL;
-  }
-  job_t* job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    napi_throw_error(env, NULL, "fastfs: out of memory");
-    return NULL;
-  }
-  job->is_copy = 1;
-  if (!copy_args(env, argv, argc, &job->path, &job->temp, &job->copy)) {
+  job_t* job = start_job(env, info, 6, argv, JOB_COPY, "fastfs.copy(src, temp, mode, mtimeMs, flush, callback)");
+  if (job == NULL) return NULL;
+  if (!copy_args(env, argv, 6, &job->path, &job->temp, &job->copy)) {
     free(job);
     return NULL;
   }
   return queue_job(env, job, argv[5]);
 }
 
+static napi_value hash_async(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  job_t* job = start_job(env, info, 2, argv, JOB_HASH, "fastfs.hash(paths, callback)");
+  if (job == NULL) return NULL;
+  if (!hashing_args(env, argv[0], &job->hashing)) {
+    free(job);
+    return NULL;
+  }
+  return queue_job(env, job, argv[1]);
+}
+
+static napi_value rename_async(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  job_t* job = start_job(env, info, 3, argv, JOB_RENAME, "fastfs.renameNoReplace(from, to, callback)");
+  if (job == NULL) return NULL;
+  if (!rename_args(env, argv, 3, &job->path, &job->temp)) {
+    free(job);
+    return NULL;
+  }
+  return queue_job(env, job, argv[2]);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  pick_sha256("SATCHEL_FASTFS_NO_SHA_NI");
   napi_value fn, number;
   napi_create_function(env, "listSync", NAPI_AUTO_LENGTH, list_sync, NULL, &fn);
   napi_set_named_property(env, exports, "listSync", fn);
@@ -590,10 +794,18 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "copySync", fn);
   napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy_async, NULL, &fn);
   napi_set_named_property(env, exports, "copy", fn);
+  napi_create_function(env, "renameNoReplaceSync", NAPI_AUTO_LENGTH, rename_sync, NULL, &fn);
+  napi_set_named_property(env, exports, "renameNoReplaceSync", fn);
+  napi_create_function(env, "renameNoReplace", NAPI_AUTO_LENGTH, rename_async, NULL, &fn);
+  napi_set_named_property(env, exports, "renameNoReplace", fn);
+  napi_create_function(env, "hash", NAPI_AUTO_LENGTH, hash_async, NULL, &fn);
+  napi_set_named_property(env, exports, "hash", fn);
   napi_create_int32(env, FIELDS, &number);
   napi_set_named_property(env, exports, "FIELDS", number);
   napi_create_int32(env, COPY_FIELDS, &number);
   napi_set_named_property(env, exports, "COPY_FIELDS", number);
+  napi_create_int32(env, HASH_FIELDS, &number);
+  napi_set_named_property(env, exports, "HASH_FIELDS", number);
   return exports;
 }
 

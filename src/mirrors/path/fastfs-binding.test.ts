@@ -9,6 +9,8 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 import { fastFs, LISTING_FIELDS, ListedKind } from './fastfs-binding.js';
@@ -83,6 +85,46 @@ describe('fastfs addon', () => {
         assert.equal(r.sourceMtimeMs, source.mtimeMs);
         assert.equal(r.sourceMoved, false);
       }
+    });
+
+    it(`${flavour}: hashes files as Node's crypto does, and names what it could not hash`, async () => {
+      const files = ['a.txt', 'é ü.bin', 'empty'].map((n) => join(dir, 'tree', n));
+      const big = join(dir, `big-${flavour}`);
+      // Over one read of the addon's 1 MiB buffer, and not a multiple of 64 bytes.
+      writeFileSync(big, Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 31) & 255)));
+      const paths = [...files, big, join(dir, 'tree/missing'), join(dir, 'tree/sub'), join(dir, 'tree/link')];
+      const results = await fs().hash(paths);
+      assert.equal(results.length, paths.length);
+      for (const [i, file] of [...files, big].entries()) {
+        const r = results[i]!;
+        assert.ok(typeof r !== 'number', `${file}: errno ${String(r)}`);
+        const st = lstatSync(file);
+        assert.equal(r.hash, createHash('sha256').update(readFileSync(file)).digest('hex'), file);
+        assert.equal(r.size, st.size);
+        assert.equal(r.mtimeMs, st.mtimeMs);
+        assert.equal(r.ino, st.ino);
+        assert.equal(r.moved, false);
+      }
+      assert.deepEqual(results.slice(-3), [
+        osConstants.errno.ENOENT,
+        osConstants.errno.EINVAL, // a folder is not a regular file
+        osConstants.errno.ELOOP, // links are never followed
+      ]);
+      assert.deepEqual(await fs().hash([]), []);
+    });
+
+    it(`${flavour}: a rename that never replaces`, async () => {
+      const from = join(dir, `from-${flavour}`);
+      const taken = join(dir, `taken-rename-${flavour}`);
+      writeFileSync(from, 'new');
+      writeFileSync(taken, 'keep me');
+      await assert.rejects(fs().renameNoReplace(from, taken), { code: 'EEXIST' });
+      assert.equal(readFileSync(taken, 'utf8'), 'keep me');
+      assert.equal(readFileSync(from, 'utf8'), 'new');
+      const free = join(dir, `free-${flavour}`);
+      await fs().renameNoReplace(from, free);
+      assert.equal(readFileSync(free, 'utf8'), 'new');
+      assert.throws(() => lstatSync(from), { code: 'ENOENT' });
     });
 
     it(`${flavour}: a copy never replaces an existing file, and a failed one leaves nothing`, async () => {

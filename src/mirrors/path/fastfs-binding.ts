@@ -45,6 +45,20 @@ export interface CopyReport {
   readonly ino: number;
 }
 
+/** One file as the addon hashed it (its fstat at open). */
+export interface FileHash {
+  /** SHA-256 of the content, hex. */
+  readonly hash: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  /** Its size, mtime or inode changed while it was read: the hash is not good. */
+  readonly moved: boolean;
+}
+
+/** Numbers per file in the addon's hash results. */
+const HASH_FIELDS = 5;
+
 /** The addon's functions (see `native/fastfs/fastfs.c`). */
 interface FastFsBinding {
   listSync(dir: string): FolderListing;
@@ -58,6 +72,12 @@ interface FastFsBinding {
     flush: boolean,
     callback: (err: Error | null, out: Float64Array) => void,
   ): void;
+  hash(
+    paths: readonly string[],
+    callback: (err: Error | null, out: Float64Array, digests: Buffer) => void,
+  ): void;
+  renameNoReplaceSync(from: string, to: string): void;
+  renameNoReplace(from: string, to: string, callback: (err: Error | null) => void): void;
 }
 
 /** The folder and copy calls, blocking or through the thread pool. */
@@ -69,6 +89,16 @@ export interface FastFs {
    * and the mtime, fsyncs it when `flush`. On failure nothing is left at `temp`.
    */
   copy(src: string, temp: string, mode: number, mtimeMs: number, flush: boolean): Promise<CopyReport>;
+  /**
+   * Hashes the files `paths` on the thread pool (both flavours), one job for the batch; per file
+   * its {@link FileHash}, or the errno number that stopped it (EINVAL: not a regular file).
+   */
+  hash(paths: readonly string[]): Promise<(FileHash | number)[]>;
+  /**
+   * Renames `from` to `to` unless `to` exists (EEXIST), in one step (renameat2 with
+   * RENAME_NOREPLACE); EINVAL (or ENOSYS) where the file system cannot.
+   */
+  renameNoReplace(from: string, to: string): Promise<void>;
 }
 
 function report(out: Float64Array): CopyReport {
@@ -83,6 +113,24 @@ function report(out: Float64Array): CopyReport {
   };
 }
 
+function hashesOf(count: number, out: Float64Array, digests: Buffer): (FileHash | number)[] {
+  const results = new Array<FileHash | number>(count);
+  for (let i = 0; i < count; i++) {
+    const at = i * HASH_FIELDS;
+    results[i] =
+      out[at] !== 0
+        ? out[at]!
+        : {
+            hash: digests.toString('hex', i * 32, i * 32 + 32),
+            size: out[at + 1]!,
+            mtimeMs: out[at + 2]!,
+            ino: out[at + 3]!,
+            moved: out[at + 4] === 1,
+          };
+  }
+  return results;
+}
+
 /**
  * The addon's calls, `blocking` (on the calling thread: local disks) or through the thread pool
  * (network mounts); undefined when the addon is not available (not built, not Linux).
@@ -92,13 +140,24 @@ export function fastFs(blocking: boolean): FastFs | undefined {
   const load = loadAddon<FastFsBinding>('fastfs');
   if (!load.ok) return undefined;
   const b = load.binding;
+  const hash = (paths: readonly string[]): Promise<(FileHash | number)[]> =>
+    new Promise((resolve, reject) =>
+      b.hash(paths, (err, out, digests) =>
+        err ? reject(err) : resolve(hashesOf(paths.length, out, digests)),
+      ),
+    );
   if (blocking) {
     return {
       list: async (dir) => b.listSync(dir),
       copy: async (src, temp, mode, mtimeMs, flush) => report(b.copySync(src, temp, mode, mtimeMs, flush)),
+      hash,
+      renameNoReplace: async (from, to) => b.renameNoReplaceSync(from, to),
     };
   }
   return {
+    hash,
+    renameNoReplace: (from, to) =>
+      new Promise((resolve, reject) => b.renameNoReplace(from, to, (err) => (err ? reject(err) : resolve()))),
     list: (dir) =>
       new Promise((resolve, reject) => b.list(dir, (err, listing) => (err ? reject(err) : resolve(listing)))),
     copy: (src, temp, mode, mtimeMs, flush) =>

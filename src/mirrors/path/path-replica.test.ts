@@ -290,6 +290,35 @@ describe('path replica specifics', () => {
     assert.deepEqual(await rawNames(root), ['f.txt']);
   });
 
+  it('a file or folder created at the target between staging and commit is kept', async () => {
+    for (const nativeCalls of [true, false]) {
+      const root = await fsp.mkdtemp(join(base, 'race-'));
+      const replica = new PathReplica({
+        root,
+        label: 'mirror',
+        role: 'mirror',
+        capabilities: POSIX_CAPABILITIES,
+        nativeCalls,
+      });
+      const source = new MemoryReplica();
+      const prepared = await replica.prepare(
+        [writeOf(source, 'new.txt', 'incoming', undefined), writeOf(source, 'dir', 'incoming', undefined)],
+        source.content,
+      );
+      await fsp.writeFile(join(root, 'new.txt'), 'saved by the user meanwhile');
+      await fsp.mkdir(join(root, 'dir'));
+      const results = await prepared.commit();
+      assert.deepEqual(
+        results.map((r) => (r.ok ? 'ok' : r.problem.code)),
+        ['changed-during-sync', 'changed-during-sync'],
+        `nativeCalls ${nativeCalls}`,
+      );
+      assert.equal(await fsp.readFile(join(root, 'new.txt'), 'utf8'), 'saved by the user meanwhile');
+      assert.ok((await fsp.lstat(join(root, 'dir'))).isDirectory());
+      assert.deepEqual(await rawNames(root), ['dir', 'new.txt']);
+    }
+  });
+
   it('case role: abort unlocks and deletes the staged file', async () => {
     const { root, replica, journal, before } = await caseWithFile();
     const source = new MemoryReplica();

@@ -38,6 +38,7 @@ import type {
   ScanResult,
 } from '../../replica/replica.js';
 import { applyInGroups, changedSinceScan } from '../../replica/commit-groups.js';
+import { SatchelError } from '../../core/errors.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
 import { copyWithNode, fastFs, type FastFs, settleWithNode } from './fastfs-binding.js';
@@ -212,6 +213,8 @@ export class PathReplica implements Replica {
   readonly #io: LocalIo;
   /** The native calls (folder listings, staged copies), when the addon is built. */
   readonly #fast: FastFs | undefined;
+  /** The file system takes renames that never replace (until one is refused with EINVAL). */
+  #noReplace = true;
   /** A staged copy of a local file: the addon's one call, or the same steps through Node's fs. */
   readonly #copyLocal: FastFs['copy'];
   /** Temporary files staged by this object and not yet committed or discarded. */
@@ -342,6 +345,8 @@ export class PathReplica implements Replica {
         try {
           results[j] = await this.#applyOne(op, staged.get(j), changed);
         } catch (err) {
+          // The operation found the storage gone (mirror-absent): the whole commit stops.
+          if (err instanceof SatchelError) throw err;
           // Trouble outside the operation itself (the expected-state check, reading back what was stored).
           await this.#rethrowIfGone(err);
           const path = op.type === 'rename' ? op.from : op.path;
@@ -503,6 +508,30 @@ export class PathReplica implements Replica {
   }
 
   /** Whether `file` holds what `expected` says (absent when undefined). */
+  /**
+   * Renames staged `temp` over `target` if `target` still holds `expected`; false (nothing
+   * renamed) when it does not. A new file (`expected` absent) goes in with one rename that never
+   * replaces, where the file system has it: a file someone creates at `target` meanwhile is kept,
+   * not overwritten, and no lstat is needed first.
+   */
+  async #renameIn(temp: string, target: string, expected: Entry | undefined): Promise<boolean> {
+    if (expected === undefined && this.#fast !== undefined && this.#noReplace) {
+      try {
+        await this.#fast.renameNoReplace(temp, target);
+        return true;
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code === 'EEXIST') return false;
+        if (code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
+        // This file system cannot: check, then rename, from now on.
+        this.#noReplace = false;
+      }
+    }
+    if (!(await this.#holds(target, expected))) return false;
+    await this.#io.rename(temp, target);
+    return true;
+  }
+
   async #holds(file: string, expected: Entry | undefined): Promise<boolean> {
     const st = await lstatOrUndefined(file, this.#io);
     if (expected === undefined || st === undefined) return expected === st;
@@ -545,12 +574,11 @@ export class PathReplica implements Replica {
     if (op.type === 'write') {
       if (staged === undefined) throw new Error(`bug: write of ${op.path} was not staged`);
       if (!('temp' in staged)) return { ok: false, problem: staged };
-      if (!(await this.#holds(target, op.expected))) {
-        await this.#discard(staged.temp, op.path, staged.lock);
-        return moved();
-      }
       try {
-        await this.#io.rename(staged.temp, target);
+        if (!(await this.#renameIn(staged.temp, target, op.expected))) {
+          await this.#discard(staged.temp, op.path, staged.lock);
+          return moved();
+        }
       } catch (err) {
         await this.#rethrowIfGone(err);
         await this.#discard(staged.temp, op.path, staged.lock);

@@ -2,7 +2,8 @@
  * @module mirrors/path/scan-tree
  * Walks a local folder tree into a snapshot, one folder listing at a time (the fastfs addon's,
  * or readdir + lstat + readlink through Node's fs without it), content hashes reused from the previous scan's cache when size, mtime
- * and inode match. At most {@link SCAN_PARALLELISM} file-system calls run at once. Names are
+ * and inode match; on local disks the addon hashes new files in batches on the thread pool
+ * while the walk goes on (hash-batches.ts). At most {@link SCAN_PARALLELISM} file-system calls run at once. Names are
  * decoded to the case's spelling; Satchel's own files are left out and leftover temporary files
  * (crash debris) are deleted. Fifos, sockets and devices are skipped silently.
  */
@@ -27,6 +28,7 @@ import {
   listWithNode,
 } from './fastfs-binding.js';
 import { errnoOf } from './fs-errors.js';
+import { hashInBatches } from './hash-batches.js';
 import { createLimiter, type Limiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
@@ -165,6 +167,8 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
   await requireRootFolder(root, label);
   const hadMarker = await exists(join(root, MARKER_NAME));
   const hashLimit = createLimiter(SCAN_PARALLELISM);
+  // Local disks: new files are hashed in batches on the thread pool while the walk goes on.
+  const batched = fast !== undefined && io === blockingIo ? hashInBatches(fast.hash) : undefined;
   // Blocking calls run one at a time by nature: bounding them would only add promises per call.
   // Hashing stays bounded either way (large files are streamed, holding a buffer each).
   const limit: Limiter = io === blockingIo ? (task) => task() : hashLimit;
@@ -216,6 +220,19 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         (cached.ino === undefined || cached.ino === st.ino)
       ) {
         hash = cached.hash;
+      } else if (batched !== undefined && lstat === undefined) {
+        // As listed: the addon hashes it on the thread pool. Anything unexpected (an error, a
+        // file that moved or differs from its listing) is looked at again below, one by one.
+        const r = await batched(abs, st.size);
+        if (
+          typeof r === 'number' ||
+          r.moved ||
+          r.size !== st.size ||
+          r.mtimeMs !== st.mtimeMs ||
+          r.ino !== st.ino
+        )
+          continue;
+        hash = r.hash;
       } else {
         hash = await hashLimit(() => hashFile(abs, st.size, io));
         const after = await limit(() => io.lstat(abs));
