@@ -151,6 +151,25 @@ export function recordStatus(ctx: CaseContext, reports: Iterable<MirrorReport>, 
 }
 
 /**
+ * Opens the named mirrors one after another (a passphrase prompt never interleaves with
+ * another); stops at the first that throws, returning those opened so far (to be closed).
+ */
+async function openInTurn(
+  ctx: CaseContext,
+  names: readonly string[],
+): Promise<{ mirrors: OpenedMirror[]; failure?: unknown }> {
+  const mirrors: OpenedMirror[] = [];
+  for (const name of names) {
+    try {
+      mirrors.push(await openMirror(ctx, name));
+    } catch (failure) {
+      return { mirrors, failure };
+    }
+  }
+  return { mirrors };
+}
+
+/**
  * Full reconciliation of the case with the named mirrors, by a caller that holds the case
  * lock (`satchel sync`, and `satchel watch` at start and on every poll). `theCase` is the case
  * replica (shared, so that concurrent work on it never mistakes a live staged file for debris).
@@ -161,16 +180,22 @@ export async function reconcileMirrors(
   names: readonly string[],
   options: SyncOptions & { readonly ignore: IgnoreRules },
 ): Promise<{ reports: MirrorReport[]; caseChanged: Set<string> }> {
-  const opened: OpenedMirror[] = [];
   const caseChanged = new Set<string>();
+  // The mirrors are opened (connections, markers, passphrases: one after another) while the
+  // case is scanned, so an SSH handshake or a stick lookup overlaps the case's hashing.
+  const [scanned, opening] = await Promise.allSettled([
+    scanReplica(ctx, theCase, 'case', options.ignore),
+    openInTurn(ctx, names),
+  ]);
+  const all = opening.status === 'fulfilled' ? opening.value.mirrors : [];
+  const opened = all.filter((m) => m.replica !== undefined);
   try {
-    let caseNow = await scanReplica(ctx, theCase, 'case', options.ignore);
+    if (scanned.status === 'rejected') throw scanned.reason;
+    if (opening.status === 'rejected') throw opening.reason;
+    if (opening.value.failure !== undefined) throw opening.value.failure;
+    let caseNow = scanned.value;
     const reports = new Map<string, MirrorReport>();
-    for (const name of names) {
-      const m = await openMirror(ctx, name);
-      if (m.replica === undefined) reports.set(name, m.absentReport);
-      else opened.push(m);
-    }
+    for (const m of all) if (m.replica === undefined) reports.set(m.name, m.absentReport);
 
     // Rounds: a mirror visited before another mirror changed the case is visited again.
     let pending = opened;
