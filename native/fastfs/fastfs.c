@@ -16,6 +16,10 @@
  *   copySync(src, temp, mode, mtimeMs, flush)  -> Float64Array(COPY_FIELDS) (throws as listSync)
  *   copy(src, temp, mode, mtimeMs, flush, callback)  -> callback(err, Float64Array)
  *   hash(paths, callback)   -> callback(null, Float64Array(HASH_FIELDS * n), Buffer(32 * n))
+ *   writeNewSync(temp, data, mode, mtimeMs, flush, digest) -> Float64Array(COPY_FIELDS)
+ *                           creates `temp` (O_EXCL) with the bytes of `data`, sets mode (unless
+ *                           negative: the umask's default stays) and mtime, flushes when `flush`,
+ *                           fills `digest` (32 bytes) with the SHA-256 of `data`; [3]..[6] as copy
  *   renameNoReplaceSync(from, to) / renameNoReplace(from, to, callback)
  *                           -> renameat2(RENAME_NOREPLACE): EEXIST when `to` exists, in one step
  * names:   string[]         the entries, in readdir order, without "." and ".."
@@ -334,6 +338,41 @@ static int copy_by_reading(int in, int out) {
   }
 }
 
+/* Sets mode, times, flush and stat of the open `out`; 0 or an errno (syscall named). */
+static int settle_open_file(int out, copy_t* c, struct stat* st, const char** syscall) {
+  if (c->mode >= 0 && fchmod(out, (mode_t)c->mode) != 0) return (*syscall = "fchmod", errno);
+  struct timespec times[2];
+  set_times(&times[0], c->mtime_ms);
+  times[1] = times[0];
+  if (futimens(out, times) != 0) return (*syscall = "futimens", errno);
+  if (c->flush && fsync(out) != 0) return (*syscall = "fsync", errno);
+  if (fstat(out, st) != 0) return (*syscall = "fstat", errno);
+  return 0;
+}
+
+/*
+ * Closes the staged file `out`. On an error (`err`, or the close's) removes `temp`, records the
+ * error in `c` and returns 0; otherwise fills c->out[3..6] from `st`, its stat, and returns 1.
+ */
+static int finish_staged(int out, const char* temp, int err, const char* syscall, const struct stat* st,
+                         copy_t* c) {
+  if (close(out) != 0 && err == 0) {
+    err = errno;
+    syscall = "close";
+  }
+  if (err != 0) {
+    unlink(temp);
+    c->err = err;
+    c->syscall = syscall;
+    return 0;
+  }
+  c->out[3] = (double)st->st_size;
+  c->out[4] = ms_of(&st->st_mtim);
+  c->out[5] = (double)st->st_mode;
+  c->out[6] = (double)st->st_ino;
+  return 1;
+}
+
 static void copy_file(const char* src, const char* temp, copy_t* c) {
   int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (in < 0) {
@@ -386,42 +425,13 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
     break;
   }
   if (err == 0 && use_read && (err = copy_by_reading(in, out)) != 0) syscall = "write";
-  if (err == 0 && c->mode >= 0 && fchmod(out, (mode_t)c->mode) != 0) {
-    err = errno;
-    syscall = "fchmod";
-  }
-  if (err == 0) {
-    struct timespec times[2];
-    set_times(&times[0], c->mtime_ms);
-    times[1] = times[0];
-    if (futimens(out, times) != 0) {
-      err = errno;
-      syscall = "futimens";
-    }
-  }
-  if (err == 0 && c->flush && fsync(out) != 0) {
-    err = errno;
-    syscall = "fsync";
-  }
-  if (err == 0 && fstat(out, &copy) != 0) {
-    err = errno;
-    syscall = "fstat";
-  }
+  if (err == 0) err = settle_open_file(out, c, &copy, &syscall);
   if (err == 0 && fstat(in, &after) != 0) {
     err = errno;
     syscall = "fstat";
   }
   close(in);
-  if (close(out) != 0 && err == 0) {
-    err = errno;
-    syscall = "close";
-  }
-  if (err != 0) {
-    unlink(temp);
-    c->err = err;
-    c->syscall = syscall;
-    return;
-  }
+  if (!finish_staged(out, temp, err, syscall, &copy, c)) return;
   c->out[0] = (double)after.st_size;
   c->out[1] = ms_of(&after.st_mtim);
   c->out[2] = (before.st_size != after.st_size || before.st_ino != after.st_ino ||
@@ -429,10 +439,6 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
                before.st_mtim.tv_nsec != after.st_mtim.tv_nsec)
                   ? 1
                   : 0;
-  c->out[3] = (double)copy.st_size;
-  c->out[4] = ms_of(&copy.st_mtim);
-  c->out[5] = (double)copy.st_mode;
-  c->out[6] = (double)copy.st_ino;
 }
 
 static napi_value copy_result(napi_env env, const copy_t* c) {
@@ -593,6 +599,91 @@ static int hashing_args(napi_env env, napi_value paths, hashing_t* h) {
   return 1;
 }
 
+/* ---- writing a new file from memory ---------------------------------------------------------- */
+
+/* Creates `temp` with `len` bytes of `data` (see writeNewSync above); on failure nothing stays. */
+static void write_new(const char* temp, const uint8_t* data, size_t len, copy_t* c, uint8_t digest[32]) {
+  int out = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (out < 0) {
+    c->err = errno;
+    c->syscall = "open";
+    return;
+  }
+  int err = 0;
+  const char* syscall = "write";
+  for (size_t done = 0; done < len && err == 0;) {
+    ssize_t w = write(out, data + done, len - done);
+    if (w < 0 && errno != EINTR) err = errno;
+    if (w > 0) done += (size_t)w;
+  }
+  struct stat st;
+  if (err == 0) err = settle_open_file(out, c, &st, &syscall);
+  if (!finish_staged(out, temp, err, syscall, &st, c)) return;
+  sha256_ctx_t ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, data, len);
+  sha256_final(&ctx, digest);
+}
+
+/* The bytes of Uint8Array argument `value` (a TypeError naming `what` otherwise). */
+static int bytes_arg(napi_env env, napi_value value, const char* what, uint8_t** data, size_t* len) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  void* ptr = NULL;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, len, &ptr, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  *data = ptr;
+  return 1;
+}
+
+/* Reads (temp, data, mode, mtimeMs, flush, digest) into the job's fields; 0 after throwing. */
+static int write_args(napi_env env, napi_value* argv, size_t argc, char** temp, uint8_t** data, size_t* len,
+                      uint8_t** digest, copy_t* c) {
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "fastfs.writeNewSync(temp, data, mode, mtimeMs, flush, digest): arguments missing");
+    return 0;
+  }
+  bool flush = false;
+  size_t digest_len = 0;
+  if (napi_get_value_double(env, argv[2], &c->mode) != napi_ok ||
+      napi_get_value_double(env, argv[3], &c->mtime_ms) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &flush) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fastfs.writeNewSync: mode and mtimeMs must be numbers, flush a boolean");
+    return 0;
+  }
+  c->flush = flush;
+  if (!bytes_arg(env, argv[1], "fastfs.writeNewSync: data must be a Uint8Array", data, len) ||
+      !bytes_arg(env, argv[5], "fastfs.writeNewSync: digest must be a Uint8Array", digest, &digest_len))
+    return 0;
+  if (digest_len < 32) {
+    napi_throw_range_error(env, NULL, "fastfs.writeNewSync: digest must hold 32 bytes");
+    return 0;
+  }
+  return (*temp = path_arg(env, argv[0])) != NULL;
+}
+
+static napi_value write_new_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  copy_t c = {0};
+  char* temp = NULL;
+  uint8_t *data = NULL, *digest = NULL;
+  size_t len = 0;
+  if (!write_args(env, argv, argc, &temp, &data, &len, &digest, &c)) return NULL;
+  write_new(temp, data, len, &c, digest);
+  napi_value out = NULL;
+  if (c.err != 0)
+    napi_throw(env, make_errno_error(env, c.err, c.syscall, temp));
+  else
+    out = copy_result(env, &c);
+  free(temp);
+  return out;
+}
+
 /* ---- renaming without replacing -------------------------------------------------------------- */
 
 /* 0, or the errno of renameat2(from, to, RENAME_NOREPLACE) (EINVAL: the file system cannot). */
@@ -679,7 +770,7 @@ static void job_complete(napi_env env, napi_status status, void* data) {
     napi_get_null(env, &argv[0]);
     if (job->kind == JOB_HASH) hashing_result(env, &job->hashing, &argv[1]);
     else if (job->kind == JOB_RENAME) napi_get_undefined(env, &argv[1]);
-    else argv[1] = job->kind == JOB_COPY ? copy_result(env, &job->copy) : result_of(env, &job->listing);
+    else argv[1] = job->kind == JOB_LIST ? result_of(env, &job->listing) : copy_result(env, &job->copy);
   }
   napi_delete_reference(env, job->callback);
   napi_delete_async_work(env, job->work);
@@ -701,7 +792,7 @@ static napi_value queue_job(napi_env env, job_t* job, napi_value fn) {
   if (napi_create_async_work(env, NULL, name, job_execute, job_complete, job, &job->work) != napi_ok ||
       napi_queue_async_work(env, job->work) != napi_ok) {
     napi_delete_reference(env, job->callback);
-    if (job->kind == JOB_HASH) hashing_free(&job->hashing);
+      if (job->kind == JOB_HASH) hashing_free(&job->hashing);
     free(job->path);
     free(job->temp);
     free(job);
@@ -794,6 +885,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "copySync", fn);
   napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy_async, NULL, &fn);
   napi_set_named_property(env, exports, "copy", fn);
+  napi_create_function(env, "writeNewSync", NAPI_AUTO_LENGTH, write_new_sync, NULL, &fn);
+  napi_set_named_property(env, exports, "writeNewSync", fn);
   napi_create_function(env, "renameNoReplaceSync", NAPI_AUTO_LENGTH, rename_sync, NULL, &fn);
   napi_set_named_property(env, exports, "renameNoReplaceSync", fn);
   napi_create_function(env, "renameNoReplace", NAPI_AUTO_LENGTH, rename_async, NULL, &fn);

@@ -113,6 +113,36 @@ describe('fastfs addon', () => {
       assert.deepEqual(await fs().hash([]), []);
     });
 
+    it(`${flavour}: writes a new file from memory with mode, mtime and hash, never replacing one`, async () => {
+      for (const [name, data] of [
+        ['small', Buffer.from('hello')],
+        ['empty', Buffer.alloc(0)],
+        ['large', Buffer.alloc(2 * 1024 * 1024 + 5, 9)],
+      ] as const) {
+        const temp = join(dir, `written-${flavour}-${name}`);
+        const r = await fs().writeNew(temp, data, 0o640, 1_600_000_000_250.5, true);
+        assert.deepEqual(readFileSync(temp), data, name);
+        assert.equal(r.hash, createHash('sha256').update(data).digest('hex'));
+        const st = lstatSync(temp);
+        assert.equal(st.mode & 0o7777, 0o640);
+        assert.equal(r.stat.mode, st.mode);
+        assert.equal(r.stat.size, data.length);
+        assert.equal(r.stat.mtimeMs, st.mtimeMs);
+        assert.ok(Math.abs(st.mtimeMs - 1_600_000_000_250.5) < 0.001);
+        assert.equal(r.stat.ino, st.ino);
+      }
+      const taken = join(dir, `written-taken-${flavour}`);
+      writeFileSync(taken, 'keep me');
+      await assert.rejects(fs().writeNew(taken, Buffer.from('x'), 0o644, 0, false), {
+        code: 'EEXIST',
+        path: taken,
+      });
+      assert.equal(readFileSync(taken, 'utf8'), 'keep me');
+      await assert.rejects(fs().writeNew(join(dir, 'no-such-folder/f'), Buffer.from('x'), 0o644, 0, false), {
+        code: 'ENOENT',
+      });
+    });
+
     it(`${flavour}: a rename that never replaces`, async () => {
       const from = join(dir, `from-${flavour}`);
       const taken = join(dir, `taken-rename-${flavour}`);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import { POSIX_CAPABILITIES, type Capabilities } from '../../core/capabilities.js';
 import { comparePaths, type Entry, type FileEntry } from '../../core/entry.js';
@@ -12,6 +13,7 @@ import type { Operation, WriteOperation } from '../../core/plan.js';
 import { TEMP_PREFIX } from '../../core/reserved.js';
 import { runReplicaContract, type ContractPoke, type ContractStorage } from '../../replica/contract.js';
 import { MemoryReplica } from '../../replica/memory.js';
+import type { ContentSource } from '../../replica/replica.js';
 import { createExfatImage, mountExfat, type ExfatMount } from '../../../test/helpers/exfat.js';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 import { PathReplica, type LockJournal } from './path-replica.js';
@@ -262,6 +264,22 @@ describe('path replica specifics', () => {
 
   const modeOf = async (file: string): Promise<number> => (await fsp.lstat(file)).mode & 0o777;
 
+  /** A mirror replica over a fresh folder, with the fastfs addon's calls or Node's only. */
+  async function freshMirror(
+    prefix: string,
+    nativeCalls: boolean,
+  ): Promise<{ root: string; replica: PathReplica }> {
+    const root = await fsp.mkdtemp(join(base, prefix));
+    const replica = new PathReplica({
+      root,
+      label: 'mirror',
+      role: 'mirror',
+      capabilities: POSIX_CAPABILITIES,
+      nativeCalls,
+    });
+    return { root, replica };
+  }
+
   it('case role: locks the file read-only between prepare and commit, then replaces it', async () => {
     const { root, replica, journal, before } = await caseWithFile();
     const source = new MemoryReplica();
@@ -292,14 +310,7 @@ describe('path replica specifics', () => {
 
   it('a file or folder created at the target between staging and commit is kept', async () => {
     for (const nativeCalls of [true, false]) {
-      const root = await fsp.mkdtemp(join(base, 'race-'));
-      const replica = new PathReplica({
-        root,
-        label: 'mirror',
-        role: 'mirror',
-        capabilities: POSIX_CAPABILITIES,
-        nativeCalls,
-      });
+      const { root, replica } = await freshMirror('race-', nativeCalls);
       const source = new MemoryReplica();
       const prepared = await replica.prepare(
         [writeOf(source, 'new.txt', 'incoming', undefined), writeOf(source, 'dir', 'incoming', undefined)],
@@ -316,6 +327,65 @@ describe('path replica specifics', () => {
       assert.equal(await fsp.readFile(join(root, 'new.txt'), 'utf8'), 'saved by the user meanwhile');
       assert.ok((await fsp.lstat(join(root, 'dir'))).isDirectory());
       assert.deepEqual(await rawNames(root), ['dir', 'new.txt']);
+    }
+  });
+
+  it('streamed content: one piece or many, hashed and checked against the plan', async () => {
+    for (const nativeCalls of [true, false]) {
+      const { root, replica } = await freshMirror('stream-', nativeCalls);
+      const big = Buffer.from(Array.from({ length: 3 * 65536 + 7 }, (_, i) => (i * 7) & 255));
+      const entryOf = (data: Buffer, hash = createHash('sha256').update(data).digest('hex')): FileEntry => ({
+        kind: 'file',
+        size: data.length,
+        mtimeMs: Date.UTC(2024, 5, 1),
+        executable: false,
+        hash,
+      });
+      // A source without local files that hands out content in 64 KiB pieces.
+      const pieces = new Map<string, Buffer>([
+        ['one.bin', Buffer.from('one piece')],
+        ['many.bin', big],
+        ['lying.bin', big],
+      ]);
+      const source: ContentSource = {
+        open: async (path) =>
+          Readable.from(
+            (function* () {
+              const data = pieces.get(path)!;
+              for (let at = 0; at < data.length; at += 65536) yield data.subarray(at, at + 65536);
+            })(),
+          ),
+        localFile: () => undefined,
+        unchanged: async () => true,
+      };
+      const write = (path: string, entry: FileEntry): WriteOperation => ({
+        type: 'write',
+        path,
+        entry,
+        from: { side: 'case', path, entry },
+        expected: undefined,
+      });
+      const results = await (
+        await replica.prepare(
+          [
+            write('one.bin', entryOf(pieces.get('one.bin')!)),
+            write('many.bin', entryOf(big)),
+            // The plan expected other content: nothing is stored.
+            write('lying.bin', entryOf(big, 'f'.repeat(64))),
+          ],
+          source,
+        )
+      ).commit();
+      assert.deepEqual(
+        results.map((r) => (r.ok ? 'ok' : r.problem.code)),
+        ['ok', 'ok', 'changed-during-sync'],
+        `nativeCalls ${nativeCalls}`,
+      );
+      assert.deepEqual(await fsp.readFile(join(root, 'one.bin')), pieces.get('one.bin'));
+      assert.deepEqual(await fsp.readFile(join(root, 'many.bin')), big);
+      assert.deepEqual(await rawNames(root), ['many.bin', 'one.bin']);
+      const st = await fsp.lstat(join(root, 'many.bin'));
+      assert.equal(st.mtimeMs, Date.UTC(2024, 5, 1));
     }
   });
 
