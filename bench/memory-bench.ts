@@ -13,15 +13,7 @@
  * CPU time the daemon used until idle. Reported, never asserted.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pause, type Running, SATCHEL_BIN, satchelCli, startProcess } from './latency-bench.js';
 import { printTable } from './measure.js';
@@ -164,8 +156,9 @@ export async function runMemoryBench(
         copied === files ? 'all' : `${copied} of ${files}`,
       ]);
     } finally {
+      // The tree stays until the whole bench ends (see freshDir in tree.ts): deleting it here
+      // would slow the next size's file creation.
       await daemon?.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   }
   printTable(

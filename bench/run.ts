@@ -5,7 +5,9 @@
  * machine are noisy and are reported, not asserted.
  *
  * `node dist/bench/run.js [sync] [watch] [latency] [memory] [sftp] [ftp] [encrypted]` runs only the benches named (in
- * the order given); with no argument, all of them.
+ * the order given); with no argument, all of them. Nothing is deleted until every bench has run:
+ * on an ext4 without a journal, creating files within a minute of many deletions is several
+ * times slower (see freshDir in tree.ts), so start a new bench run a minute after the last.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
