@@ -193,8 +193,8 @@ async function writeToNewFile(
   const chunks = (input as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const first = await chunks.next();
   const second = first.done === true ? first : await chunks.next();
-  if (fast !== undefined && second.done === true) {
-    const data = first.done === true ? Buffer.alloc(0) : first.value;
+  const data = first.done === true ? Buffer.alloc(0) : first.value;
+  if (fast !== undefined && second.done === true && data instanceof Uint8Array) {
     return fast.writeNew(temp, data, settle.mode, settle.mtimeMs, settle.flush);
   }
   const hasher = createHash('sha256');
