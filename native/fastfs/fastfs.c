@@ -19,7 +19,8 @@
  *   writeNewSync(temp, data, mode, mtimeMs, flush, digest) -> Float64Array(COPY_FIELDS)
  *                           creates `temp` (O_EXCL) with the bytes of `data`, sets mode (unless
  *                           negative: the umask's default stays) and mtime, flushes when `flush`,
- *                           fills `digest` (32 bytes) with the SHA-256 of `data`; [3]..[6] as copy
+ *                           fills `digest` (32 bytes) with the SHA-256 of `data` (an empty
+ *                           `digest`: no hash); [3]..[6] as copy
  *   renameNoReplaceSync(from, to) / renameNoReplace(from, to, callback)
  *                           -> renameat2(RENAME_NOREPLACE): EEXIST when `to` exists, in one step
  * names:   string[]         the entries, in readdir order, without "." and ".."
@@ -618,7 +619,7 @@ static void write_new(const char* temp, const uint8_t* data, size_t len, copy_t*
   }
   struct stat st;
   if (err == 0) err = settle_open_file(out, c, &st, &syscall);
-  if (!finish_staged(out, temp, err, syscall, &st, c)) return;
+  if (!finish_staged(out, temp, err, syscall, &st, c) || digest == NULL) return;
   sha256_ctx_t ctx;
   sha256_init(&ctx);
   sha256_update(&ctx, data, len);
@@ -658,8 +659,10 @@ static int write_args(napi_env env, napi_value* argv, size_t argc, char** temp, 
   if (!bytes_arg(env, argv[1], "fastfs.writeNewSync: data must be a Uint8Array", data, len) ||
       !bytes_arg(env, argv[5], "fastfs.writeNewSync: digest must be a Uint8Array", digest, &digest_len))
     return 0;
-  if (digest_len < 32) {
-    napi_throw_range_error(env, NULL, "fastfs.writeNewSync: digest must hold 32 bytes");
+  if (digest_len == 0) {
+    *digest = NULL;
+  } else if (digest_len < 32) {
+    napi_throw_range_error(env, NULL, "fastfs.writeNewSync: digest must hold 32 bytes (or none)");
     return 0;
   }
   return (*temp = path_arg(env, argv[0])) != NULL;

@@ -89,6 +89,13 @@ export interface ContentSource {
   localFile(path: string): string | undefined;
   /** Whether `path` still holds `entry` (size and mtime), checked after reading it. */
   unchanged(path: string, entry: FileEntry): Promise<boolean>;
+  /**
+   * True when the source vouches for its streams: `open` yields exactly the bytes the entry's
+   * `hash` was computed from (by the source itself, final once the stream ended), and
+   * `unchanged` is false whenever the content read was not the planned one. A reader then need
+   * not hash the stream again. Absent (false) for sources that pass content through.
+   */
+  readonly vouchesForStreams?: boolean;
 }
 
 /** The outcome of one operation of a commit. */

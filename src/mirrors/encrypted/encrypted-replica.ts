@@ -361,6 +361,8 @@ interface EncryptedRef {
   readonly plain: FileEntry;
   /** The final ciphertext hash, or a value no hash equals when the plaintext was not the planned one. */
   result: string | undefined;
+  /** The plaintext read was not the planned one (set when the stream ended). */
+  changed: boolean;
 }
 
 /**
@@ -368,8 +370,9 @@ interface EncryptedRef {
  * way. The inner replica checks a copied file's size and hash against `from.entry`; the size of
  * the ciphertext is known in advance, its hash (random nonce) only once produced, so each
  * write's `from.entry` reports its `hash` through a getter that is final when the stream ends.
- * A source that changed under the read makes the ciphertext hash mismatch, which the inner
- * replica reports as `changed-during-sync`: a local source file (the case) is checked as the
+ * A source that changed under the read makes the ciphertext hash mismatch and `unchanged`
+ * false, which the inner replica reports as `changed-during-sync` (the source vouches for its
+ * streams, so the inner replica does not hash them again): a local source file (the case) is checked as the
  * plain mirror checks its copies (bytes read against the planned size here, size and mtime
  * after the copy by the inner replica); a streamed source is hashed against the planned hash.
  */
@@ -385,7 +388,7 @@ class EncryptingSource implements ContentSource {
 
   /** The inner `from.entry` of the outer write `op`. */
   ref(op: WriteOperation): FileEntry {
-    const state: EncryptedRef = { plain: op.from.entry, result: undefined };
+    const state: EncryptedRef = { plain: op.from.entry, result: undefined, changed: false };
     const entry: FileEntry = {
       kind: 'file',
       size: encryptedSize(op.from.entry.size),
@@ -424,8 +427,8 @@ class EncryptingSource implements ContentSource {
             yield step.value;
             step = await sealed.next();
           }
-          state.result =
-            step.value.plainBytes === planned.size ? step.value.hash : 'the source changed while it was read';
+          state.changed = step.value.plainBytes !== planned.size;
+          state.result = state.changed ? 'the source changed while it was read' : step.value.hash;
         })(),
       );
     }
@@ -446,8 +449,8 @@ class EncryptingSource implements ContentSource {
           cipherHash.update(chunk);
           yield chunk;
         }
-        const same = plainBytes === planned.size && plainHash.digest('hex') === planned.hash;
-        state.result = same ? cipherHash.digest('hex') : 'the source changed while it was read';
+        state.changed = plainBytes !== planned.size || plainHash.digest('hex') !== planned.hash;
+        state.result = state.changed ? 'the source changed while it was read' : cipherHash.digest('hex');
       })(),
     );
   }
@@ -456,7 +459,12 @@ class EncryptingSource implements ContentSource {
     return undefined;
   }
 
-  unchanged(path: string, entry: FileEntry): Promise<boolean> {
-    return this.#outer.unchanged(path, this.#state(entry).plain);
+  /** The ciphertext hash is computed here from the very bytes the stream yields. */
+  readonly vouchesForStreams = true;
+
+  async unchanged(path: string, entry: FileEntry): Promise<boolean> {
+    const state = this.#state(entry);
+    if (state.changed || state.result === undefined) return false;
+    return this.#outer.unchanged(path, state.plain);
   }
 }

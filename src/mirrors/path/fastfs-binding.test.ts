@@ -120,9 +120,13 @@ describe('fastfs addon', () => {
         ['large', Buffer.alloc(2 * 1024 * 1024 + 5, 9)],
       ] as const) {
         const temp = join(dir, `written-${flavour}-${name}`);
-        const r = await fs().writeNew(temp, data, 0o640, 1_600_000_000_250.5, true);
+        const r = await fs().writeNew(temp, data, 0o640, 1_600_000_000_250.5, true, true);
         assert.deepEqual(readFileSync(temp), data, name);
         assert.equal(r.hash, createHash('sha256').update(data).digest('hex'));
+        // Without the hash: the same file, no digest.
+        const unhashed = await fs().writeNew(`${temp}-unhashed`, data, 0o640, 0, false, false);
+        assert.equal(unhashed.hash, undefined);
+        assert.deepEqual(readFileSync(`${temp}-unhashed`), data);
         const st = lstatSync(temp);
         assert.equal(st.mode & 0o7777, 0o640);
         assert.equal(r.stat.mode, st.mode);
@@ -133,14 +137,17 @@ describe('fastfs addon', () => {
       }
       const taken = join(dir, `written-taken-${flavour}`);
       writeFileSync(taken, 'keep me');
-      await assert.rejects(fs().writeNew(taken, Buffer.from('x'), 0o644, 0, false), {
+      await assert.rejects(fs().writeNew(taken, Buffer.from('x'), 0o644, 0, false, true), {
         code: 'EEXIST',
         path: taken,
       });
       assert.equal(readFileSync(taken, 'utf8'), 'keep me');
-      await assert.rejects(fs().writeNew(join(dir, 'no-such-folder/f'), Buffer.from('x'), 0o644, 0, false), {
-        code: 'ENOENT',
-      });
+      await assert.rejects(
+        fs().writeNew(join(dir, 'no-such-folder/f'), Buffer.from('x'), 0o644, 0, false, true),
+        {
+          code: 'ENOENT',
+        },
+      );
     });
 
     it(`${flavour}: a rename that never replaces`, async () => {

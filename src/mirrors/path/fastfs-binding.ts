@@ -104,7 +104,7 @@ export interface FastFs {
   hash(paths: readonly string[]): Promise<(FileHash | number)[]>;
   /**
    * Creates `temp` (never replacing a file) holding `data`, sets `mode` (unless negative) and the
-   * mtime, fsyncs it when `flush`; its stat and the SHA-256 (hex) of `data`. Blocking in both
+   * mtime, fsyncs it when `flush`; its stat and, when `hash`, the SHA-256 (hex) of `data`. Blocking in both
    * flavours (for local disks: parallel creates on the thread pool cost more system time than
    * they save). On failure nothing is left at `temp`.
    */
@@ -114,7 +114,8 @@ export interface FastFs {
     mode: number,
     mtimeMs: number,
     flush: boolean,
-  ): Promise<{ readonly stat: CopyReport; readonly hash: string }>;
+    hash: boolean,
+  ): Promise<{ readonly stat: CopyReport; readonly hash: string | undefined }>;
   /**
    * Renames `from` to `to` unless `to` exists (EEXIST), in one step (renameat2 with
    * RENAME_NOREPLACE); EINVAL (or ENOSYS) where the file system cannot.
@@ -162,9 +163,10 @@ export function fastFs(blocking: boolean): FastFs | undefined {
   if (!load.ok) return undefined;
   const b = load.binding;
   const digest = Buffer.alloc(32);
-  const writeNew: FastFs['writeNew'] = async (temp, data, mode, mtimeMs, flush) => {
-    const stat = report(b.writeNewSync(temp, data, mode, mtimeMs, flush, digest));
-    return { stat, hash: digest.toString('hex') };
+  const noDigest = Buffer.alloc(0);
+  const writeNew: FastFs['writeNew'] = async (temp, data, mode, mtimeMs, flush, hash) => {
+    const stat = report(b.writeNewSync(temp, data, mode, mtimeMs, flush, hash ? digest : noDigest));
+    return { stat, hash: hash ? digest.toString('hex') : undefined };
   };
   const hash = (paths: readonly string[]): Promise<(FileHash | number)[]> =>
     new Promise((resolve, reject) =>

@@ -172,10 +172,10 @@ async function lstatOrUndefined(file: string, io: LocalIo = threadPoolIo): Promi
  * measured 2.6 s of 10,000 blocking creates against 0.35 s on a quiet disk), written with
  * blocking calls (into the page cache).
  */
-/** What was written into a staged file: its stat, and the SHA-256 of the bytes written. */
+/** What was written into a staged file: its stat, and the SHA-256 of the bytes written (if asked). */
 interface Written {
   readonly stat: StoredStat;
-  readonly hash: string;
+  readonly hash: string | undefined;
 }
 
 /**
@@ -187,7 +187,12 @@ interface Written {
 async function writeToNewFile(
   input: Readable,
   temp: string,
-  settle: { readonly mode: number; readonly mtimeMs: number; readonly flush: boolean },
+  settle: {
+    readonly mode: number;
+    readonly mtimeMs: number;
+    readonly flush: boolean;
+    readonly hash: boolean;
+  },
   fast: FastFs | undefined,
 ): Promise<Written> {
   const chunks = (input as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -195,15 +200,15 @@ async function writeToNewFile(
   const second = first.done === true ? first : await chunks.next();
   const data = first.done === true ? Buffer.alloc(0) : first.value;
   if (fast !== undefined && second.done === true && data instanceof Uint8Array) {
-    return fast.writeNew(temp, data, settle.mode, settle.mtimeMs, settle.flush);
+    return fast.writeNew(temp, data, settle.mode, settle.mtimeMs, settle.flush, settle.hash);
   }
-  const hasher = createHash('sha256');
+  const hasher = settle.hash ? createHash('sha256') : undefined;
   const fd = await new Promise<number>((resolve, reject) =>
     open(temp, 'wx', 0o666, (err, opened) => (err === null ? resolve(opened) : reject(err))),
   );
   try {
     const write = (chunk: Buffer): void => {
-      hasher.update(chunk);
+      hasher?.update(chunk);
       for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
     };
     if (first.done !== true) write(first.value);
@@ -215,7 +220,7 @@ async function writeToNewFile(
     closeSync(fd);
   }
   const stat = await settleWithNode(blockingIo, temp, settle.mode, settle.mtimeMs, settle.flush);
-  return { stat, hash: hasher.digest('hex') };
+  return { stat, hash: hasher?.digest('hex') };
 }
 
 /** A locked case file: the mode to restore. */
@@ -490,26 +495,28 @@ export class PathReplica implements Replica {
     flush: boolean,
   ): Promise<StoredStat | undefined> {
     const input = await source.open(op.from.path, op.from.entry);
-    const settle = { mode, mtimeMs: op.entry.mtimeMs, flush };
+    // A source that vouches for its streams reports any difference through `unchanged`.
+    const hash = source.vouchesForStreams !== true;
+    const settle = { mode, mtimeMs: op.entry.mtimeMs, flush, hash };
     let written: Written;
     if (this.#io === blockingIo) {
       written = await writeToNewFile(input, temp, settle, this.#fast);
     } else {
-      const hasher = createHash('sha256');
+      const hasher = hash ? createHash('sha256') : undefined;
       await pipeline(
         input,
         async function* (chunks: AsyncIterable<Buffer>) {
           for await (const chunk of chunks) {
-            hasher.update(chunk);
+            hasher?.update(chunk);
             yield chunk;
           }
         },
         createWriteStream(temp, { flags: 'wx' }),
       );
       const stat = await settleWithNode(this.#io, temp, mode, op.entry.mtimeMs, flush);
-      written = { stat, hash: hasher.digest('hex') };
+      written = { stat, hash: hasher?.digest('hex') };
     }
-    if (written.hash !== op.from.entry.hash) return undefined;
+    if (hash && written.hash !== op.from.entry.hash) return undefined;
     return (await source.unchanged(op.from.path, op.from.entry)) ? written.stat : undefined;
   }
 
