@@ -359,11 +359,12 @@ export class EncryptedReplica implements Replica {
 interface EncryptedRef {
   /** The outer operation's source entry (plaintext). */
   readonly plain: FileEntry;
-  /** The final ciphertext hash, or a value no hash equals when the plaintext was not the planned one. */
+  /** The final ciphertext hash, or {@link SOURCE_CHANGED} when the plaintext was not the planned one. */
   result: string | undefined;
-  /** The plaintext read was not the planned one (set when the stream ended). */
-  changed: boolean;
 }
+
+/** What an {@link EncryptedRef} holds instead of a hash when the plaintext read was not the planned one. */
+const SOURCE_CHANGED = 'the source changed while it was read';
 
 /**
  * The content source handed to the inner replica: reads the outer source and encrypts on the
@@ -388,7 +389,7 @@ class EncryptingSource implements ContentSource {
 
   /** The inner `from.entry` of the outer write `op`. */
   ref(op: WriteOperation): FileEntry {
-    const state: EncryptedRef = { plain: op.from.entry, result: undefined, changed: false };
+    const state: EncryptedRef = { plain: op.from.entry, result: undefined };
     const entry: FileEntry = {
       kind: 'file',
       size: encryptedSize(op.from.entry.size),
@@ -427,8 +428,7 @@ class EncryptingSource implements ContentSource {
             yield step.value;
             step = await sealed.next();
           }
-          state.changed = step.value.plainBytes !== planned.size;
-          state.result = state.changed ? 'the source changed while it was read' : step.value.hash;
+          state.result = step.value.plainBytes === planned.size ? step.value.hash : SOURCE_CHANGED;
         })(),
       );
     }
@@ -449,8 +449,8 @@ class EncryptingSource implements ContentSource {
           cipherHash.update(chunk);
           yield chunk;
         }
-        state.changed = plainBytes !== planned.size || plainHash.digest('hex') !== planned.hash;
-        state.result = state.changed ? 'the source changed while it was read' : cipherHash.digest('hex');
+        const same = plainBytes === planned.size && plainHash.digest('hex') === planned.hash;
+        state.result = same ? cipherHash.digest('hex') : SOURCE_CHANGED;
       })(),
     );
   }
@@ -464,7 +464,7 @@ class EncryptingSource implements ContentSource {
 
   async unchanged(path: string, entry: FileEntry): Promise<boolean> {
     const state = this.#state(entry);
-    if (state.changed || state.result === undefined) return false;
+    if (state.result === undefined || state.result === SOURCE_CHANGED) return false;
     return this.#outer.unchanged(path, state.plain);
   }
 }

@@ -166,12 +166,6 @@ async function lstatOrUndefined(file: string, io: LocalIo = threadPoolIo): Promi
   }
 }
 
-/**
- * Writes `input` into the new file `temp` (never replacing one), hashing it: created on the
- * thread pool (a create waits on the folder and the journal, long when the disk is busy:
- * measured 2.6 s of 10,000 blocking creates against 0.35 s on a quiet disk), written with
- * blocking calls (into the page cache).
- */
 /** What was written into a staged file: its stat, and the SHA-256 of the bytes written (if asked). */
 interface Written {
   readonly stat: StoredStat;
@@ -179,10 +173,12 @@ interface Written {
 }
 
 /**
- * Writes `input` into the new file `temp` on a local disk, then sets `mode` (unless negative) and
- * the mtime and flushes it when `flush`. Content in one piece (most files) is written by one
- * call of the addon, which also hashes it; longer streams get one hand-off to create the file,
- * then blocking writes (a write stream's thread-pool hand-offs cost more than the writes).
+ * Writes `input` into the new file `temp` (never replacing one) on a local disk, then sets
+ * `mode` (unless negative) and the mtime and flushes it when `flush`, hashing it when
+ * `settle.hash`. Content in one piece (most files) is written by one call of the addon, which
+ * also hashes it; longer streams are created on the thread pool (a create can wait long on a
+ * busy disk), then written with blocking calls (a write stream's thread-pool hand-offs cost more
+ * than the writes).
  */
 async function writeToNewFile(
   input: Readable,
@@ -555,7 +551,6 @@ export class PathReplica implements Replica {
     this.#locks?.unlocked(path);
   }
 
-  /** Whether `file` holds what `expected` says (absent when undefined). */
   /**
    * Renames staged `temp` over `target` if `target` still holds `expected`; false (nothing
    * renamed) when it does not. A new file (`expected` absent) goes in with one rename that never
@@ -580,6 +575,7 @@ export class PathReplica implements Replica {
     return true;
   }
 
+  /** Whether `file` holds what `expected` says (absent when undefined). */
   async #holds(file: string, expected: Entry | undefined): Promise<boolean> {
     const st = await lstatOrUndefined(file, this.#io);
     if (expected === undefined || st === undefined) return expected === st;

@@ -1,11 +1,12 @@
 /**
  * @module mirrors/path/scan-tree
  * Walks a local folder tree into a snapshot, one folder listing at a time (the fastfs addon's,
- * or readdir + lstat + readlink through Node's fs without it), content hashes reused from the previous scan's cache when size, mtime
- * and inode match; on local disks the addon hashes new files in batches on the thread pool
- * while the walk goes on (hash-batches.ts). At most {@link SCAN_PARALLELISM} file-system calls run at once. Names are
- * decoded to the case's spelling; Satchel's own files are left out and leftover temporary files
- * (crash debris) are deleted. Fifos, sockets and devices are skipped silently.
+ * or readdir + lstat + readlink through Node's fs without it), content hashes reused from the
+ * previous scan's cache when size, mtime and inode match; on local disks the addon hashes new
+ * files in batches on the thread pool while the walk goes on (hash-batches.ts). At most
+ * {@link SCAN_PARALLELISM} file-system calls run at once. Names are decoded to the case's
+ * spelling; Satchel's own files are left out and leftover temporary files (crash debris) are
+ * deleted. Fifos, sockets and devices are skipped silently.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, promises as fsp, readSync, type Stats } from 'node:fs';
