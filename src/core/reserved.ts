@@ -13,21 +13,52 @@ export const STATE_DIR_NAME = '.satchel';
 /** Prefix of temporary files staged beside their final name before the atomic rename. */
 export const TEMP_PREFIX = '.satchel-tmp-';
 
+/**
+ * The exact names Satchel gives its temporary files and folders: the prefix and 16 hex digits
+ * (staged files, backups, markers being written) or `probe-` and 12 (a capability probe). A
+ * user's file that merely starts with the prefix (`.satchel-tmp-notes`) is an ordinary file.
+ */
+const TEMP_NAME = /^\.satchel-tmp-(?:[0-9a-f]{16}|probe-[0-9a-f]{12})$/;
+
 /** A temporary name below the root, as it appears inside a path. */
 const NESTED_TEMP = `/${TEMP_PREFIX}`;
 
+/** Whether the single name `name` is one of Satchel's temporary names (see {@link tempSuffix}). */
+export function isTempName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) && TEMP_NAME.test(name);
+}
+
+/** A temporary name's 16 hex digits for the number `n` (replicas that count instead of drawing random bytes). */
+export function tempSuffix(n: number): string {
+  return n.toString(16).padStart(16, '0');
+}
+
 /**
  * Whether `path` (relative, `/`-separated) is one of Satchel's own: the root-level state folder
- * or anything below it, the root-level marker, or any path with a segment starting with
- * {@link TEMP_PREFIX} (a temporary file, or anything below one).
+ * or anything below it, the root-level marker, or any path with a segment that is a temporary
+ * name ({@link isTempName}: a temporary file, or anything below a temporary folder).
  */
 export function isSatchelInternal(path: string): boolean {
-  // Called for every path of every scan: plain string tests, no splitting.
+  // Called for every path of every scan: plain string tests first, no splitting.
   if (
     path.startsWith(STATE_DIR_NAME) &&
     (path.length === STATE_DIR_NAME.length || path[STATE_DIR_NAME.length] === '/')
   )
     return true;
   if (path === MARKER_NAME) return true;
-  return path.startsWith(TEMP_PREFIX) || path.includes(NESTED_TEMP);
+  for (
+    let at = path.startsWith(TEMP_PREFIX) ? 0 : nestedTemp(path, 0);
+    at >= 0;
+    at = nestedTemp(path, at + 1)
+  ) {
+    const end = path.indexOf('/', at);
+    if (TEMP_NAME.test(end < 0 ? path.slice(at) : path.slice(at, end))) return true;
+  }
+  return false;
+}
+
+/** Where the next segment starting with the temporary prefix begins, at or after `from`; -1 for none. */
+function nestedTemp(path: string, from: number): number {
+  const i = path.indexOf(NESTED_TEMP, from);
+  return i < 0 ? -1 : i + 1;
 }

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Entry, FileEntry } from '../core/entry.js';
 import type { Operation, WriteOperation } from '../core/plan.js';
-import { MARKER_NAME, STATE_DIR_NAME, TEMP_PREFIX } from '../core/reserved.js';
+import { isTempName, MARKER_NAME, STATE_DIR_NAME, TEMP_PREFIX, tempSuffix } from '../core/reserved.js';
 import { MemoryReplica } from './memory.js';
 import type { CachedHash, ContentSource, OperationResult, Replica, ScanResult } from './replica.js';
 
@@ -138,7 +138,7 @@ function need<T>(hook: T | undefined, name: string, test: string): T {
 
 async function noTemps(poke: ContractPoke | undefined, test: string): Promise<void> {
   const raw = await need(poke, 'rawNames', test).rawNames();
-  const temps = raw.filter((p) => p.split('/').some((s) => s.startsWith(TEMP_PREFIX)));
+  const temps = raw.filter((p) => p.split('/').some((s) => isTempName(s)));
   assert.deepEqual(temps, [], 'temporary files left behind');
 }
 
@@ -424,11 +424,13 @@ export function runReplicaContract(options: ReplicaContractOptions): void {
       const p = need(poke, 'write', 'never scans internal files…');
       await p.write(MARKER_NAME, '{}');
       await p.write(`${STATE_DIR_NAME}/state.db`, 'state');
-      await p.write(`${TEMP_PREFIX}crashed`, 'debris');
-      await p.write(`d/${TEMP_PREFIX}crashed`, 'debris');
+      await p.write(`${TEMP_PREFIX}${tempSuffix(0xc4a5)}`, 'debris');
+      await p.write(`d/${TEMP_PREFIX}${tempSuffix(0xc4a6)}`, 'debris');
       await p.write('d/real.txt', 'real');
+      // A user's file that only starts like a temporary name is ordinary (and kept).
+      await p.write(`d/${TEMP_PREFIX}notes.txt`, 'mine');
       const result = await scan(replica);
-      assert.deepEqual([...result.snapshot.keys()], ['d', 'd/real.txt']);
+      assert.deepEqual([...result.snapshot.keys()], ['d', `d/${TEMP_PREFIX}notes.txt`, 'd/real.txt']);
       await noTemps(poke, 'never scans internal files…');
     });
 

@@ -3,7 +3,7 @@
  * An in-memory {@link Replica} for tests, with knobs for the situations real storage produces
  * only with effort (in the manner of syncthing's `lib/fs/fakefs.go`). It keeps the same
  * two-phase contract as a path replica: `prepare` stages every write under a visible
- * `.satchel-tmp-<n>` name beside its target, `commit` re-checks each operation's expected state
+ * `.satchel-tmp-<16 hex digits>` name beside its target, `commit` re-checks each operation's expected state
  * and renames over.
  *
  * Knobs (constructor options):
@@ -33,7 +33,7 @@ import { comparePaths, parentPath, type Entry, type FileEntry } from '../core/en
 import { decodePath, encodePath } from '../core/name-encoding.js';
 import type { Operation, WriteOperation } from '../core/plan.js';
 import type { Problem, ProblemCode } from '../core/problem.js';
-import { isSatchelInternal, TEMP_PREFIX } from '../core/reserved.js';
+import { isSatchelInternal, isTempName, TEMP_PREFIX, tempSuffix } from '../core/reserved.js';
 import type {
   CachedHash,
   ContentSource,
@@ -265,7 +265,7 @@ export class MemoryReplica implements Replica {
       options.signal?.throwIfAborted();
       const path = decodePath(stored.name, this.capabilities);
       if (skipped.some((d) => path.startsWith(d + '/'))) continue;
-      if (stored.name.split('/').some((s) => s.startsWith(TEMP_PREFIX))) {
+      if (stored.name.split('/').some((s) => isTempName(s))) {
         // Crash debris, unless a prepare of this object is using it.
         if (!this.#liveTemps.has(stored.name)) this.#nodes.delete(this.#fold(stored.name));
         continue;
@@ -304,7 +304,7 @@ export class MemoryReplica implements Replica {
     return { snapshot, hashes, problems };
   }
 
-  /** Stages every write as a `.satchel-tmp-<n>` node beside its target. */
+  /** Stages every write as a `.satchel-tmp-<16 hex digits>` node beside its target. */
   async prepare(
     operations: readonly Operation[],
     source: ContentSource,
@@ -388,7 +388,7 @@ export class MemoryReplica implements Replica {
     // Stage beside the target, or in the nearest existing ancestor when a mkdir of this plan creates the parent.
     let dir = parentPath(path);
     while (dir !== '' && this.#get(dir)?.node.kind !== 'directory') dir = parentPath(dir);
-    const tempPath = (dir === '' ? '' : dir + '/') + `${TEMP_PREFIX}${this.#nextTemp++}`;
+    const tempPath = (dir === '' ? '' : dir + '/') + `${TEMP_PREFIX}${tempSuffix(this.#nextTemp++)}`;
     this.#set(tempPath, {
       kind: 'file',
       content,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { POSIX_CAPABILITIES } from '../../core/capabilities.js';
 import type { FileEntry } from '../../core/entry.js';
 import type { WriteOperation } from '../../core/plan.js';
-import { MARKER_NAME, STATE_DIR_NAME, TEMP_PREFIX } from '../../core/reserved.js';
+import { isTempName, MARKER_NAME, STATE_DIR_NAME } from '../../core/reserved.js';
 import { runReplicaContract, type ContractPoke, type ContractStorage } from '../../replica/contract.js';
 import type { Replica, ScanResult } from '../../replica/replica.js';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
@@ -29,9 +29,7 @@ async function encrypted(content: Buffer, keys: CryptKeys): Promise<Buffer> {
 function storedPath(names: NameCipher, path: string): string {
   return path
     .split('/')
-    .map((s) =>
-      s.startsWith(TEMP_PREFIX) || s === MARKER_NAME || s === STATE_DIR_NAME ? s : names.encryptSegment(s),
-    )
+    .map((s) => (isTempName(s) || s === MARKER_NAME || s === STATE_DIR_NAME ? s : names.encryptSegment(s)))
     .join('/');
 }
 

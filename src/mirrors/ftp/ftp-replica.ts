@@ -35,7 +35,7 @@ import { comparePaths, parentPath, type Entry, type FileEntry } from '../../core
 import { SatchelError } from '../../core/errors.js';
 import type { Operation, WriteOperation } from '../../core/plan.js';
 import type { Problem, ProblemCode } from '../../core/problem.js';
-import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
+import { isSatchelInternal, isTempName, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 import { inScope, normalizeScope } from '../../core/scope.js';
 import { applyInGroups, discardUnused } from '../../replica/commit-groups.js';
 import type {
@@ -272,7 +272,7 @@ export class FtpReplica implements Replica {
         list.map(async (info) => {
           const name = info.name;
           const childAbs = posix.join(abs, name);
-          if (name.startsWith(TEMP_PREFIX)) {
+          if (isTempName(name)) {
             // Crash debris: a staged file of a process that did not finish.
             if (!this.#liveTemps.has(childAbs) && info.isFile)
               await limit(() => this.#s.use((c) => c.remove(childAbs))).catch(() => {});
@@ -640,7 +640,7 @@ export class FtpReplica implements Replica {
         return undefined; // Gone already.
       }
       const debris = list.filter(
-        (f) => f.name.startsWith(TEMP_PREFIX) && !this.#liveTemps.has(posix.join(abs, f.name)),
+        (f) => isTempName(f.name) && !this.#liveTemps.has(posix.join(abs, f.name)),
       );
       if (debris.length !== list.length)
         return {

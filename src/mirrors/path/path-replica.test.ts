@@ -415,8 +415,8 @@ describe('path replica specifics', () => {
 
   it('crash debris is deleted by a scan, staged files in use are not', async () => {
     const root = await fsp.mkdtemp(join(base, 'debris-'));
-    await fsp.mkdir(join(root, 'd', `${TEMP_PREFIX}dir`), { recursive: true });
-    await fsp.writeFile(join(root, `${TEMP_PREFIX}0123`), 'half a file');
+    await fsp.mkdir(join(root, 'd', `${TEMP_PREFIX}probe-0123456789ab`), { recursive: true });
+    await fsp.writeFile(join(root, `${TEMP_PREFIX}0123456789abcdef`), 'half a file');
     const replica = new PathReplica({ root, label: 'm', capabilities: POSIX_CAPABILITIES, role: 'mirror' });
     const source = new MemoryReplica();
     const prepared = await replica.prepare([writeOf(source, 'new.txt', 'staged')], source.content);
@@ -427,6 +427,26 @@ describe('path replica specifics', () => {
     const [r] = await prepared.commit();
     assert.equal(r?.ok, true);
     assert.deepEqual(await rawNames(root), ['d', 'new.txt']);
+  });
+
+  it("a user's file or folder that only starts like a temporary name is an ordinary entry, never deleted", async () => {
+    const root = await fsp.mkdtemp(join(base, 'lookalike-'));
+    await fsp.mkdir(join(root, `${TEMP_PREFIX}project`));
+    await fsp.writeFile(join(root, `${TEMP_PREFIX}project`, 'thesis.txt'), 'important');
+    await fsp.writeFile(join(root, `${TEMP_PREFIX}0123`), 'short hex');
+    await fsp.writeFile(join(root, `${TEMP_PREFIX}0123456789ABCDEF`), 'upper-case hex');
+    const replica = new PathReplica({ root, label: 'm', capabilities: POSIX_CAPABILITIES, role: 'mirror' });
+    const result = await replica.scan(scanOptions);
+    assert.deepEqual(
+      [...result.snapshot.keys()],
+      [
+        `${TEMP_PREFIX}0123`,
+        `${TEMP_PREFIX}0123456789ABCDEF`,
+        `${TEMP_PREFIX}project`,
+        `${TEMP_PREFIX}project/thesis.txt`,
+      ],
+    );
+    assert.equal(await fsp.readFile(join(root, `${TEMP_PREFIX}project`, 'thesis.txt'), 'utf8'), 'important');
   });
 
   it('a root that does not exist or is a file is absent', async () => {

@@ -44,7 +44,7 @@ import { createLimiter } from './limit.js';
 import { copyWithNode, fastFs, type FastFs, settleWithNode } from './fastfs-binding.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { syncDirectory } from './marker.js';
-import { TEMP_PREFIX } from '../../core/reserved.js';
+import { isTempName, TEMP_PREFIX } from '../../core/reserved.js';
 import { absent, requireRootFolder, scanTree } from './scan-tree.js';
 
 /** How many writes are staged or committed at the same time. */
@@ -715,7 +715,7 @@ export class PathReplica implements Replica {
     } catch (err) {
       if (errnoOf(err) !== 'ENOTEMPTY' && errnoOf(err) !== 'EEXIST') throw err;
       const names = await this.#io.readdirNames(dir);
-      const debris = names.filter((n) => n.startsWith(TEMP_PREFIX) && !this.#liveTemps.has(join(dir, n)));
+      const debris = names.filter((n) => isTempName(n) && !this.#liveTemps.has(join(dir, n)));
       if (debris.length !== names.length) throw err;
       for (const n of debris) await this.#io.rm(join(dir, n), { recursive: true, force: true });
       await this.#io.rmdir(dir);

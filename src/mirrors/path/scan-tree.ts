@@ -32,7 +32,7 @@ import { errnoOf } from './fs-errors.js';
 import { hashInBatches } from './hash-batches.js';
 import { createLimiter, type Limiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
-import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
+import { isSatchelInternal, isTempName, MARKER_NAME } from '../../core/reserved.js';
 
 /** How many file-system calls a scan keeps in flight. */
 export const SCAN_PARALLELISM = 32;
@@ -264,7 +264,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     const raw = listing.names[i]!;
     // The parent is already normalized and a listed name has no slash: no join() needed.
     const abs = parentAbs.endsWith('/') ? parentAbs + raw : `${parentAbs}/${raw}`;
-    if (raw.startsWith(TEMP_PREFIX)) {
+    if (isTempName(raw)) {
       // Crash debris: a staged file or probe folder of a process that did not finish.
       if (!liveTemps.has(abs))
         await limit(() => io.rm(abs, { recursive: true, force: true })).catch(() => {});

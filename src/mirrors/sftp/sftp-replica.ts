@@ -35,7 +35,7 @@ import { SatchelError } from '../../core/errors.js';
 import { decodeSegment, encodePath } from '../../core/name-encoding.js';
 import type { Operation, WriteOperation } from '../../core/plan.js';
 import type { Problem, ProblemCode } from '../../core/problem.js';
-import { isSatchelInternal, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
+import { isSatchelInternal, isTempName, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 import { normalizeScope } from '../../core/scope.js';
 import type {
   CachedHash,
@@ -325,7 +325,7 @@ export class SftpReplica implements Replica {
       await Promise.all(
         list.map(async ({ filename, attrs }) => {
           const childAbs = posix.join(abs, filename);
-          if (filename.startsWith(TEMP_PREFIX)) {
+          if (isTempName(filename)) {
             // Crash debris: a staged file of a process that did not finish.
             if (!this.#liveTemps.has(childAbs))
               await limit(() => this.#removeDebris(childAbs, attrs)).catch(() => {});
@@ -799,7 +799,7 @@ export class SftpReplica implements Replica {
       if (remoteCode(err) !== 'EFAILURE') throw err;
       const list = await s.call<{ filename: string; attrs: Stats }[]>((d) => s.sftp.readdir(abs, d));
       const debris = list.filter(
-        (c) => c.filename.startsWith(TEMP_PREFIX) && !this.#liveTemps.has(posix.join(abs, c.filename)),
+        (c) => isTempName(c.filename) && !this.#liveTemps.has(posix.join(abs, c.filename)),
       );
       if (debris.length !== list.length)
         return {
