@@ -639,9 +639,7 @@ export class FtpReplica implements Replica {
       } catch {
         return undefined; // Gone already.
       }
-      const debris = list.filter(
-        (f) => isTempName(f.name) && !this.#liveTemps.has(posix.join(abs, f.name)),
-      );
+      const debris = list.filter((f) => isTempName(f.name) && !this.#liveTemps.has(posix.join(abs, f.name)));
       if (debris.length !== list.length)
         return {
           path,
