@@ -31,6 +31,7 @@ import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
 import type { CaseContext } from './case.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
+import { withFoldedSiblings } from './case-siblings.js';
 import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
 import { ejectReport } from './eject.js';
 import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatusAsync } from './daemon-status.js';
@@ -421,7 +422,10 @@ export class WatchDaemon implements WorkerHost {
     }
     const replica = opened.replica;
     try {
-      const scope = normalizeScope(paths);
+      // Towards a case-insensitive mirror, names that mirror would hold as one come along.
+      const scope = replica.capabilities.caseSensitive
+        ? normalizeScope(paths)
+        : await withFoldedSiblings(ctx.root, paths);
       const scanned = await scanReplica(ctx, this.#theCase, 'case', this.#ignore, scope);
       const mirrorScan = await scanReplica(ctx, replica, `mirror:${worker.id}`, this.#ignore, scope);
       // A writer started on (or removed) a case path while it was scanned (a mirror's change, a

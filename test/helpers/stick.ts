@@ -22,6 +22,7 @@ import { assertQuietSync, createCase, mirrorList, sync, type TestCase } from './
 import { fsckImage, type ImageKind, type MountedImage } from './image.js';
 import { makeTempDir, removeTempDir, withTempDir } from './temp.js';
 import { assertTreesEqual, readTree, satchelTempFiles, writeTree, type CompareOptions } from './tree.js';
+import { readEvents, startWatch, stopWatch, waitUntil } from './watch.js';
 
 /** What a scenario needs to know about the stick. */
 export interface StickInfo {
@@ -145,6 +146,59 @@ function decodeChar(x: string): string {
   return String.fromCodePoint(x.codePointAt(0)! - 0xfee0);
 }
 
+/**
+ * Under `satchel watch` (the per-save path): `Readme.md` saved beside a synced `README.md` is a
+ * case-clash problem too; the stick keeps README.md, no conflict copy appears, and later saves
+ * of either name neither flip the stick's file nor reach the case through the other name.
+ */
+export async function watchCaseClashScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'watch-clash', async (c, stickDir) => {
+    writeTree(c.path, { 'README.md': 'upper\n', 'docs/Guide.txt': 'guide\n' });
+    await sync(c);
+    const w = await startWatch(c, { args: ['--settle', '50'] });
+    try {
+      const problemFor = (path: string): boolean =>
+        readEvents(c.path).some(
+          (e) => e.event === 'problem' && e.paths?.includes(path) && /case-clash/.test(e.message ?? ''),
+        );
+      writeFileSync(join(c.path, 'Readme.md'), 'mixed\n');
+      writeFileSync(join(c.path, 'docs', 'guide.txt'), 'other guide\n');
+      await waitUntil(
+        'case-clash problems for Readme.md and docs/guide.txt',
+        () => problemFor('Readme.md') && problemFor('docs/guide.txt'),
+      );
+      // A save of the replicated name still goes out, to the name the stick holds.
+      writeFileSync(join(c.path, 'README.md'), 'upper, edited\n');
+      await waitUntil(
+        'the edit of README.md on the stick',
+        () => readFileSync(join(stickDir, 'README.md'), 'utf8') === 'upper, edited\n',
+      );
+      writeFileSync(join(c.path, 'Readme.md'), 'mixed, edited\n');
+      await waitUntil(
+        'a second case-clash problem for Readme.md',
+        () =>
+          readEvents(c.path).filter((e) => e.event === 'problem' && e.paths?.includes('Readme.md')).length >=
+          2,
+      );
+    } finally {
+      await stopWatch(w);
+    }
+    assert.deepEqual(
+      readdirSync(stickDir).filter((n) => n.toLowerCase() === 'readme.md'),
+      ['README.md'],
+    );
+    assert.equal(readFileSync(join(stickDir, 'README.md'), 'utf8'), 'upper, edited\n');
+    assert.equal(readFileSync(join(stickDir, 'docs', 'Guide.txt'), 'utf8'), 'guide\n');
+    assert.equal(readFileSync(join(c.path, 'README.md'), 'utf8'), 'upper, edited\n');
+    assert.equal(readFileSync(join(c.path, 'Readme.md'), 'utf8'), 'mixed, edited\n');
+    assert.equal(readFileSync(join(c.path, 'docs', 'guide.txt'), 'utf8'), 'other guide\n');
+    const conflictCopies = [...readTree(c.path).keys(), ...readTree(stickDir).keys()].filter((p) =>
+      p.includes('.conflict-'),
+    );
+    assert.deepEqual(conflictCopies, [], 'no conflict copy may appear');
+  });
+}
+
 /** `README` and `readme` in the case: a case-clash problem, nothing overwritten, stable. */
 export async function caseClashScenario(stick: StickInfo): Promise<void> {
   await withStickCase(stick, 'clash', async (c, stickDir) => {
@@ -255,6 +309,8 @@ export function describeStick<M extends MountedImage>(
     test('names FAT cannot hold are stored encoded and come back exactly', () => namesScenario(stick()));
     test('README beside readme is a case-clash problem; nothing is overwritten', () =>
       caseClashScenario(stick()));
+    test('under watch, Readme.md saved beside README.md is a case-clash problem; nothing flips', () =>
+      watchCaseClashScenario(stick()));
     test('a symbolic link is a symlink-unsupported problem; the case keeps it', () =>
       symlinkScenario(stick()));
     test('repeated syncs copy nothing again and rewrite nothing', () => repeatSyncScenario(stick()));

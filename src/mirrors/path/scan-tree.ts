@@ -13,7 +13,15 @@ import { closeSync, createReadStream, openSync, promises as fsp, readSync, type 
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
-import { ancestorsOf, comparePaths, type Entry, parentPath, type Snapshot } from '../../core/entry.js';
+import {
+  ancestorsOf,
+  baseName,
+  comparePaths,
+  type Entry,
+  parentPath,
+  type Snapshot,
+} from '../../core/entry.js';
+import { foldKey } from '../../core/case-folding.js';
 import { normalizeScope } from '../../core/scope.js';
 import { SatchelError } from '../../core/errors.js';
 import { decodeSegment, encodePath } from '../../core/name-encoding.js';
@@ -317,11 +325,45 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     await Promise.all(pending);
   };
 
+  /** Each folder's names (decoded) as a case-insensitive replica stores them, listed once per scan. */
+  const storedNames = new Map<string, Promise<string[] | undefined>>();
+  /**
+   * The spelling under which a case-insensitive replica stores `name` in the folder `parent`
+   * (stored spelling): the same name if it is there, else the first equal under folding;
+   * undefined when there is none. A path looked up by name would answer under the asked spelling.
+   */
+  const storedSpelling = async (parent: string, name: string): Promise<string | undefined> => {
+    let names = storedNames.get(parent);
+    if (names === undefined) {
+      const abs = join(root, encodePath(parent, caps));
+      names = limit(() => io.readdirNames(abs)).then(
+        (raw) => raw.map((n) => decodeSegment(n, caps)),
+        (err: unknown) => {
+          if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') failed(parent, err, 'read folder');
+          return undefined;
+        },
+      );
+      storedNames.set(parent, names);
+    }
+    const listed = await names;
+    if (listed === undefined || listed.includes(name)) return listed === undefined ? undefined : name;
+    const key = foldKey(name);
+    return listed.find((n) => !isTempName(n) && foldKey(n) === key);
+  };
+
   /** A scoped scan: each scope path's subtree, after the folders above it (see core/scope.ts). */
   const walkScope = async (scope: readonly string[]): Promise<void> => {
     for (const target of scope) {
       if (isSatchelInternal(target)) continue;
-      for (const dir of [...ancestorsOf(target), target]) {
+      let stored = '';
+      for (const asked of [...ancestorsOf(target), target]) {
+        // A case-insensitive replica is walked under its own spelling of each name.
+        let dir = asked;
+        if (!caps.caseSensitive) {
+          const name = await storedSpelling(stored, baseName(asked));
+          if (name === undefined) break;
+          dir = stored = stored === '' ? name : `${stored}/${name}`;
+        }
         if (entries.has(dir)) continue;
         const abs = join(root, encodePath(dir, caps));
         let st: Stats;
@@ -334,7 +376,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         const isDir = st.isDirectory();
         if (ignore(dir, isDir)) break;
         try {
-          if (isDir && dir === target) await walk(dir, abs);
+          if (isDir && asked === target) await walk(dir, abs);
           else if (isDir) add(dir, { kind: 'directory' });
           else if (st.isSymbolicLink()) add(dir, { kind: 'symlink', target: await io.readlink(abs) });
           else if (st.isFile()) await scanFile(dir, abs);
