@@ -136,6 +136,21 @@ describe('satchel CLI', () => {
         stderr: /seconds from 1 to 86400/,
         description: '--poll 0',
       },
+      {
+        args: ['watch', '--settle', 'abc'],
+        stderr: /milliseconds from 0 to 60000/,
+        description: 'bad --settle',
+      },
+      {
+        args: ['watch', '--settle', '-5'],
+        stderr: /milliseconds from 0 to 60000/,
+        description: '--settle -5',
+      },
+      {
+        args: ['watch', '--settle', '1.5'],
+        stderr: /milliseconds from 0 to 60000/,
+        description: '--settle 1.5',
+      },
     ];
     for (const { args, stderr, description } of usage) {
       it(`exits 2 on bad usage: ${description}`, async () => {
@@ -144,6 +159,25 @@ describe('satchel CLI', () => {
         assert.equal(r.stdout, '');
       });
     }
+    it('a reader that closes early ends the output quietly, not with an EPIPE crash', async () => {
+      // `true` exits without reading: every write of satchel's meets a closed pipe.
+      for (const args of [['--help'], ['init', 'piped-case']]) {
+        const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn(
+            'bash',
+            ['-c', `set -o pipefail; "$0" "$@" | true`, process.execPath, BIN, ...args],
+            {
+              cwd: top,
+            },
+          );
+          let stderr = '';
+          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          child.on('close', (code) => resolve({ code, stderr }));
+        });
+        assert.doesNotMatch(r.stderr, /EPIPE|Unhandled|internal error/, `${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      }
+    });
     it('prints usage errors as JSON on stdout with --json', async () => {
       const r = expectExit(await satchel(['status', '--json', '--verbose'], top), 2);
       const json = JSON.parse(r.stdout) as JsonError;

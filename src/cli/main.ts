@@ -107,8 +107,21 @@ export async function buildProgram(only?: string): Promise<Command> {
   return program;
 }
 
+/**
+ * A reader that went away (`satchel status | head -1`) ends the output, not the command: a
+ * sync goes on to the end and exits with its own status, with nothing more printed.
+ */
+function ignoreClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 /** Runs the CLI with `argv` (as in `process.argv`) and sets the process exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
+  ignoreClosedOutput();
   try {
     await (await buildProgram(chosenCommand(argv))).parseAsync([...argv]);
   } catch (error) {

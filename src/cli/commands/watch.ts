@@ -4,7 +4,7 @@
  * once, follows mirrors, and runs until SIGTERM or SIGINT, which finish the batch in flight,
  * save state and exit 0. Events go to stderr and to `.satchel/events.log`.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
 import { STATE_DIR_NAME } from '../../core/reserved.js';
 import { EventLog } from '../../daemon/event-log.js';
@@ -14,7 +14,16 @@ import { runAction, withCase, withJsonOption, type Cli, type JsonOption } from '
 
 /** Options of `watch`. */
 interface WatchOptions extends JsonOption {
-  readonly settle?: string;
+  readonly settle?: number;
+}
+
+/** Parses `--settle <ms>`: whole milliseconds from 0 to 60000. */
+function parseSettleMs(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 60_000) {
+    throw new InvalidArgumentError('expected whole milliseconds from 0 to 60000.');
+  }
+  return n;
 }
 
 /** Registers `satchel watch`. */
@@ -23,11 +32,10 @@ export function registerWatch(program: Command, cli: Cli): void {
     program
       .command('watch')
       .description('foreground daemon: replicate every save at once, follow mirrors (what a service runs)')
-      .option('--settle <ms>', 'quiet period for files still open for writing', '200'),
+      .option('--settle <ms>', 'quiet period for files still open for writing (0-60000)', parseSettleMs, 200),
   ).action((options: WatchOptions) =>
     runAction(options, () =>
       withCase(cli, async (ctx) => {
-        const settleMs = Number(options.settle ?? '200');
         const log = new EventLog(join(ctx.root, STATE_DIR_NAME), (line) => {
           if (!options.json) process.stderr.write(`${line}\n`);
         });
@@ -35,7 +43,7 @@ export function registerWatch(program: Command, cli: Cli): void {
           ctx,
           log,
           notifier: desktopNotifier(),
-          settleMs: Number.isFinite(settleMs) && settleMs >= 0 ? settleMs : 200,
+          settleMs: options.settle ?? 200,
         });
         let stop!: () => void;
         const stopped = new Promise<void>((resolve) => (stop = resolve));
