@@ -182,6 +182,20 @@ describe('case', () => {
       await assertRejects(() => addMirror(ctx, 'out', join(top, 'c7')), 'usage', /contains the case/);
       assert.equal(existsSync(join(top, 'c7/.satchel-mirror')), false);
     });
+    it('refuses a folder inside another mirror or containing one (each sync would nest it deeper)', async () => {
+      const ctx = freshCase('c7b');
+      await addMirror(ctx, 'a', folder('m7b/a'));
+      const inner = folder('m7b/a/nested');
+      await assertRejects(() => addMirror(ctx, 'nested', inner), 'usage', /inside the folder of mirror a/);
+      await assertRejects(
+        () => addMirror(ctx, 'outer', join(top, 'm7b')),
+        'usage',
+        /contains the folder of mirror a/,
+      );
+      assert.equal(existsSync(join(inner, '.satchel-mirror')), false);
+      assert.deepEqual(Object.keys(loadConfig(ctx.root).mirrors), ['a']);
+      await addMirror(ctx, 'b', folder('m7b/b'));
+    });
     it('refuses --encrypt without a passphrase, bad names, relative paths and unsupported kinds', async () => {
       const ctx = freshCase('c8');
       const stick = folder('stick8');

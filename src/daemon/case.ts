@@ -229,6 +229,32 @@ function checkSeparateFromCase(mirrorRoot: string, caseRoot: string): void {
 }
 
 /**
+ * Refuses a path mirror folder that lies inside another path mirror of the case or contains
+ * one: each sync would copy the inner mirror into the outer one, the outer's copy back into the
+ * case, and so on, one level deeper every time.
+ */
+function checkSeparateFromMirrors(mirrorRoot: string, ctx: CaseContext): void {
+  for (const [name, mirror] of Object.entries(ctx.config.mirrors)) {
+    let other: string;
+    try {
+      const url = parseMirrorUrl(mirror.url);
+      if (url.kind !== 'path') continue;
+      other = existsSync(url.root) ? realpathSync(url.root) : resolve(url.root);
+    } catch {
+      continue;
+    }
+    if (other === mirrorRoot || !(isWithin(mirrorRoot, other) || isWithin(other, mirrorRoot))) continue;
+    throw new SatchelError(
+      'usage',
+      isWithin(mirrorRoot, other)
+        ? `the mirror folder ${mirrorRoot} is inside the folder of mirror ${name} (${other})`
+        : `the mirror folder ${mirrorRoot} contains the folder of mirror ${name} (${other})`,
+      { hint: 'each mirror must be a folder of its own, not inside another mirror nor around one' },
+    );
+  }
+}
+
+/**
  * The marker to use for a new mirror at `root`: none yet → a fresh id; one of the same case →
  * adopt it (briefcase); one of another case → refuse, naming both cases.
  */
@@ -439,6 +465,7 @@ async function prepareMirrorRoot(
   if (url.kind === 'ftp') return prepareFtpRoot(url, ctx, options);
   const root = existingFolder(url.root);
   checkSeparateFromCase(root, ctx.root);
+  checkSeparateFromMirrors(root, ctx);
   const { marker, adopted } = await markerFor(root, ctx);
   return {
     root,
