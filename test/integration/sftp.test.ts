@@ -16,12 +16,14 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { assertExit, runSatchel, satchelJson, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { runTool } from '../helpers/process.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp.js';
 import { readTree, writeTree } from '../helpers/tree.js';
+import { daemonEnv, startWatch, stopWatch, waitUntil } from '../helpers/watch.js';
 
 /** Everything below `root` except Satchel's own files, as path → content. */
 function contents(root: string): Record<string, string> {
@@ -192,5 +194,46 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     const r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env }, 0);
     assert.equal(r.mirrors[0]!.state, 'absent');
     assert.match(r.mirrors[0]!.message ?? '', /connection refused/);
+  });
+
+  it('a server that accepts and never answers: sync says so, watch keeps replicating to the other mirrors', async () => {
+    // Accepts every connection and never says a word (a hung sshd, a black-holing firewall).
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => void sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const work = join(top, 'work5');
+      const remote = join(top, 'remote5');
+      const local = join(top, 'local5');
+      mkdirSync(remote);
+      mkdirSync(local);
+      await satchelOk(['init', work]);
+      await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+      await satchelOk(['-C', work, 'mirror', 'add', 'loc', local]);
+      const config = join(work, '.satchel', 'config.toml');
+      writeFileSync(config, readFileSync(config, 'utf8').replace(`:${sshd!.port}/`, `:${port}/`));
+      const quick = { ...env, SATCHEL_SFTP_TIMEOUT_MS: '1500' };
+      const r = await runSatchel(['-C', work, 'sync', '--json'], { env: quick });
+      assert.doesNotMatch(r.stderr, /Unhandled|node:events/, r.stderr);
+      const srv = r.json<SyncReport>().mirrors.find((m) => m.mirror === 'srv')!;
+      assert.notEqual(srv.state, 'synced');
+      assert.match(srv.message ?? '', /cannot reach|timed out/i);
+
+      const c = { path: work, mirrors: { loc: local }, runOptions: { env: quick } };
+      const w = await startWatch(c, { env: daemonEnv(quick) });
+      try {
+        writeFileSync(join(work, 'saved.txt'), 'saved while srv hangs');
+        await waitUntil('saved.txt on the local mirror', () => existsSync(join(local, 'saved.txt')));
+        // Several handshake timeouts later the daemon still runs.
+        await new Promise((resolve) => setTimeout(resolve, 4000));
+        assert.equal(w.exited(), undefined, `watch exited: ${JSON.stringify(w.exited())}`);
+      } finally {
+        await stopWatch(w);
+      }
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });

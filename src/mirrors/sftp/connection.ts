@@ -462,7 +462,9 @@ async function openSession(
   const client = new SshClient();
   const ready = new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());
-    client.once('error', (err: Error & { level?: string }) => reject(err));
+    // `on`, not `once`: after a handshake timeout ssh2 reports the lost connection as a second
+    // error, which would otherwise be an unhandled 'error' event (a crash of `watch`).
+    client.on('error', (err: Error & { level?: string }) => reject(err));
     client.once('close', () => reject(new Error('the server closed the connection during the handshake')));
   });
   client.connect({
