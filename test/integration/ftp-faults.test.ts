@@ -184,4 +184,33 @@ describe('FTP mirror faults against a real pure-ftpd', () => {
       rmSync(join(top, 'case-kill', 'big.bin'), { force: true });
     }
   });
+
+  it('the server killed during many small uploads: the sync ends with a report, and converges later', async () => {
+    const dir = join(top, 'kill-many');
+    mkdirSync(dir);
+    let ftpd = await startPureFtpd(dir);
+    try {
+      const { work, sync } = await caseFor('case-kill-many', ftpd);
+      for (let i = 0; i < 200; i++) writeFileSync(join(work, `f${i}.txt`), Buffer.alloc(10_000, i));
+      const run = spawnSatchel(['-C', work, 'sync', '--json'], { env: { [PW_ENV]: ftpd.password } });
+      const pub = join(ftpd.root, 'pub');
+      const deadline = Date.now() + 20_000;
+      while (temps(pub).length === 0 && Date.now() < deadline) await sleep(2);
+      await ftpd.stop();
+      // Every upload waiting for a connection hears of the lost server: no promise is left
+      // pending (which ended the process with code 13 and no report).
+      const result = await run.done;
+      assert.ok(result.stdout.trim() !== '', describeRun(result));
+      const report = (JSON.parse(result.stdout) as SyncReport).mirrors[0]!;
+      assert.notEqual(report.state, 'synced', JSON.stringify(report));
+      assert.match(report.message ?? '', /not reachable/);
+      ftpd = await startPureFtpd(dir, { port: ftpd.port, root: ftpd.root });
+      const healed = (await sync()).mirrors[0]!;
+      assert.equal(healed.state, 'synced', JSON.stringify(healed));
+      assert.equal(Object.keys(files(pub)).filter((p) => /^f\d+\.txt$/.test(p)).length, 200);
+      assert.deepEqual(temps(pub), []);
+    } finally {
+      await ftpd.stop();
+    }
+  });
 });

@@ -159,6 +159,9 @@ function sleep(ms: number): Promise<void> {
 /** The server refused one more connection (421) while others are open. */
 class TooManyConnections extends Error {}
 
+/** How long a failed connect answers for the session's other uses (see FtpSession's acquire). */
+const LOST_MEMORY_MS = 2000;
+
 /** Logged-in connections to one mirror's server; see the module comment. */
 export class FtpSession {
   readonly target: FtpTarget;
@@ -181,6 +184,8 @@ export class FtpSession {
   #open = 0;
   #password: string | undefined;
   #closed = false;
+  /** The last failed connect, while it is recent: every waiting use fails with it at once. */
+  #lost: { readonly error: unknown; readonly at: number } | undefined;
 
   constructor(target: FtpTarget, options: FtpSessionOptions = {}) {
     this.target = target;
@@ -343,9 +348,16 @@ export class FtpSession {
     }
   }
 
-  /** A connection for exclusive use: an idle one, a new one, or the next one given back. */
+  /**
+   * A connection for exclusive use: an idle one, a new one, or the next one given back. When a
+   * new connection cannot be made (the server went away), that failure is given to every use
+   * waiting for a connection and to those asking within {@link LOST_MEMORY_MS}: otherwise the
+   * waiters would wait for a connection that is never given back, or each try the dead server in
+   * turn.
+   */
   async #acquire(): Promise<Client> {
     for (;;) {
+      if (this.#lost !== undefined && Date.now() - this.#lost.at < LOST_MEMORY_MS) throw this.#lost.error;
       const idle = this.#idle.pop();
       if (idle !== undefined) {
         clearTimeout(idle.timer);
@@ -358,9 +370,15 @@ export class FtpSession {
       }
       if (this.#open < this.#max) {
         try {
-          return await this.#connect();
+          const client = await this.#connect();
+          this.#lost = undefined;
+          return client;
         } catch (err) {
-          if (!(err instanceof TooManyConnections)) throw err;
+          if (!(err instanceof TooManyConnections)) {
+            this.#lost = { error: err, at: Date.now() };
+            for (const wake of this.#waiting.splice(0)) wake();
+            throw err;
+          }
           this.#max = Math.max(1, this.#open);
         }
         if (this.#open === 0) continue;
