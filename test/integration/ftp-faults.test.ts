@@ -154,6 +154,23 @@ describe('FTP mirror faults against a real pure-ftpd', () => {
     }
   });
 
+  /**
+   * Starts `sync` of `work`, kills `ftpd` once the first upload is under way and returns the
+   * sync's report of the mirror (which must come, and must not say synced).
+   */
+  async function syncKilledMidUpload(work: string, ftpd: Ftpd): Promise<SyncReport['mirrors'][number]> {
+    const run = spawnSatchel(['-C', work, 'sync', '--json'], { env: { [PW_ENV]: ftpd.password } });
+    const pub = join(ftpd.root, 'pub');
+    const deadline = Date.now() + 20_000;
+    while (temps(pub).length === 0 && Date.now() < deadline) await sleep(2);
+    await ftpd.stop();
+    const result = await run.done;
+    assert.ok(result.stdout.trim() !== '', describeRun(result));
+    const report = (JSON.parse(result.stdout) as SyncReport).mirrors[0]!;
+    assert.notEqual(report.state, 'synced', JSON.stringify(report));
+    return report;
+  }
+
   it('the server killed during an upload leaves no partial file; the next sync converges', async () => {
     const dir = join(top, 'kill');
     mkdirSync(dir);
@@ -163,16 +180,8 @@ describe('FTP mirror faults against a real pure-ftpd', () => {
       const big = Buffer.alloc(200 * 1024 * 1024, 1);
       writeFileSync(join(work, 'big.bin'), big);
       writeFileSync(join(work, 'other.txt'), 'other\n');
-      const run = spawnSatchel(['-C', work, 'sync', '--json'], { env: { [PW_ENV]: ftpd.password } });
-      // Wait for the upload to be under way, then kill the server.
       const pub = join(ftpd.root, 'pub');
-      const deadline = Date.now() + 20_000;
-      while (temps(pub).length === 0 && Date.now() < deadline) await sleep(5);
-      await ftpd.stop();
-      const result = await run.done;
-      assert.ok(result.stdout.trim() !== '', describeRun(result));
-      const report = (JSON.parse(result.stdout) as SyncReport).mirrors[0]!;
-      assert.notEqual(report.state, 'synced', JSON.stringify(report));
+      await syncKilledMidUpload(work, ftpd);
       assert.equal(files(pub)['big.bin'], undefined, 'no partial file under the final name');
       ftpd = await startPureFtpd(dir, { port: ftpd.port, root: ftpd.root });
       const healed = (await sync()).mirrors[0]!;
@@ -192,17 +201,10 @@ describe('FTP mirror faults against a real pure-ftpd', () => {
     try {
       const { work, sync } = await caseFor('case-kill-many', ftpd);
       for (let i = 0; i < 200; i++) writeFileSync(join(work, `f${i}.txt`), Buffer.alloc(10_000, i));
-      const run = spawnSatchel(['-C', work, 'sync', '--json'], { env: { [PW_ENV]: ftpd.password } });
       const pub = join(ftpd.root, 'pub');
-      const deadline = Date.now() + 20_000;
-      while (temps(pub).length === 0 && Date.now() < deadline) await sleep(2);
-      await ftpd.stop();
       // Every upload waiting for a connection hears of the lost server: no promise is left
       // pending (which ended the process with code 13 and no report).
-      const result = await run.done;
-      assert.ok(result.stdout.trim() !== '', describeRun(result));
-      const report = (JSON.parse(result.stdout) as SyncReport).mirrors[0]!;
-      assert.notEqual(report.state, 'synced', JSON.stringify(report));
+      const report = await syncKilledMidUpload(work, ftpd);
       assert.match(report.message ?? '', /not reachable/);
       ftpd = await startPureFtpd(dir, { port: ftpd.port, root: ftpd.root });
       const healed = (await sync()).mirrors[0]!;
