@@ -261,6 +261,13 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     ancestorUpdates(ancestor, caseAfter, mirrorAfter, input.mirrorCapabilities),
   );
   const mirrorHashes = hashesAfter(mirrorScan.hashes, mirrorAfter);
+  // A file left alone for a problem keeps what the cache knew of it: an encrypted mirror
+  // recognizes a file cut at a chunk boundary by it, on every sync until the file changes again.
+  const known = state.hashCache(`mirror:${input.mirrorId}`);
+  for (const { path } of mirrorScan.problems) {
+    const before = known.get(path);
+    if (before !== undefined && !mirrorHashes.has(path)) mirrorHashes.set(path, before);
+  }
   if (input.scope === undefined) state.storeHashes(`mirror:${input.mirrorId}`, mirrorHashes);
   else state.updateHashes(`mirror:${input.mirrorId}`, scopedHashUpdates(mirrorScan.snapshot, mirrorHashes));
   state.recordConflicts(input.mirrorName, plan.conflicts, input.now);

@@ -9,9 +9,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSatchel, satchelOk } from '../helpers/cli.js';
+import { runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { cryptRemote, rclone } from '../helpers/rclone.js';
 import { withTempDir } from '../helpers/temp.js';
 import { assertTreesEqual, writeTree, type TreeSpec } from '../helpers/tree.js';
@@ -97,5 +98,38 @@ describe('encrypted mirrors and rclone crypt', () => {
       const out = join(dir, 'out');
       rclone(['copy', remote.remote, out], remote.env);
       assertTreesEqual(src, out);
+    }));
+
+  test('a file cut at a chunk boundary on the stick is refused on every sync, not only the first', () =>
+    withTempDir('enc-cut', async (dir) => {
+      const work = join(dir, 'case');
+      const store = join(dir, 'stick');
+      mkdirSync(store);
+      const content = randomBytes(200_000);
+      writeTree(work, { 'cut.bin': content });
+      await satchelOk(['init', work]);
+      await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt'], { env });
+      await satchelOk(['-C', work, 'sync'], { env });
+      const stored = readdirSync(store).filter((n) => n !== '.satchel-mirror');
+      assert.equal(stored.length, 1);
+      // Cut after two whole chunks (header 32 + 2 × (64 KiB + 16)), the mtime kept: it still decrypts.
+      const file = join(store, stored[0]!);
+      const ref = join(dir, 'mtime-ref');
+      writeFileSync(ref, '');
+      execFileSync('touch', ['-r', file, ref]); // nanoseconds, as `touch -r` keeps them
+      truncateSync(file, 32 + 2 * (65_536 + 16));
+      execFileSync('touch', ['-r', ref, file]);
+      for (const round of [1, 2, 3]) {
+        const r = await runSatchel(['-C', work, 'sync', '--json'], { env });
+        const report = r.json<SyncReport>().mirrors[0]!;
+        const problem = report.problems.find((p) => p.path === 'cut.bin');
+        assert.match(
+          problem?.message ?? '',
+          /shorter than when it was last seen/,
+          `sync ${round}: ${r.stdout}`,
+        );
+        assert.equal(report.in, 0, `sync ${round}`);
+        assert.deepEqual(readFileSync(join(work, 'cut.bin')), content, `sync ${round} changed the case`);
+      }
     }));
 });
