@@ -100,6 +100,35 @@ describe('encrypted mirrors and rclone crypt', () => {
       assertTreesEqual(src, out);
     }));
 
+  test("a mirror's passphrase file wins over SATCHEL_PASSPHRASE: two passphrases sync in one run", () =>
+    withTempDir('enc-two', async (dir) => {
+      const work = join(dir, 'case');
+      writeTree(work, { 'a.txt': 'a\n' });
+      await satchelOk(['init', work]);
+      const file = join(dir, 'second-passphrase');
+      writeFileSync(file, 'another passphrase, from a file\n', { mode: 0o600 });
+      for (const m of ['one', 'two']) mkdirSync(join(dir, m));
+      await satchelOk(['-C', work, 'mirror', 'add', 'one', join(dir, 'one'), '--encrypt'], { env });
+      // The variable is set as well: the file given for this mirror is the one that counts.
+      await satchelOk(
+        ['-C', work, 'mirror', 'add', 'two', join(dir, 'two'), '--encrypt', '--passphrase-file', file],
+        { env },
+      );
+      const r = await runSatchel(['-C', work, 'sync', '--json'], { env });
+      assert.deepEqual(
+        r.json<SyncReport>().mirrors.map((m) => [m.mirror, m.state]),
+        [
+          ['one', 'synced'],
+          ['two', 'synced'],
+        ],
+        r.stdout,
+      );
+      // Mirror two needs nothing but its file.
+      await satchelOk(['-C', work, 'sync', 'two'], { env: { SATCHEL_PASSPHRASE: '' } });
+      const two = cryptRemote(dir, join(dir, 'two'), 'another passphrase, from a file');
+      assert.equal(rclone(['cat', `${two.remote}a.txt`], two.env).toString(), 'a\n');
+    }));
+
   test('a file cut at a chunk boundary on the stick is refused on every sync, not only the first', () =>
     withTempDir('enc-cut', async (dir) => {
       const work = join(dir, 'case');

@@ -1,9 +1,10 @@
 /**
  * @module mirrors/encrypted/passphrase
- * Where the passphrase of an encrypted mirror comes from, in this order: the environment
- * variable `SATCHEL_PASSPHRASE`, a passphrase file (`--passphrase-file` at add time, then
- * `passphrase_file` in the config), or a prompt on the terminal (only when standard input is
- * one; twice when a mirror is added). Never the command line. The passphrase and the keys
+ * Where the passphrase of an encrypted mirror comes from, in this order: the mirror's own
+ * passphrase file (`--passphrase-file` at add time, then `passphrase_file` in the config), the
+ * environment variable `SATCHEL_PASSPHRASE`, or a prompt on the terminal (only when standard
+ * input is one; twice when a mirror is added). The file comes first because it is given for
+ * one mirror, the variable for every mirror of the run. Never the command line. The passphrase and the keys
  * derived from it stay in memory: nothing here logs, prints or stores them; the config holds
  * only a {@link passphraseCheck}, and so does the mirror's marker (which is what lets a second
  * computer adopting the mirror refuse a wrong passphrase before writing anything).
@@ -44,12 +45,12 @@ export interface PassphraseSource {
   readonly confirm?: boolean;
 }
 
-/** The passphrase, from the environment, the file or the terminal; see the module comment. */
+/** The passphrase, from the mirror's file, the environment or the terminal; see the module comment. */
 export async function readPassphrase(source: PassphraseSource): Promise<string> {
   const env = process.env[PASSPHRASE_ENV];
   let passphrase: string | undefined;
-  if (env !== undefined && env !== '') passphrase = env;
-  else if (source.file !== undefined) passphrase = readPassphraseFile(source.file);
+  if (source.file !== undefined) passphrase = readPassphraseFile(source.file);
+  else if (env !== undefined && env !== '') passphrase = env;
   else if (process.stdin.isTTY) {
     passphrase = await promptHidden(`Passphrase for the encrypted mirror "${source.mirror}": `);
     if (source.confirm === true && (await promptHidden('The same passphrase again: ')) !== passphrase) {
