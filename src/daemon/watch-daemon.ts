@@ -552,7 +552,8 @@ export class WatchDaemon implements WorkerHost {
       root,
       ignore: (path, isDir) => {
         const p = caps ? decodePath(path, caps) : path;
-        return isSatchelInternal(p) || this.#ignore.ignores(p, isDir);
+        // An encrypted mirror's names are ciphertext: the case's ignore rules apply once decrypted.
+        return isSatchelInternal(p) || (!config.encrypt && this.#ignore.ignores(p, isDir));
       },
       onHints: (hints) => this.#onMirrorHints(worker, hints, caps),
       onError: () => worker.requestFull(),
@@ -594,8 +595,35 @@ export class WatchDaemon implements WorkerHost {
       if (h.kind === 'renamed' && h.from !== undefined) paths.push(decode(h.from));
       paths.push(decode(h.path));
     }
+    if (this.#ctx.config.mirrors[worker.name]?.encrypt === true) void this.#queueStored(worker, paths);
+    else this.#queueMirrorPaths(worker, paths);
+  }
+
+  #queueMirrorPaths(worker: MirrorWorker, paths: readonly string[]): void {
     this.#ctx.state.enqueue(worker.id, paths, Date.now());
     worker.add(paths);
+  }
+
+  /**
+   * Queues changes an encrypted mirror's watcher reported under stored (encrypted) names, as
+   * case paths; a name that does not decrypt (written with another passphrase, damaged) or a
+   * mirror that cannot be opened now asks for a full reconciliation, which reports it.
+   */
+  async #queueStored(worker: MirrorWorker, stored: readonly string[]): Promise<void> {
+    try {
+      const { replica } = await openMirror(this.#ctx, worker.name);
+      if (replica === undefined) return worker.requestFull();
+      try {
+        const paths = stored.map((p) => replica.casePathOf?.(p));
+        if (paths.some((p) => p === undefined)) return worker.requestFull();
+        const wanted = (paths as string[]).filter((p) => !this.#ignore.ignores(p, false));
+        if (wanted.length > 0) this.#queueMirrorPaths(worker, wanted);
+      } finally {
+        await replica.close();
+      }
+    } catch {
+      worker.requestFull();
+    }
   }
 
   async #dropMirrorWatch(worker: MirrorWorker): Promise<void> {

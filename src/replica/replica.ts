@@ -132,4 +132,10 @@ export interface Replica {
   ): Promise<PreparedApply>;
   /** Releases connections and handles. */
   close(): Promise<void>;
+  /**
+   * For a replica that stores names other than the case's (an encrypted mirror): the case path
+   * of a path as stored (as a watcher of the storage reports it); undefined when it is not one
+   * this replica wrote (it does not decrypt). Absent where stored names are the case's own.
+   */
+  casePathOf?(stored: string): string | undefined;
 }

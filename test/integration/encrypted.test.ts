@@ -10,12 +10,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { cryptRemote, rclone } from '../helpers/rclone.js';
 import { withTempDir } from '../helpers/temp.js';
 import { assertTreesEqual, writeTree, type TreeSpec } from '../helpers/tree.js';
+import { daemonEnv, readEvents, startWatch, stopWatch, waitUntil } from '../helpers/watch.js';
 
 const PASSPHRASE = 'stick passphrase: 7 words, not a secret in tests';
 
@@ -127,6 +128,39 @@ describe('encrypted mirrors and rclone crypt', () => {
       await satchelOk(['-C', work, 'sync', 'two'], { env: { SATCHEL_PASSPHRASE: '' } });
       const two = cryptRemote(dir, join(dir, 'two'), 'another passphrase, from a file');
       assert.equal(rclone(['cat', `${two.remote}a.txt`], two.env).toString(), 'a\n');
+    }));
+
+  test('watch: a file rclone writes into the encrypted mirror reaches the case at once', () =>
+    withTempDir('enc-watch', async (dir) => {
+      const work = join(dir, 'case');
+      const store = join(dir, 'stick');
+      mkdirSync(store);
+      writeTree(work, { 'hello.txt': 'hello\n' });
+      await satchelOk(['init', work]);
+      await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt'], { env });
+      const c = { path: work, mirrors: { stick: store }, runOptions: { env } };
+      const w = await startWatch(c, { env: daemonEnv(env) });
+      try {
+        const remote = cryptRemote(dir, store, PASSPHRASE);
+        const src = join(dir, 'from-rclone.txt');
+        writeFileSync(src, 'written by rclone\n');
+        rclone(['copyto', src, `${remote.remote}docs/from-rclone.txt`], remote.env);
+        // Well before the daemon's periodic full reconciliation: the watcher's report, decrypted.
+        await waitUntil(
+          'docs/from-rclone.txt in the case',
+          () => existsSync(join(work, 'docs/from-rclone.txt')),
+          {
+            timeoutMs: 10_000,
+          },
+        );
+        assert.equal(readFileSync(join(work, 'docs/from-rclone.txt'), 'utf8'), 'written by rclone\n');
+        assert.ok(
+          readEvents(work).some((e) => e.event === 'incoming' && e.paths?.includes('docs/from-rclone.txt')),
+          JSON.stringify(readEvents(work)),
+        );
+      } finally {
+        await stopWatch(w);
+      }
     }));
 
   test('a file cut at a chunk boundary on the stick is refused on every sync, not only the first', () =>

@@ -255,6 +255,11 @@ export class EncryptedReplica implements Replica {
     return { snapshot: sorted, hashes, problems };
   }
 
+  /** The case path of a stored (encrypted) path; see {@link Replica.casePathOf}. */
+  casePathOf(stored: string): string | undefined {
+    return this.#names.decryptPath(stored);
+  }
+
   /** Translates the operations to encrypted names and stages them through the inner replica. */
   async prepare(
     operations: readonly Operation[],
