@@ -1,7 +1,7 @@
 /** Tests of conflict copy names: format, extensions, labels, uniqueness and parsing back. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { conflictCopyPath, parseConflictCopyPath, sanitizeLabel } from './conflict-name.js';
+import { conflictCopyPath, MAX_NAME_BYTES, parseConflictCopyPath, sanitizeLabel } from './conflict-name.js';
 
 const T = Date.UTC(2026, 10, 25, 8, 15, 0); // 2026-11-25 08:15:00 UTC
 const none = (): boolean => false;
@@ -38,6 +38,32 @@ describe('conflictCopyPath', () => {
   });
 
   it('an empty label becomes "unknown"', () => assert.equal(sanitizeLabel(''), 'unknown'));
+
+  it('shortens the stem of a long name so the copy fits in 255 bytes, whole characters only', () => {
+    const bytes = (p: string): number => Buffer.byteLength(p.split('/').pop()!);
+    const t = Date.UTC(2024, 0, 2, 3, 4, 5);
+    const long = `${'y'.repeat(251)}.txt`;
+    const copy = conflictCopyPath(`dir/${long}`, t, 'stick', () => false);
+    assert.equal(bytes(copy), MAX_NAME_BYTES);
+    assert.match(copy, /^dir\/y+\.conflict-20240102-030405-stick\.txt$/);
+    const taken = new Set([copy]);
+    const second = conflictCopyPath(`dir/${long}`, t, 'stick', (p) => taken.has(p));
+    assert.match(second, /\.conflict-20240102-030405-stick-2\.txt$/);
+    assert.ok(bytes(second) <= MAX_NAME_BYTES);
+    // Three-byte characters are never cut in half.
+    const wide = conflictCopyPath(`${'名'.repeat(84)}.md`, t, 'home', () => false);
+    assert.ok(bytes(wide) <= MAX_NAME_BYTES, `${bytes(wide)} bytes`);
+    assert.match(wide, /^名+\.conflict-20240102-030405-home\.md$/);
+    // An extension that leaves no room is kept as part of the stem.
+    const odd = conflictCopyPath(`a.${'e'.repeat(252)}`, t, 'm', () => false);
+    assert.ok(bytes(odd) <= MAX_NAME_BYTES);
+    assert.match(odd, /^a\.e+\.conflict-20240102-030405-m$/);
+    // Short names are untouched.
+    assert.equal(
+      conflictCopyPath('notes.txt', t, 'm', () => false),
+      'notes.conflict-20240102-030405-m.txt',
+    );
+  });
 });
 
 describe('parseConflictCopyPath', () => {

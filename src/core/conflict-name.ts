@@ -53,11 +53,50 @@ export function conflictCopyPath(
 ): string {
   const dir = parentPath(path);
   const [stem, ext] = splitExtension(baseName(path));
-  const base = `${stem}${MARK}${stamp(mtimeMs)}-${sanitizeLabel(label)}`;
-  const at = (name: string): string => (dir === '' ? name : `${dir}/${name}`);
-  let candidate = at(base + ext);
-  for (let n = 2; taken(candidate); n++) candidate = at(`${base}-${n}${ext}`);
+  const tail = `${MARK}${stamp(mtimeMs)}-${sanitizeLabel(label)}`;
+  const at = (counter: string): string => {
+    const name = fitName(stem, `${tail}${counter}`, ext);
+    return dir === '' ? name : `${dir}/${name}`;
+  };
+  let candidate = at('');
+  for (let n = 2; taken(candidate); n++) candidate = at(`-${n}`);
   return candidate;
+}
+
+/**
+ * The most bytes (UTF-8) in one name: what ext4 and most file systems hold; FAT and exFAT hold
+ * 255 UTF-16 units, which are never fewer characters.
+ */
+export const MAX_NAME_BYTES = 255;
+
+/** The UTF-8 length of `s`. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
+/**
+ * `stem + tail + ext`, the stem shortened (whole characters) so the name has at most
+ * {@link MAX_NAME_BYTES}: a conflict copy of a long name must be storable, or the conflict could
+ * never be kept nor resolved. An extension too long to leave room for the tail is kept as part
+ * of the stem instead.
+ */
+function fitName(stem: string, tail: string, ext: string): string {
+  let [s, e] = [stem, ext];
+  if (utf8Length(tail + e) >= MAX_NAME_BYTES) [s, e] = [stem + ext, ''];
+  let room = MAX_NAME_BYTES - utf8Length(tail + e);
+  if (utf8Length(s) <= room) return s + tail + e;
+  let kept = '';
+  for (const ch of s) {
+    room -= utf8Length(ch);
+    if (room < 0) break;
+    kept += ch;
+  }
+  return kept + tail + e;
 }
 
 const PATTERN = /^(.+)\.conflict-(\d{8}-\d{6})-(.+)$/;
