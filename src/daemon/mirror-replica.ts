@@ -66,10 +66,14 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
   try {
     marker = await readMarker(url.root);
   } catch (e) {
-    if (e instanceof SatchelError && e.code !== 'config-invalid') {
-      return { ...base, replica: undefined, absentReport: absent(name, e.message, e.hint ?? '') };
-    }
-    throw e;
+    if (!(e instanceof SatchelError)) throw e;
+    // A damaged marker fails this mirror only; the others are synced as usual.
+    const report = absent(name, e.message, e.hint ?? '');
+    return {
+      ...base,
+      replica: undefined,
+      absentReport: e.code === 'config-invalid' ? { ...report, state: 'failed' } : report,
+    };
   }
   let root = url.root;
   if (marker?.id !== config.id && (config.search?.length ?? 0) > 0) {

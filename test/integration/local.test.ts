@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   chmodSync,
+  existsSync,
   chownSync,
   lstatSync,
   readFileSync,
@@ -21,7 +22,7 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { assertExit, mirrorReport, runSatchel, satchelOk } from '../helpers/cli.js';
+import { assertExit, mirrorReport, runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
 import {
   assertQuietSync,
   conflicts,
@@ -561,6 +562,24 @@ describe('local mirrors through the real CLI', () => {
       assert.match(syntax.stderr, /config\.toml/);
       writeFileSync(config, good);
       await satchelOk(['-C', c.path, 'status']);
+    });
+  });
+
+  test('a mirror with a damaged marker fails alone: the other mirrors are synced, the damaged one untouched', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'x.txt': F1 });
+      const marker = join(c.mirrors.a!, '.satchel-mirror');
+      writeFileSync(marker, '{garbage');
+      const r = await runSatchel(['-C', c.path, 'sync', '--json']);
+      assertExit(r, 1);
+      const report = r.json<SyncReport>();
+      const a = report.mirrors.find((m) => m.mirror === 'a')!;
+      assert.equal(a.state, 'failed');
+      assert.match(a.message ?? '', /\.satchel-mirror is malformed/);
+      assert.equal(report.mirrors.find((m) => m.mirror === 'b')?.state, 'synced');
+      assert.equal(readFileSync(join(c.mirrors.b!, 'x.txt'), 'utf8'), F1);
+      assert.equal(existsSync(join(c.mirrors.a!, 'x.txt')), false);
+      assert.equal(readFileSync(marker, 'utf8'), '{garbage');
     });
   });
 

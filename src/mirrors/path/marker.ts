@@ -101,7 +101,7 @@ export function parseMarker(text: string, file: string): Marker {
 
 function invalid(file: string, detail: string, cause: unknown): SatchelError {
   return new SatchelError('config-invalid', `the mirror marker ${file} is malformed: ${detail}`, {
-    hint: 'expected JSON {"version":1,"id":"<uuid>","case":"<name>","createdAt":"<ISO time>"}; remove the mirror and add it again',
+    hint: 'expected JSON {"version":1,"id":"<uuid>","case":"<name>","createdAt":"<ISO time>"}; nothing in that folder was changed: repair the file (the id is in the case\'s .satchel/config.toml), or delete it and add the mirror again (`satchel mirror remove` first if it is configured)',
     data: { file },
     cause,
   });
