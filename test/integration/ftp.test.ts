@@ -211,6 +211,41 @@ describe('FTP mirrors through the CLI against a real pure-ftpd (MLSD, MFMT)', ()
     );
   });
 
+  it('names FTP cannot carry are per-path problems; the rest is published; no temporary file stays', async () => {
+    const dir = join(top, 'server-names');
+    mkdirSync(dir);
+    const ftpd = await startPureFtpd(dir);
+    try {
+      const work = join(top, 'case-names');
+      const env = { [PW_ENV]: ftpd.password };
+      await satchelOk(['init', work]);
+      writeCaseTree(work, {
+        'ok.txt': 'ok\n',
+        'new\nline.txt': 'nl\n',
+        'trail ': 'space\n',
+        'back\\slash.txt': 'bs\n',
+      });
+      const url = `ftp://${ftpd.user}@${ftpd.host}:${ftpd.port}/${ftpd.folder}`;
+      await satchelOk(['-C', work, 'mirror', 'add', 'site', url, '--push-only', '--password-env', PW_ENV], {
+        env,
+      });
+      for (const round of [1, 2]) {
+        const r = (await satchelJson<SyncReport>(['-C', work, 'sync'], { env })).mirrors[0]!;
+        assert.equal(r.state, 'synced', `sync ${round}: ${JSON.stringify(r)}`);
+        const codes = Object.fromEntries(r.problems.map((p) => [p.path, p.code]));
+        assert.equal(codes['new\nline.txt'], 'name-not-storable', JSON.stringify(r.problems));
+        assert.equal(codes['trail '], 'name-not-storable', JSON.stringify(r.problems));
+        // Refused by the server itself (553): the staged upload is removed again.
+        assert.equal(codes['back\\slash.txt'], 'name-not-storable', JSON.stringify(r.problems));
+        const tree = served(ftpd, ftpd.folder);
+        assert.equal(tree['ok.txt'], 'ok\n');
+        noTemps(tree);
+      }
+    } finally {
+      await ftpd.stop();
+    }
+  });
+
   it('refuses a wrong password, reads ~/.netrc', async () => {
     const dir = join(top, 'server2');
     mkdirSync(dir);

@@ -65,6 +65,24 @@ export const FTP_CAPABILITIES: Capabilities = Object.freeze({
   maxNameLength: 255,
 });
 
+/**
+ * Names FTP cannot carry: a control character (a line break would end the command and start
+ * another; servers refuse the others) or a space at the end (servers trim command lines, and
+ * some store such a name under another one).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
+const UNSENDABLE_NAME = /[\x00-\x1f\x7f]| $/;
+
+/** The `name-not-storable` problem of `path` when a segment of it cannot be sent over FTP. */
+export function ftpNameProblem(path: string, label: string): Problem | undefined {
+  if (!path.split('/').some((segment) => UNSENDABLE_NAME.test(segment))) return undefined;
+  return {
+    path,
+    code: 'name-not-storable',
+    message: `cannot store ${JSON.stringify(path)} on ${label}: FTP cannot carry a name with a control character (a line break, a tab) or a space at the end`,
+  };
+}
+
 /** LIST times this recent are always re-read with MDTM (a same-size change within the minute). */
 const RECENT_MS = 10 * 60_000;
 
@@ -428,6 +446,8 @@ export class FtpReplica implements Replica {
 
   /** Uploads one write to a temporary name; returns it, or the problem that stopped it. */
   async #stage(op: WriteOperation, source: ContentSource): Promise<Staged | Problem> {
+    const unsendable = ftpNameProblem(op.path, this.label);
+    if (unsendable !== undefined) return unsendable;
     const dir = this.#abs(this.#nearestKnownFolder(parentPath(op.path)));
     const temp = posix.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     this.#liveTemps.add(temp);
@@ -550,11 +570,19 @@ export class FtpReplica implements Replica {
       case 'write': {
         if (staged === undefined) throw new Error(`bug: write of ${op.path} was not staged`);
         if (!('temp' in staged)) return { ok: false, problem: staged };
-        await this.#s.use((c) => this.#replace(c, staged.temp, this.#abs(op.path)));
+        try {
+          await this.#s.use((c) => this.#replace(c, staged.temp, this.#abs(op.path)));
+        } catch (err) {
+          // Refused (or the server went away): the staged copy must not stay on a public server.
+          await this.#discard(staged.temp);
+          throw err;
+        }
         this.#liveTemps.delete(staged.temp);
         return { ok: true, stored: staged.stored };
       }
       case 'mkdir': {
+        const unsendable = ftpNameProblem(op.path, this.label);
+        if (unsendable !== undefined) return { ok: false, problem: unsendable };
         const abs = this.#abs(op.path);
         await this.#s.use(async (c) => {
           try {
@@ -605,6 +633,8 @@ export class FtpReplica implements Replica {
         return { ok: true };
       }
       case 'rename': {
+        const unsendable = ftpNameProblem(op.to, this.label);
+        if (unsendable !== undefined) return { ok: false, problem: unsendable };
         const from = this.#abs(op.from);
         const to = this.#abs(op.to);
         let mtimeMs = op.expected.kind === 'file' ? op.expected.mtimeMs : 0;
