@@ -364,7 +364,14 @@ export class WatchDaemon implements WorkerHost {
         if (!first || r.in + r.out + r.conflicts.length > 0)
           this.#notifier.notify('Satchel', `${worker.name}: ${counts}`);
       } else if (r.in + r.out > 0) {
-        this.#log.write({ event: 'shipped', mirror: worker.name, message: counts });
+        // A full cycle (a polled mirror, a retry) reports what came in as a scoped one does.
+        if (caseChanged.size > 0) {
+          const paths = [...caseChanged].sort();
+          this.#log.write({ event: 'incoming', mirror: worker.name, paths });
+          this.#notifier.notify('Satchel', `${worker.name}: ${paths.length} change(s) in`);
+        }
+        if (r.out > 0 || caseChanged.size === 0)
+          this.#log.write({ event: 'shipped', mirror: worker.name, message: counts });
       }
       if (r.drift !== undefined && r.drift.length > 0)
         this.#log.write({

@@ -23,7 +23,7 @@ import { runTool } from '../helpers/process.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp.js';
 import { readTree, writeTree } from '../helpers/tree.js';
-import { daemonEnv, startWatch, stopWatch, waitUntil } from '../helpers/watch.js';
+import { daemonEnv, readEvents, startWatch, stopWatch, waitUntil } from '../helpers/watch.js';
 
 /** Everything below `root` except Satchel's own files, as path → content. */
 function contents(root: string): Record<string, string> {
@@ -194,6 +194,37 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     const r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env }, 0);
     assert.equal(r.mirrors[0]!.state, 'absent');
     assert.match(r.mirrors[0]!.message ?? '', /connection refused/);
+  });
+
+  it('watch: a save goes out at once; an edit on the server is found by polling and logged as incoming', async () => {
+    const work = join(top, 'work6');
+    const remote = join(top, 'remote6');
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    writeTree(work, { 'notes.txt': 'v1' });
+    await satchelOk(
+      ['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key', '--poll', '1'],
+      { env },
+    );
+    const c = { path: work, mirrors: { srv: remote }, runOptions: { env } };
+    const w = await startWatch(c, { env: daemonEnv(env) });
+    try {
+      await waitUntil('notes.txt on the server', () => existsSync(join(remote, 'notes.txt')));
+      writeFileSync(join(work, 'saved.txt'), 'saved');
+      await waitUntil('saved.txt on the server', () => existsSync(join(remote, 'saved.txt')));
+      writeFileSync(join(remote, 'notes.txt'), 'v2, edited on the server');
+      await waitUntil(
+        'the server edit in the case',
+        () => readFileSync(join(work, 'notes.txt'), 'utf8') === 'v2, edited on the server',
+      );
+      await waitUntil('an incoming event naming notes.txt', () =>
+        readEvents(work).some(
+          (e) => e.event === 'incoming' && e.mirror === 'srv' && e.paths?.includes('notes.txt'),
+        ),
+      );
+    } finally {
+      await stopWatch(w);
+    }
   });
 
   it('a server that accepts and never answers: sync says so, watch keeps replicating to the other mirrors', async () => {
