@@ -429,6 +429,36 @@ describe('path replica specifics', () => {
     assert.deepEqual(await rawNames(root), ['d', 'new.txt']);
   });
 
+  it('a name that is not valid UTF-8 is an unreadable problem, not silently skipped', async () => {
+    const root = await fsp.mkdtemp(join(base, 'latin1-'));
+    // `café.txt` and `Fotos-été/` written in Latin-1: bytes that are not UTF-8.
+    const raw = (s: string): Buffer => Buffer.concat([Buffer.from(`${root}/`), Buffer.from(s, 'latin1')]);
+    await fsp.writeFile(raw('café.txt'), 'coffee');
+    await fsp.mkdir(raw('Fotos-été'));
+    await fsp.writeFile(Buffer.concat([raw('Fotos-été'), Buffer.from('/p1.jpg')]), 'photo');
+    await fsp.writeFile(join(root, 'ok.txt'), 'fine');
+    for (const nativeCalls of [true, false]) {
+      const replica = new PathReplica({
+        root,
+        label: 'm',
+        capabilities: POSIX_CAPABILITIES,
+        role: 'mirror',
+        nativeCalls,
+      });
+      const result = await replica.scan(scanOptions);
+      assert.deepEqual([...result.snapshot.keys()], ['ok.txt'], `nativeCalls ${nativeCalls}`);
+      assert.deepEqual(
+        result.problems.map((p) => [p.path, p.code]).sort(),
+        [
+          ['Fotos-\ufffdt\ufffd', 'unreadable'],
+          ['caf\ufffd.txt', 'unreadable'],
+        ],
+        `nativeCalls ${nativeCalls}`,
+      );
+      for (const p of result.problems) assert.match(p.message, /not valid UTF-8/);
+    }
+  });
+
   it("a user's file or folder that only starts like a temporary name is an ordinary entry, never deleted", async () => {
     const root = await fsp.mkdtemp(join(base, 'lookalike-'));
     await fsp.mkdir(join(root, `${TEMP_PREFIX}project`));

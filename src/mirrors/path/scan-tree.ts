@@ -280,6 +280,21 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     }
     const name = decodeSegment(raw, caps);
     const path = parent === '' ? name : `${parent}/${name}`;
+    if (
+      raw.includes('\ufffd') &&
+      !(await limit(() => io.lstat(abs)).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      // Bytes that are not UTF-8 were listed as U+FFFD: the name cannot be reached as listed.
+      problems.push({
+        path,
+        code: 'unreadable',
+        message: `cannot read ${path}: its name is not valid UTF-8 (shown with \ufffd for the bytes that are not); rename it (convmv -f <charset> -t utf8 --notest) to replicate it`,
+      });
+      return;
+    }
     // Below the root only temporary names are Satchel's, and those were handled above.
     if (parent === '' && isSatchelInternal(path)) return;
     const at = i * LISTING_FIELDS;
