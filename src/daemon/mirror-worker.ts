@@ -15,6 +15,8 @@ export interface WorkerHost {
   scopedSync(worker: MirrorWorker, paths: string[]): Promise<void>;
   /** The worker's state changed (for the status file). */
   changed(): void;
+  /** A cycle threw (trouble of the case itself, or a bug): the host decides what follows. */
+  failed(worker: MirrorWorker, error: unknown): void;
 }
 
 /** The queue and worker of one mirror. */
@@ -73,12 +75,14 @@ export class MirrorWorker {
     // An absent or halted mirror keeps its paths queued until a full reconciliation is asked for.
     const blocked = this.state === 'absent' || this.state === 'halted';
     if (!this.#fullRequested && (this.pending.size === 0 || blocked)) return;
-    this.#running = this.#loop().finally(() => {
-      this.#running = undefined;
-      this.host.changed();
-      // Work may have arrived while the last batch finished.
-      this.kick();
-    });
+    this.#running = this.#loop()
+      .catch((error: unknown) => this.host.failed(this, error))
+      .finally(() => {
+        this.#running = undefined;
+        this.host.changed();
+        // Work may have arrived while the last batch finished.
+        this.kick();
+      });
     this.host.changed();
   }
 

@@ -15,6 +15,7 @@
  *   whatever was pending, and the case itself is the record of what changed.
  * - SIGTERM: stop taking events, finish the batch in flight, save state, exit 0.
  */
+import { statSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -106,6 +107,15 @@ function collectGarbage(): void {
   }
 }
 
+/** Whether `path` is an existing folder. */
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The live replication daemon of one case. */
 export class WatchDaemon implements WorkerHost {
   readonly #ctx: CaseContext;
@@ -131,6 +141,12 @@ export class WatchDaemon implements WorkerHost {
   #control: Server | undefined;
   #lastStatusKey: string | undefined;
   #statusWriting = false;
+  #fatal!: (error: SatchelError) => void;
+  /**
+   * Settles when the daemon cannot go on (the case folder was moved or deleted under it): the
+   * caller stops it and reports the error.
+   */
+  readonly fatal = new Promise<SatchelError>((resolve) => (this.#fatal = resolve));
 
   constructor(options: WatchDaemonOptions) {
     this.#ctx = options.ctx;
@@ -141,6 +157,27 @@ export class WatchDaemon implements WorkerHost {
     this.#networkPollMs = (options.networkPollSeconds ?? 5) * 1000;
     this.#safetyMs = options.safetyIntervalMs ?? 10 * 60_000;
     this.#stateDir = join(this.#ctx.root, STATE_DIR_NAME);
+  }
+
+  /** A worker's cycle threw: the case is gone (fatal), or it is logged and retried later. */
+  failed(worker: MirrorWorker, error: unknown): void {
+    if (this.#stopping) return;
+    if (!isFolder(this.#ctx.root)) {
+      const message = `the case folder ${this.#ctx.root} is gone (moved or deleted); watch stops`;
+      this.#log.write({ event: 'problem', message });
+      this.#fatal(
+        new SatchelError('not-a-case', message, {
+          hint: 'move it back, or start `satchel watch` again in its new place (nothing was lost: the mirrors were left as they were)',
+        }),
+      );
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    worker.state = 'failed';
+    worker.message = message;
+    this.#log.write({ event: 'failed', mirror: worker.name, message });
+    this.#later(() => worker.requestFull(), RETRY_PROBLEM_MS[1]!);
+    this.changed();
   }
 
   /** Takes the case lock, reconciles every present mirror, then follows changes. */

@@ -116,4 +116,27 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     for (const m of Object.values(c.mirrors))
       assert.equal(readFileSync(join(m, 'last.txt'), 'utf8'), 'last save before the stop\n');
   });
+
+  test('the case folder moved away: exit 1 with a plain message, the mirrors left as they were', async () => {
+    const other = await createCase(join(root, 'moving'), { m: undefined });
+    writeTree(other.path, { 'kept.txt': 'kept\n' });
+    const w = await startWatch(other);
+    await waitForMirrorsEqual(other);
+    const moved = `${other.path}-moved`;
+    renameSync(other.path, moved);
+    writeFileSync(join(moved, 'after.txt'), 'written after the move\n');
+    try {
+      await waitUntil('satchel watch to stop by itself', () => w.exited() !== undefined, {
+        timeoutMs: 20_000,
+      });
+    } finally {
+      if (w.exited() === undefined) await stopWatch(w, 'SIGKILL');
+    }
+    const result = w.exited()!;
+    assert.equal(result.code, 1, describeRun(result));
+    assert.match(result.stderr, /^satchel: the case folder .* is gone \(moved or deleted\); watch stops$/m);
+    assert.doesNotMatch(result.stderr, /at async|SatchelError/, 'no stack trace');
+    assert.equal(readFileSync(join(other.mirrors.m!, 'kept.txt'), 'utf8'), 'kept\n');
+    assert.equal(existsSync(join(other.mirrors.m!, 'after.txt')), false);
+  });
 });

@@ -53,8 +53,10 @@ export function registerWatch(program: Command, cli: Cli): void {
         await daemon.start();
         if (options.json)
           process.stdout.write(JSON.stringify({ watching: ctx.root, pid: process.pid }) + '\n');
-        await stopped;
+        // A signal ends it (exit 0), or the case folder vanishing under it (exit 1, reported).
+        const fatal = await Promise.race([stopped.then(() => undefined), daemon.fatal]);
         await daemon.stop();
+        if (fatal !== undefined) throw fatal;
         return 0;
       }),
     ),
