@@ -8,7 +8,7 @@
  * written only after both commits returned, i.e. after the changes it records are durable.
  */
 import type { Capabilities } from '../core/capabilities.js';
-import type { Entry, Snapshot } from '../core/entry.js';
+import { parentPath, type Entry, type Snapshot } from '../core/entry.js';
 import type { Conflict, Operation, PairPlan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import { reconcile } from '../core/reconcile.js';
@@ -70,6 +70,12 @@ export interface PairInput {
    * core/scope.ts), so only this part of the ancestor and the hash caches is read and written.
    */
   readonly scope?: readonly string[];
+  /**
+   * The case's ignore rules (the scans left these paths out). An ignored path's ancestor entry
+   * is kept as it is, so that taking the rule away later finds the last agreement, not two
+   * unrelated versions (a false conflict).
+   */
+  readonly ignore?: (path: string, isDirectory: boolean) => boolean;
 }
 
 /** The result of a pair cycle: the report, and the case as it stands afterwards. */
@@ -161,13 +167,43 @@ async function stageBoth(input: PairInput, plan: PairPlan): Promise<[PreparedApp
   }
 }
 
+/**
+ * `ancestor` without the entries of ignored paths (and what is below them): left out of this
+ * cycle, they are neither reconciled nor changed in the store. Only paths that neither scan
+ * reported can be ignored ones, so only those are tested.
+ */
+function withoutIgnored(
+  ancestor: Map<string, Entry>,
+  caseSnapshot: Snapshot,
+  mirrorSnapshot: Snapshot,
+  ignore: PairInput['ignore'],
+): Map<string, Entry> {
+  if (ignore === undefined) return ancestor;
+  const ignored = new Set<string>();
+  const below = (path: string): boolean => {
+    for (let dir = parentPath(path); dir !== ''; dir = parentPath(dir)) if (ignored.has(dir)) return true;
+    return false;
+  };
+  // The store lists a folder before what is below it.
+  for (const [path, entry] of ancestor) {
+    if (caseSnapshot.has(path) || mirrorSnapshot.has(path)) continue;
+    if (below(path) || ignore(path, entry.kind === 'directory')) ignored.add(path);
+  }
+  for (const path of ignored) ancestor.delete(path);
+  return ancestor;
+}
+
 /** Runs one cycle of the pair. Throws only when a replica fails as a whole (vanished, unreachable). */
 export async function syncPair(input: PairInput): Promise<PairOutcome> {
   const { state, caseScan, mirrorScan } = input;
-  const ancestor =
+  const ancestor = withoutIgnored(
     input.scope === undefined
       ? state.loadAncestor(input.mirrorId)
-      : state.loadAncestorScoped(input.mirrorId, input.scope);
+      : state.loadAncestorScoped(input.mirrorId, input.scope),
+    caseScan.snapshot,
+    mirrorScan.snapshot,
+    input.ignore,
+  );
   const scanProblems = [...caseScan.problems, ...mirrorScan.problems];
   const plan = reconcile({
     ancestor,

@@ -221,6 +221,7 @@ export async function reconcileMirrors(
             dryRun: options.dryRun === true,
             allowMassDelete: options.allowMassDelete === true,
             now: Date.now(),
+            ignore: (path, isDirectory) => options.ignore.ignores(path, isDirectory),
           });
           report = outcome.report;
           for (const p of outcome.caseChanged) caseChanged.add(p);

@@ -500,6 +500,7 @@ export class WatchDaemon implements WorkerHost {
         allowMassDelete: true,
         now: Date.now(),
         scope,
+        ignore: (path, isDirectory) => this.#ignore.ignores(path, isDirectory),
       });
       ctx.state.updateHashes('case', scopedHashUpdates(caseScan.snapshot, outcome.caseAfter.hashes));
       const r = { ...outcome.report, problems: outcome.report.problems.filter((p) => !stillWritten.has(p)) };

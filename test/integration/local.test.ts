@@ -462,6 +462,26 @@ describe('local mirrors through the real CLI', () => {
     });
   });
 
+  test('a rule taken away again: an edit made while the path was ignored goes out, no false conflict', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'n.txt': 'v1\n', 'build/out.txt': 'out v1\n' });
+      await sync(c);
+      writeTree(c.path, { '.satchelignore': 'n.txt\nbuild/\n' });
+      await sync(c);
+      writeTree(c.path, { 'n.txt': 'v2\n', 'build/out.txt': 'out v2\n' });
+      await sync(c);
+      for (const dir of Object.values(c.mirrors))
+        assert.equal(readFileSync(join(dir, 'n.txt'), 'utf8'), 'v1\n');
+      writeTree(c.path, { '.satchelignore': '' });
+      const r = mirrorReport(await sync(c), 'a');
+      assert.deepEqual(r.conflicts, [], JSON.stringify(r));
+      assertAllEqual(c);
+      assert.equal(readFileSync(join(c.mirrors.a!, 'n.txt'), 'utf8'), 'v2\n');
+      assert.equal(readFileSync(join(c.mirrors.b!, 'build/out.txt'), 'utf8'), 'out v2\n');
+      assert.deepEqual(conflictCopies(readTree(c.path)), []);
+    });
+  });
+
   test('an unreadable file is reported per path, the rest syncs, and it follows once readable', async () => {
     // Root reads every file whatever its mode, so this test runs satchel as `nobody`.
     await withTempDir('unreadable', async (root) => {
