@@ -36,7 +36,7 @@ describe('resolveConflict', () => {
     rmSync(top, { recursive: true, force: true });
   });
   beforeEach(() => {
-    for (const c of ctx.state.listConflicts()) ctx.state.removeConflict(c.path);
+    for (const c of ctx.state.listConflicts()) ctx.state.removeConflict(c.copyPath);
     mkdirSync(join(ctx.root, 'docs'), { recursive: true });
     for (const c of [C_CASE, C_MIRROR]) {
       const [winner, loser] = c.winner === 'case' ? ['case', 'mirror'] : ['mirror', 'case'];

@@ -52,8 +52,19 @@ function candidatePaths(root: string, input: string, cwd: string): string[] {
 function findConflict(ctx: CaseContext, input: string, cwd: string): ConflictRecord {
   const conflicts = ctx.state.listConflicts();
   const wanted = candidatePaths(ctx.root, input, cwd);
-  const found =
-    conflicts.find((c) => wanted.includes(c.path)) ?? conflicts.find((c) => wanted.includes(c.copyPath));
+  const byPath = conflicts.filter((c) => wanted.includes(c.path));
+  if (byPath.length > 1) {
+    // The same path lost a version to two mirrors: which one is meant must be said.
+    throw new SatchelError(
+      'usage',
+      `${input} has ${byPath.length} conflicts (${byPath.map((c) => `${c.copyPath} from ${c.mirror}`).join(', ')})`,
+      {
+        hint: 'name the conflict copy to settle, e.g. `satchel resolve <copy path> --keep …`, one after the other',
+        data: { path: input, copies: byPath.map((c) => c.copyPath) },
+      },
+    );
+  }
+  const found = byPath[0] ?? conflicts.find((c) => wanted.includes(c.copyPath));
   if (found === undefined) {
     throw new SatchelError('conflict-unknown', `no conflict recorded for ${input}`, {
       hint:
@@ -116,7 +127,7 @@ export function resolveConflict(
   try {
     const conflict = findConflict(ctx, input, cwd);
     if (keep === 'both') {
-      ctx.state.removeConflict(conflict.path);
+      ctx.state.removeConflict(conflict.copyPath);
       return { conflict, keep, kept: [conflict.path, conflict.copyPath] };
     }
     // At this point we know which version to keep: the winner's sits at `path`, the other at `copyPath`.
@@ -128,7 +139,7 @@ export function resolveConflict(
       } catch (cause) {
         throw ioError('delete', conflict.copyPath, cause);
       }
-      ctx.state.removeConflict(conflict.path);
+      ctx.state.removeConflict(conflict.copyPath);
       return { conflict, keep, kept: [conflict.path], removed: conflict.copyPath };
     }
     if (!exists(copy)) {
@@ -146,7 +157,7 @@ export function resolveConflict(
     } catch (cause) {
       throw ioError(`move ${conflict.copyPath} over`, conflict.path, cause);
     }
-    ctx.state.removeConflict(conflict.path);
+    ctx.state.removeConflict(conflict.copyPath);
     return { conflict, keep, kept: [conflict.path], removed: conflict.path, movedFrom: conflict.copyPath };
   } finally {
     lock.release();

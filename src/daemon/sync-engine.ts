@@ -240,7 +240,11 @@ export async function reconcileMirrors(
         .slice(0, Math.max(lastChange, 0))
         .filter((m) => reports.get(m.name)?.state === 'synced');
     }
-    if (!options.dryRun) recordStatus(ctx, reports.values(), Date.now());
+    if (!options.dryRun) {
+      // A conflict copy the user deleted by hand settles its conflict (the version at the path stays).
+      if (scanned.status === 'fulfilled') ctx.state.pruneConflicts((copy) => caseNow.snapshot.has(copy));
+      recordStatus(ctx, reports.values(), Date.now());
+    }
     return { reports: names.map((n) => reports.get(n)!), caseChanged };
   } finally {
     for (const m of opened) await m.replica?.close();

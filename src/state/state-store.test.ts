@@ -1,5 +1,6 @@
 /** Tests of the state store: ancestors, hash caches, conflicts, status and locks survive reopening. */
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +64,28 @@ test('hash cache stores only differences and reloads', () => {
   s.close();
 });
 
+test('a store of an earlier version keeps its conflicts (one per path then, one per copy now)', () => {
+  const file = join(dir, 'old.db');
+  const old = new Database(file);
+  old.exec(
+    'CREATE TABLE conflict (path TEXT PRIMARY KEY, copy_path TEXT NOT NULL, mirror TEXT NOT NULL, winner TEXT NOT NULL, reason TEXT NOT NULL, detected_at INTEGER NOT NULL)',
+  );
+  old
+    .prepare('INSERT INTO conflict VALUES (?, ?, ?, ?, ?, ?)')
+    .run('a.txt', 'a.conflict-x-m.txt', 'm', 'case', 'r', 7);
+  old.close();
+  const s = StateStore.open(file);
+  assert.deepEqual(
+    s.listConflicts().map((c) => [c.path, c.copyPath, c.mirror, c.detectedAt]),
+    [['a.txt', 'a.conflict-x-m.txt', 'm', 7]],
+  );
+  s.close();
+  // Opening again finds nothing left to move.
+  const again = StateStore.open(file);
+  assert.equal(again.listConflicts().length, 1);
+  again.close();
+});
+
 test('conflicts, mirror status and locks round-trip', () => {
   const s = StateStore.open(join(dir, 'c.db'));
   s.recordConflicts(
@@ -80,7 +103,26 @@ test('conflicts, mirror status and locks round-trip', () => {
       detectedAt: 42,
     },
   ]);
-  s.removeConflict('n.txt');
+  // The same path in conflict with a second mirror: both are kept.
+  s.recordConflicts(
+    'share',
+    [{ path: 'n.txt', copyPath: 'n.conflict-x-share.txt', winner: 'case', reason: 'r' }],
+    43,
+  );
+  assert.deepEqual(
+    s.listConflicts().map((c) => [c.mirror, c.copyPath]),
+    [
+      ['stick', 'n.conflict-x-stick.txt'],
+      ['share', 'n.conflict-x-share.txt'],
+    ],
+  );
+  s.removeConflict('n.conflict-x-stick.txt');
+  assert.deepEqual(
+    s.listConflicts().map((c) => c.mirror),
+    ['share'],
+  );
+  // A copy deleted by hand: its record goes with the next prune.
+  s.pruneConflicts((copy) => copy !== 'n.conflict-x-share.txt');
   assert.deepEqual(s.listConflicts(), []);
   s.setMirrorStatus('stick', { lastSyncAt: 1, lastResult: 'synced', in: 2, out: 3 });
   assert.deepEqual(s.getMirrorStatus('stick'), { lastSyncAt: 1, lastResult: 'synced', in: 2, out: 3 });

@@ -78,8 +78,8 @@ CREATE TABLE IF NOT EXISTS hash_cache (
   replica TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
   ino INTEGER, hash TEXT NOT NULL,
   PRIMARY KEY (replica, path)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS conflict (
-  path TEXT PRIMARY KEY, copy_path TEXT NOT NULL, mirror TEXT NOT NULL, winner TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS conflict_copy (
+  copy_path TEXT PRIMARY KEY, path TEXT NOT NULL, mirror TEXT NOT NULL, winner TEXT NOT NULL,
   reason TEXT NOT NULL, detected_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS mirror_status (name TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lock (path TEXT PRIMARY KEY, mode INTEGER NOT NULL, since INTEGER NOT NULL);
@@ -107,6 +107,21 @@ function rowToEntry([, kind, size, mtimeMs, executable, hash, target]: RawAncest
   }
 }
 
+/**
+ * Stores of earlier versions kept one conflict per path (table `conflict`), so a path in
+ * conflict with two mirrors kept only the last: their records move to `conflict_copy`, one per
+ * conflict copy.
+ */
+function migrateConflicts(db: Database.Database): void {
+  const old = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'conflict'").get();
+  if (old === undefined) return;
+  db.transaction(() => {
+    db.exec(
+      'INSERT OR IGNORE INTO conflict_copy (copy_path, path, mirror, winner, reason, detected_at) SELECT copy_path, path, mirror, winner, reason, detected_at FROM conflict; DROP TABLE conflict;',
+    );
+  })();
+}
+
 /** An in-memory hash cache loaded from the store. */
 class LoadedHashCache implements HashCache {
   constructor(readonly entries: Map<string, CachedHash>) {}
@@ -128,6 +143,7 @@ export class StateStore {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    migrateConflicts(db);
     return new StateStore(db);
   }
 
@@ -298,7 +314,7 @@ export class StateStore {
       this.db.prepare('DELETE FROM ancestor WHERE mirror_id = ?').run(mirrorId);
       this.db.prepare('DELETE FROM hash_cache WHERE replica = ?').run(`mirror:${mirrorId}`);
       this.db.prepare('DELETE FROM mirror_status WHERE name = ?').run(mirrorName);
-      this.db.prepare('DELETE FROM conflict WHERE mirror = ?').run(mirrorName);
+      this.db.prepare('DELETE FROM conflict_copy WHERE mirror = ?').run(mirrorName);
       this.db.prepare('DELETE FROM queue WHERE mirror_id = ?').run(mirrorId);
     })();
     this.loadedCaches.delete(`mirror:${mirrorId}`);
@@ -308,7 +324,7 @@ export class StateStore {
   recordConflicts(mirror: string, conflicts: readonly Conflict[], at: number): void {
     if (conflicts.length === 0) return;
     const put = this.db.prepare(
-      'INSERT OR REPLACE INTO conflict (path, copy_path, mirror, winner, reason, detected_at) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO conflict_copy (path, copy_path, mirror, winner, reason, detected_at) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.db.transaction(() => {
       for (const c of conflicts) put.run(c.path, c.copyPath, mirror, c.winner, c.reason, at);
@@ -319,7 +335,7 @@ export class StateStore {
   listConflicts(): ConflictRecord[] {
     const rows = this.db
       .prepare(
-        'SELECT path, copy_path, mirror, winner, reason, detected_at FROM conflict ORDER BY detected_at, path',
+        'SELECT path, copy_path, mirror, winner, reason, detected_at FROM conflict_copy ORDER BY detected_at, path, copy_path',
       )
       .all() as {
       path: string;
@@ -339,9 +355,17 @@ export class StateStore {
     }));
   }
 
-  /** Forgets the conflict recorded for `path`. */
-  removeConflict(path: string): void {
-    this.db.prepare('DELETE FROM conflict WHERE path = ?').run(path);
+  /** Forgets the conflict whose losing version was kept at `copyPath`. */
+  removeConflict(copyPath: string): void {
+    this.db.prepare('DELETE FROM conflict_copy WHERE copy_path = ?').run(copyPath);
+  }
+
+  /**
+   * Forgets the conflicts whose copy is no longer in the case (`inCase` says), as after the user
+   * deleted it by hand: keeping the version at the path is then what they chose.
+   */
+  pruneConflicts(inCase: (copyPath: string) => boolean): void {
+    for (const c of this.listConflicts()) if (!inCase(c.copyPath)) this.removeConflict(c.copyPath);
   }
 
   /** The last recorded status of mirror `name`. */

@@ -293,6 +293,42 @@ describe('local mirrors through the real CLI', () => {
     });
   });
 
+  test('one path in conflict with two mirrors: both conflicts are listed and settled one by one', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'f.txt': F1 });
+      await sync(c);
+      const t = Date.now();
+      writeTree(c.mirrors.a!, { 'f.txt': { content: 'from a\n', mtime: t - 30_000 } });
+      writeTree(c.mirrors.b!, { 'f.txt': { content: 'from b\n', mtime: t - 20_000 } });
+      writeTree(c.path, { 'f.txt': { content: 'from the case\n', mtime: t - 10_000 } });
+      await sync(c);
+      const listed = (await conflicts(c)).conflicts;
+      assert.deepEqual(listed.map((x) => [x.path, x.mirror]).sort(), [
+        ['f.txt', 'a'],
+        ['f.txt', 'b'],
+      ]);
+      const st = await status(c);
+      assert.equal(st.conflicts, 2);
+      // `resolve f.txt` cannot tell which is meant: it says so and names both copies.
+      const ambiguous = await runSatchel(['-C', c.path, 'resolve', 'f.txt', '--keep', 'case']);
+      assert.notEqual(ambiguous.code, 0);
+      for (const x of listed) assert.ok(ambiguous.stderr.includes(x.copyPath), ambiguous.stderr);
+      const [fromA, fromB] = [listed.find((x) => x.mirror === 'a')!, listed.find((x) => x.mirror === 'b')!];
+      await satchelOk(['-C', c.path, 'resolve', fromA.copyPath, '--keep', 'case']);
+      assert.deepEqual(
+        (await conflicts(c)).conflicts.map((x) => x.mirror),
+        ['b'],
+      );
+      // A copy deleted by hand settles its conflict at the next sync.
+      rmSync(join(c.path, fromB.copyPath));
+      await sync(c);
+      assert.deepEqual((await conflicts(c)).conflicts, []);
+      assertAllEqual(c);
+      assert.equal(readFileSync(join(c.mirrors.b!, 'f.txt'), 'utf8'), 'from the case\n');
+      assert.deepEqual(conflictCopies(readTree(c.path)), []);
+    });
+  });
+
   test('the same change on both sides is not a conflict', async () => {
     await withCase(async (c) => {
       writeTree(c.path, { 'same.txt': F1, 'gone.txt': F1 });
