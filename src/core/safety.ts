@@ -48,6 +48,11 @@ function deletedFiles(ops: readonly Operation[], snapshot: Snapshot): number {
   return deleted.size;
 }
 
+/** Files and links the plan deletes on the side that loses more of them (renames excluded). */
+export function mostDeletes(plan: PairPlan, caseSnapshot: Snapshot, mirrorSnapshot: Snapshot): number {
+  return Math.max(deletedFiles(plan.caseOps, caseSnapshot), deletedFiles(plan.mirrorOps, mirrorSnapshot));
+}
+
 /** Files and links a snapshot holds. */
 function fileCount(snapshot: Snapshot): number {
   let n = 0;

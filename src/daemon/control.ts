@@ -1,7 +1,7 @@
 /**
  * @module daemon/control
- * A running `satchel watch` answers requests from other `satchel` commands (today: `eject`)
- * over a Unix socket: `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that
+ * A running `satchel watch` answers requests from other `satchel` commands (`eject`, and `sync`
+ * while the daemon holds the case) over a Unix socket: `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that
  * path would be too long for a socket name. One JSON request per connection, one JSON answer.
  * The socket is created with mode 0600: only the case's owner can talk to the daemon.
  */
@@ -10,13 +10,19 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SatchelError } from '../core/errors.js';
+import { processAlive } from './case-lock.js';
+import { readDaemonStatus } from './daemon-status.js';
 
 /** Longest socket path Linux accepts (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
 
 /** A request to the daemon. */
 export interface ControlRequest {
+  /** `satchel eject <mirror>`: finish the mirror and report it safe to unplug. */
   readonly eject?: string;
+  /** `satchel sync [mirror...] [--allow-mass-delete]` while the daemon holds the case. */
+  readonly sync?: { readonly mirrors: readonly string[]; readonly allowMassDelete: boolean };
 }
 
 /** The socket of the daemon of the case whose state folder is `stateDir`. */
@@ -96,4 +102,26 @@ export function callDaemon(path: string, request: ControlRequest, timeoutMs: num
       reject(e);
     });
   });
+}
+
+/** The whole wait for a daemon's answer (a first copy of a big case to a stick can take long). */
+const DAEMON_TIMEOUT_MS = 6 * 60 * 60 * 1000;
+
+/**
+ * Sends `request` to the `satchel watch` running on the case whose state folder is `stateDir`
+ * and returns its answer; undefined when none runs. An error answer is thrown as the
+ * SatchelError it describes.
+ */
+export async function askRunningDaemon(stateDir: string, request: ControlRequest): Promise<unknown> {
+  const daemon = readDaemonStatus(stateDir);
+  if (!daemon || !processAlive(daemon.pid)) return undefined;
+  const answer = (await callDaemon(controlSocketPath(stateDir), request, DAEMON_TIMEOUT_MS)) as {
+    error?: { code: string; message: string; hint?: string };
+  };
+  if (answer.error) {
+    throw new SatchelError(answer.error.code as never, answer.error.message, {
+      hint: answer.error.hint ?? 'see `satchel status`',
+    });
+  }
+  return answer;
 }

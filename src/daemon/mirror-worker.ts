@@ -29,6 +29,8 @@ export class MirrorWorker {
   lastSyncAt: number | undefined;
   /** The report of the last full reconciliation. */
   lastReport: import('./pair-sync.js').MirrorReport | undefined;
+  /** The next full reconciliation may delete most of a side (`satchel sync --allow-mass-delete`). */
+  allowMassDelete = false;
   #fullRequested = false;
   #fullWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
@@ -56,7 +58,8 @@ export class MirrorWorker {
    * Asks for a full reconciliation (it also covers every pending path); the promise settles
    * when one that started after this call has finished.
    */
-  requestFull(): Promise<void> {
+  requestFull(options: { readonly allowMassDelete?: boolean } = {}): Promise<void> {
+    if (options.allowMassDelete === true) this.allowMassDelete = true;
     this.#fullRequested = true;
     const done = new Promise<void>((resolve) => this.#fullWaiters.push(resolve));
     this.kick();

@@ -12,7 +12,7 @@ import { parentPath, type Entry, type Snapshot } from '../core/entry.js';
 import type { Conflict, Operation, PairPlan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import { reconcile } from '../core/reconcile.js';
-import { checkMassDelete } from '../core/safety.js';
+import { checkMassDelete, mostDeletes } from '../core/safety.js';
 import { ancestorUpdates, applyOperations, mirrorView } from '../core/snapshot-ops.js';
 import type { CachedHash, OperationResult, PreparedApply, Replica, ScanResult } from '../replica/replica.js';
 import type { StateStore } from '../state/state-store.js';
@@ -76,6 +76,12 @@ export interface PairInput {
    * unrelated versions (a false conflict).
    */
   readonly ignore?: (path: string, isDirectory: boolean) => boolean;
+  /**
+   * A scoped cycle whose plan deletes this many files or more on a side is not applied: the
+   * outcome says `escalate`, and the caller reconciles the whole pair instead, where the
+   * mass-delete halt sees the whole tree (`rm -r` of a big folder under `satchel watch`).
+   */
+  readonly escalateDeletesFrom?: number;
 }
 
 /** The result of a pair cycle: the report, and the case as it stands afterwards. */
@@ -87,6 +93,8 @@ export interface PairOutcome {
   readonly caseChanged: readonly string[];
   /** Mirror paths this cycle changed. */
   readonly mirrorChanged: readonly string[];
+  /** Nothing was applied: the plan deletes too much for a scoped cycle (see `escalateDeletesFrom`). */
+  readonly escalate?: true;
 }
 
 function describe(side: 'case' | 'mirror', op: Operation): PlannedOperation {
@@ -222,6 +230,19 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     conflicts: plan.conflicts,
     ...(input.pushOnly || drift.length > 0 ? { drift } : {}),
   };
+
+  if (
+    input.escalateDeletesFrom !== undefined &&
+    mostDeletes(plan, caseScan.snapshot, mirrorScan.snapshot) >= input.escalateDeletesFrom
+  ) {
+    return {
+      report: { ...base, state: 'planned', in: 0, out: 0, conflicts: [], problems: [] },
+      caseAfter: caseScan,
+      caseChanged: [],
+      mirrorChanged: [],
+      escalate: true,
+    };
+  }
 
   if (!input.allowMassDelete) {
     const verdict = checkMassDelete(plan, caseScan.snapshot, mirrorScan.snapshot, input.mirrorName);

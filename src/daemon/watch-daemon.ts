@@ -66,8 +66,11 @@ export interface WatchDaemonOptions {
   readonly safetyIntervalMs?: number;
 }
 
-/** Deleted paths in one mirror batch from which a full reconciliation (with its mass-delete check) takes over. */
-const MIRROR_DELETE_ESCALATION = 5;
+/**
+ * Deletions in one batch (on a mirror), or in one scoped cycle's plan (either side), from which a
+ * full reconciliation, with its mass-delete check, takes over.
+ */
+const DELETE_ESCALATION = 5;
 
 /**
  * How long a path that became absent in the case (deleted, or renamed away) is held before the
@@ -235,6 +238,7 @@ export class WatchDaemon implements WorkerHost {
 
   /** Answers a request from another `satchel` command. */
   async #onRequest(request: ControlRequest): Promise<unknown> {
+    if (request.sync !== undefined) return { sync: await this.#syncOnRequest(request.sync) };
     if (request.eject === undefined) throw new SatchelError('usage', 'unknown request');
     const worker = this.#workers.get(request.eject);
     if (!worker) throw new SatchelError('mirror-unknown', `no mirror named '${request.eject}' in this case`);
@@ -253,6 +257,34 @@ export class WatchDaemon implements WorkerHost {
     const ejected = ejectReport(report, root);
     this.#log.write({ event: 'ejected', mirror: worker.name, message: `safe to unplug (${root})` });
     return { ejected };
+  }
+
+  /**
+   * `satchel sync` run while this daemon holds the case: a full reconciliation of each named
+   * mirror (every one when none is named), with the mass-delete halt lifted when asked (which
+   * also resumes a halted mirror); the reports in the order asked.
+   */
+  async #syncOnRequest(request: NonNullable<ControlRequest['sync']>): Promise<MirrorReport[]> {
+    const names = request.mirrors.length > 0 ? request.mirrors : [...this.#workers.keys()];
+    const unknown = names.filter((n) => !this.#workers.has(n));
+    if (unknown.length > 0)
+      throw new SatchelError('mirror-unknown', `no mirror named '${unknown[0]}' in this case`, {
+        hint: 'see `satchel mirror list`',
+      });
+    const workers = names.map((n) => this.#workers.get(n)!);
+    await Promise.all(workers.map((w) => w.requestFull({ allowMassDelete: request.allowMassDelete })));
+    return workers.map(
+      (w) =>
+        w.lastReport ?? {
+          mirror: w.name,
+          state: 'failed',
+          in: 0,
+          out: 0,
+          conflicts: [],
+          problems: [],
+          message: w.message ?? 'no reconciliation finished',
+        },
+    );
   }
 
   /** Stops watching, finishes the batch in flight, saves state and releases the case. */
@@ -366,8 +398,11 @@ export class WatchDaemon implements WorkerHost {
 
   /** Full reconciliation of one mirror (start, poll, rescan, a mirror coming back). */
   async fullSync(worker: MirrorWorker): Promise<void> {
+    const allowMassDelete = worker.allowMassDelete;
+    worker.allowMassDelete = false;
     const { reports, caseChanged } = await reconcileMirrors(this.#ctx, this.#theCase, [worker.name], {
       ignore: this.#ignore,
+      allowMassDelete,
     });
     await this.#afterFull(worker, reports[0]!, caseChanged, false);
   }
@@ -501,7 +536,14 @@ export class WatchDaemon implements WorkerHost {
         now: Date.now(),
         scope,
         ignore: (path, isDirectory) => this.#ignore.ignores(path, isDirectory),
+        escalateDeletesFrom: DELETE_ESCALATION,
       });
+      if (outcome.escalate === true) {
+        // Many deletions at once (`rm -r`, a branch switch): the whole pair decides, with the
+        // mass-delete halt that a scoped view cannot judge.
+        void worker.requestFull();
+        return;
+      }
       ctx.state.updateHashes('case', scopedHashUpdates(caseScan.snapshot, outcome.caseAfter.hashes));
       const r = { ...outcome.report, problems: outcome.report.problems.filter((p) => !stillWritten.has(p)) };
       if (outcome.mirrorChanged.length > 0)
@@ -631,7 +673,7 @@ export class WatchDaemon implements WorkerHost {
       return;
     }
     // Many deletions at once on a mirror: let a full reconciliation decide (mass-delete check).
-    if (hints.filter((h) => h.kind === 'deleted').length >= MIRROR_DELETE_ESCALATION) {
+    if (hints.filter((h) => h.kind === 'deleted').length >= DELETE_ESCALATION) {
       worker.requestFull();
       return;
     }

@@ -8,14 +8,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeRun, runSatchel } from '../helpers/cli.js';
+import { describeRun, runSatchel, type SyncReport } from '../helpers/cli.js';
 import { assertQuietSync, createCase, type TestCase } from '../helpers/case.js';
 import { makeTempDir } from '../helpers/temp.js';
 import { conflictCopies, readTree, satchelTempFiles, writeTree } from '../helpers/tree.js';
 import {
   endWatchSuite,
+  readEvents,
   readOnlyFiles,
   readOrUndefined,
   startWatch,
@@ -115,6 +116,34 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     await assertQuietSync(c);
     for (const m of Object.values(c.mirrors))
       assert.equal(readFileSync(join(m, 'last.txt'), 'utf8'), 'last save before the stop\n');
+  });
+
+  test('rm -r of most of the case halts the mirror instead of emptying it; sync --allow-mass-delete goes through the daemon', async () => {
+    const other = await createCase(join(root, 'mass'), { m: undefined });
+    const spec: Record<string, string> = { 'keep.txt': 'keep\n' };
+    for (let i = 0; i < 30; i++) spec[`data/f${i}.txt`] = `file ${i}\n`;
+    writeTree(other.path, spec);
+    const w = await startWatch(other);
+    try {
+      await waitForMirrorsEqual(other);
+      rmSync(join(other.path, 'data'), { recursive: true });
+      await waitUntil('the mirror halted by the mass-delete check', () =>
+        readEvents(other.path).some((e) => e.event === 'halted' && e.mirror === 'm'),
+      );
+      // The first deletion the watcher reports may go out alone; the bulk must not.
+      const left = [...readTree(other.mirrors.m!).keys()].filter((p) => /^data\/f\d+\.txt$/.test(p));
+      assert.ok(left.length >= 25, `the mirror lost ${30 - left.length} of 30 files before the halt`);
+      // The hint's command works while watch runs: it asks the daemon, which lifts the halt.
+      const again = await runSatchel(['-C', other.path, 'sync', 'm', '--allow-mass-delete', '--json']);
+      assert.equal(again.code, 0, describeRun(again));
+      assert.equal(again.json<SyncReport>().mirrors[0]?.state, 'synced');
+      assert.equal(readTree(other.mirrors.m!).has('data/f0.txt'), false);
+      // And the daemon goes on shipping saves.
+      writeFileSync(join(other.path, 'after.txt'), 'after\n');
+      await waitUntil('after.txt on the mirror', () => existsSync(join(other.mirrors.m!, 'after.txt')));
+    } finally {
+      await stopWatch(w);
+    }
   });
 
   test('the case folder moved away: exit 1 with a plain message, the mirrors left as they were', async () => {

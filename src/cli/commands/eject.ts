@@ -8,10 +8,8 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { SatchelError } from '../../core/errors.js';
 import { STATE_DIR_NAME } from '../../core/reserved.js';
-import { processAlive } from '../../daemon/case-lock.js';
 import type { CaseContext } from '../../daemon/case.js';
-import { callDaemon, controlSocketPath } from '../../daemon/control.js';
-import { readDaemonStatus } from '../../daemon/daemon-status.js';
+import { askRunningDaemon } from '../../daemon/control.js';
 import { type EjectReport, ejectReport, unmountThroughUdisks } from '../../daemon/eject.js';
 import { locateMirror } from '../../daemon/mirror-locate.js';
 import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
@@ -21,23 +19,10 @@ interface EjectOptions extends JsonOption {
   readonly unmount?: boolean;
 }
 
-/** The whole wait for a daemon to finish a mirror (a big first copy to a stick can take long). */
-const DAEMON_TIMEOUT_MS = 6 * 60 * 60 * 1000;
-
 async function ejectThroughDaemon(ctx: CaseContext, name: string): Promise<EjectReport | undefined> {
-  const stateDir = join(ctx.root, STATE_DIR_NAME);
-  const daemon = readDaemonStatus(stateDir);
-  if (!daemon || !processAlive(daemon.pid)) return undefined;
-  const answer = (await callDaemon(controlSocketPath(stateDir), { eject: name }, DAEMON_TIMEOUT_MS)) as {
-    ejected?: EjectReport;
-    error?: { code: string; message: string; hint?: string };
-  };
-  if (answer.error) {
-    throw new SatchelError(answer.error.code as never, answer.error.message, {
-      hint: answer.error.hint ?? 'see `satchel status`',
-    });
-  }
-  return answer.ejected;
+  const answer = (await askRunningDaemon(join(ctx.root, STATE_DIR_NAME), { eject: name })) as
+    { ejected?: EjectReport } | undefined;
+  return answer?.ejected;
 }
 
 async function ejectHere(ctx: CaseContext, name: string): Promise<EjectReport> {

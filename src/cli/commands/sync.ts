@@ -7,7 +7,10 @@
  * absent; problems with single paths do not fail the run (they are printed and retried).
  */
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { SatchelError } from '../../core/errors.js';
+import { STATE_DIR_NAME } from '../../core/reserved.js';
+import { askRunningDaemon } from '../../daemon/control.js';
 import type { MirrorReport } from '../../daemon/sync-engine.js';
 import {
   EXIT_FAILURE,
@@ -115,12 +118,18 @@ export function registerSync(program: Command, cli: Cli): void {
     runAction(options, () =>
       withCase(cli, async (ctx) => {
         // Loaded on demand: only the commands that sync pay for the engine and the replicas.
+        // A running `satchel watch` holds the case: it does the sync (and lifts a halt when asked).
+        const allowMassDelete = options.allowMassDelete === true;
+        const viaDaemon =
+          options.dryRun === true
+            ? undefined
+            : ((await askRunningDaemon(join(ctx.root, STATE_DIR_NAME), {
+                sync: { mirrors, allowMassDelete },
+              })) as { sync?: MirrorReport[] } | undefined);
         const { syncCase } = await import('../../daemon/sync-engine.js');
-        const reports = await syncCase(ctx, {
-          mirrors,
-          dryRun: options.dryRun === true,
-          allowMassDelete: options.allowMassDelete === true,
-        });
+        const reports =
+          viaDaemon?.sync ??
+          (await syncCase(ctx, { mirrors, dryRun: options.dryRun === true, allowMassDelete }));
         const failure = runFailure(reports, mirrors);
         if (options.json) {
           if (failure === undefined) printJson({ mirrors: reports });
