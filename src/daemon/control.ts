@@ -1,7 +1,7 @@
 /**
  * @module daemon/control
- * A running `satchel watch` answers requests from other `satchel` commands (`eject`, and `sync`
- * while the daemon holds the case) over a Unix socket: `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that
+ * A running `satchel watch` answers requests from other `satchel` commands (`eject`, and `sync` and
+ * `resolve` while the daemon holds the case) over a Unix socket: `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that
  * path would be too long for a socket name. One JSON request per connection, one JSON answer.
  * The socket is created with mode 0600: only the case's owner can talk to the daemon.
  */
@@ -11,8 +11,6 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
-import { processAlive } from './case-lock.js';
-import { readDaemonStatus } from './daemon-status.js';
 
 /** Longest socket path Linux accepts (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -23,6 +21,12 @@ export interface ControlRequest {
   readonly eject?: string;
   /** `satchel sync [mirror...] [--allow-mass-delete]` while the daemon holds the case. */
   readonly sync?: { readonly mirrors: readonly string[]; readonly allowMassDelete: boolean };
+  /** `satchel resolve <path> --keep …` while the daemon holds the case (`cwd`: the command's folder). */
+  readonly resolve?: {
+    readonly path: string;
+    readonly keep: 'case' | 'mirror' | 'both';
+    readonly cwd: string;
+  };
 }
 
 /** The socket of the daemon of the case whose state folder is `stateDir`. */
@@ -113,11 +117,15 @@ const DAEMON_TIMEOUT_MS = 6 * 60 * 60 * 1000;
  * SatchelError it describes.
  */
 export async function askRunningDaemon(stateDir: string, request: ControlRequest): Promise<unknown> {
-  const daemon = readDaemonStatus(stateDir);
-  if (!daemon || !processAlive(daemon.pid)) return undefined;
-  const answer = (await callDaemon(controlSocketPath(stateDir), request, DAEMON_TIMEOUT_MS)) as {
-    error?: { code: string; message: string; hint?: string };
-  };
+  let answer: { error?: { code: string; message: string; hint?: string } };
+  try {
+    answer = (await callDaemon(controlSocketPath(stateDir), request, DAEMON_TIMEOUT_MS)) as typeof answer;
+  } catch (e) {
+    // No socket, or one a killed daemon left: nobody is listening.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
+    throw e;
+  }
   if (answer.error) {
     throw new SatchelError(answer.error.code as never, answer.error.message, {
       hint: answer.error.hint ?? 'see `satchel status`',

@@ -125,41 +125,49 @@ export function resolveConflict(
 ): Resolution {
   const lock = acquireCaseLock(join(ctx.root, STATE_DIR_NAME), 'resolving a conflict');
   try {
-    const conflict = findConflict(ctx, input, cwd);
-    if (keep === 'both') {
-      ctx.state.removeConflict(conflict.copyPath);
-      return { conflict, keep, kept: [conflict.path, conflict.copyPath] };
-    }
-    // At this point we know which version to keep: the winner's sits at `path`, the other at `copyPath`.
-    const target = join(ctx.root, conflict.path);
-    const copy = join(ctx.root, conflict.copyPath);
-    if (keep === conflict.winner) {
-      try {
-        rmSync(copy, { recursive: true, force: true });
-      } catch (cause) {
-        throw ioError('delete', conflict.copyPath, cause);
-      }
-      ctx.state.removeConflict(conflict.copyPath);
-      return { conflict, keep, kept: [conflict.path], removed: conflict.copyPath };
-    }
-    if (!exists(copy)) {
-      throw new SatchelError(
-        'io',
-        `the ${keep} version of ${conflict.path} is gone: ${conflict.copyPath} no longer exists`,
-        {
-          hint: `keep the version at ${conflict.path} with \`satchel resolve ${conflict.path} --keep ${conflict.winner}\`, or \`--keep both\` to just forget the conflict`,
-          data: { path: conflict.path, copyPath: conflict.copyPath },
-        },
-      );
-    }
-    try {
-      moveOver(copy, target);
-    } catch (cause) {
-      throw ioError(`move ${conflict.copyPath} over`, conflict.path, cause);
-    }
-    ctx.state.removeConflict(conflict.copyPath);
-    return { conflict, keep, kept: [conflict.path], removed: conflict.path, movedFrom: conflict.copyPath };
+    return settleConflict(ctx, input, keep, cwd);
   } finally {
     lock.release();
   }
+}
+
+/**
+ * {@link resolveConflict} for a caller that holds the case lock already (a running `satchel
+ * watch`, asked by `satchel resolve`).
+ */
+export function settleConflict(ctx: CaseContext, input: string, keep: KeepChoice, cwd: string): Resolution {
+  const conflict = findConflict(ctx, input, cwd);
+  if (keep === 'both') {
+    ctx.state.removeConflict(conflict.copyPath);
+    return { conflict, keep, kept: [conflict.path, conflict.copyPath] };
+  }
+  // At this point we know which version to keep: the winner's sits at `path`, the other at `copyPath`.
+  const target = join(ctx.root, conflict.path);
+  const copy = join(ctx.root, conflict.copyPath);
+  if (keep === conflict.winner) {
+    try {
+      rmSync(copy, { recursive: true, force: true });
+    } catch (cause) {
+      throw ioError('delete', conflict.copyPath, cause);
+    }
+    ctx.state.removeConflict(conflict.copyPath);
+    return { conflict, keep, kept: [conflict.path], removed: conflict.copyPath };
+  }
+  if (!exists(copy)) {
+    throw new SatchelError(
+      'io',
+      `the ${keep} version of ${conflict.path} is gone: ${conflict.copyPath} no longer exists`,
+      {
+        hint: `keep the version at ${conflict.path} with \`satchel resolve ${conflict.path} --keep ${conflict.winner}\`, or \`--keep both\` to just forget the conflict`,
+        data: { path: conflict.path, copyPath: conflict.copyPath },
+      },
+    );
+  }
+  try {
+    moveOver(copy, target);
+  } catch (cause) {
+    throw ioError(`move ${conflict.copyPath} over`, conflict.path, cause);
+  }
+  ctx.state.removeConflict(conflict.copyPath);
+  return { conflict, keep, kept: [conflict.path], removed: conflict.path, movedFrom: conflict.copyPath };
 }

@@ -35,6 +35,7 @@ import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { withFoldedSiblings } from './case-siblings.js';
 import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
 import { ejectReport } from './eject.js';
+import { settleConflict } from './resolve.js';
 import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatusAsync } from './daemon-status.js';
 import type { EventLog } from './event-log.js';
 import { MirrorWorker, type WorkerHost } from './mirror-worker.js';
@@ -239,6 +240,11 @@ export class WatchDaemon implements WorkerHost {
   /** Answers a request from another `satchel` command. */
   async #onRequest(request: ControlRequest): Promise<unknown> {
     if (request.sync !== undefined) return { sync: await this.#syncOnRequest(request.sync) };
+    if (request.resolve !== undefined) {
+      // The case watcher sees the files change and ships the result like any save.
+      const { path, keep, cwd } = request.resolve;
+      return { resolved: settleConflict(this.#ctx, path, keep, cwd) };
+    }
     if (request.eject === undefined) throw new SatchelError('usage', 'unknown request');
     const worker = this.#workers.get(request.eject);
     if (!worker) throw new SatchelError('mirror-unknown', `no mirror named '${request.eject}' in this case`);

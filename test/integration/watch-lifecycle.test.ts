@@ -146,6 +146,33 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     }
   });
 
+  test('resolve while watch runs: the daemon settles the conflict and ships the result', async () => {
+    const other = await createCase(join(root, 'resolving'), { m: undefined });
+    writeTree(other.path, { 'notes.txt': 'v1\n' });
+    await runSatchel(['-C', other.path, 'sync']);
+    const t = Date.now();
+    writeTree(other.mirrors.m!, { 'notes.txt': { content: 'mirror edit\n', mtime: t - 20_000 } });
+    writeTree(other.path, { 'notes.txt': { content: 'case edit\n', mtime: t - 10_000 } });
+    await runSatchel(['-C', other.path, 'sync']);
+    const copies = conflictCopies(readTree(other.path));
+    assert.equal(copies.length, 1, JSON.stringify(copies));
+    const w = await startWatch(other);
+    try {
+      const r = await runSatchel(['-C', other.path, 'resolve', 'notes.txt', '--keep', 'mirror']);
+      assert.equal(r.code, 0, describeRun(r));
+      assert.match(r.stdout, /running satchel watch spreads this/);
+      await waitUntil('the mirror version everywhere, the copy gone', () =>
+        [other.path, other.mirrors.m!].every(
+          (dir) =>
+            readFileSync(join(dir, 'notes.txt'), 'utf8') === 'mirror edit\n' &&
+            conflictCopies(readTree(dir)).length === 0,
+        ),
+      );
+    } finally {
+      await stopWatch(w);
+    }
+  });
+
   test('the case folder moved away: exit 1 with a plain message, the mirrors left as they were', async () => {
     const other = await createCase(join(root, 'moving'), { m: undefined });
     writeTree(other.path, { 'kept.txt': 'kept\n' });

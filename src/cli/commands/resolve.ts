@@ -4,7 +4,10 @@
  * next sync spreads the result.
  */
 import { Option, type Command } from 'commander';
-import { resolveConflict, type KeepChoice } from '../../daemon/resolve.js';
+import { join } from 'node:path';
+import { STATE_DIR_NAME } from '../../core/reserved.js';
+import { askRunningDaemon } from '../../daemon/control.js';
+import { resolveConflict, type KeepChoice, type Resolution } from '../../daemon/resolve.js';
 import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
 
 /** Options of `resolve`. */
@@ -27,7 +30,11 @@ export function registerResolve(program: Command, cli: Cli): void {
   ).action((path: string, options: ResolveOptions) =>
     runAction(options, () =>
       withCase(cli, async (ctx) => {
-        const r = resolveConflict(ctx, path, options.keep, cli.dir());
+        // A running `satchel watch` holds the case: it settles the conflict (and ships it at once).
+        const viaDaemon = (await askRunningDaemon(join(ctx.root, STATE_DIR_NAME), {
+          resolve: { path, keep: options.keep, cwd: cli.dir() },
+        })) as { resolved?: Resolution } | undefined;
+        const r = viaDaemon?.resolved ?? resolveConflict(ctx, path, options.keep, cli.dir());
         const c = r.conflict;
         if (options.json) {
           return printJson({
@@ -50,7 +57,11 @@ export function registerResolve(program: Command, cli: Cli): void {
           say(
             `Kept the ${side} version of ${c.path} (moved from ${r.movedFrom}); the other version is deleted.`,
           );
-        say('The next sync spreads this to the mirrors.');
+        say(
+          viaDaemon === undefined
+            ? 'The next sync spreads this to the mirrors.'
+            : 'The running satchel watch spreads this to the mirrors.',
+        );
       }),
     ),
   );
