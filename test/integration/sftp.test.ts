@@ -180,6 +180,20 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     );
     assert.match(again.stderr, /has CHANGED/);
     assert.equal(readFileSync(join(alt, 'known_hosts'), 'utf8'), `[127.0.0.1]:${sshd!.port} ${impostor}\n`);
+
+    // The hint's way out for the mirror already added, with no remove and add: drop the old key,
+    // log in once with ssh (here answering yes by option), sync again.
+    assert.match(r.mirrors[0]!.hint ?? '', /ssh-keygen -f .* -R/);
+    assert.match(r.mirrors[0]!.hint ?? '', /log in once with `ssh -p \d+ -o UserKnownHostsFile=/);
+    runTool('ssh-keygen', ['-f', join(alt, 'known_hosts'), '-R', `[127.0.0.1]:${sshd!.port}`]);
+    runTool('ssh', [
+      ...['-p', String(sshd!.port), '-o', `UserKnownHostsFile=${join(alt, 'known_hosts')}`],
+      ...['-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', '-i', join(alt, 'work_key')],
+      'root@127.0.0.1',
+      'true',
+    ]);
+    r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: altEnv });
+    assert.equal(r.mirrors[0]!.state, 'synced', JSON.stringify(r));
   });
 
   it('a server that is not there makes the mirror absent, with the reason', async () => {

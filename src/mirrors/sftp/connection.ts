@@ -519,6 +519,8 @@ function connectError(
   tried: readonly string[],
 ): SatchelError {
   const name = knownHostsName(host.hostName, host.port);
+  // How to accept a key: `mirror add` takes a flag; a mirror added before takes one ssh login.
+  const accept = `add --accept-new-host-key to \`satchel mirror add\`, or, for a mirror added before, log in once with \`ssh -p ${host.port} -o UserKnownHostsFile=${knownHostsFile} ${host.user}@${host.hostName}\` and answer yes`;
   if (verdict !== undefined && verdict.status !== 'known') {
     const fp = `${keyType(verdict.blob)} ${fingerprint(verdict.blob)}`;
     const data = { host: name, fingerprint: fingerprint(verdict.blob), keyType: keyType(verdict.blob) };
@@ -527,7 +529,7 @@ function connectError(
         'host-key-unknown',
         `the host key of ${name} is not known: ${fp} (not in ${knownHostsFile})`,
         {
-          hint: "make sure this is the server's fingerprint (ask its admin, or run `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` there), then run the same command again with --accept-new-host-key",
+          hint: `make sure this is the server's fingerprint (ask its admin, or run \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` there), then accept it: ${accept}`,
           data,
           cause: err,
         },
@@ -536,7 +538,7 @@ function connectError(
       'host-key-changed',
       `REFUSED: the host key of ${name} has CHANGED (${verdict.status === 'revoked' ? 'it is marked @revoked' : `known_hosts line ${verdict.line} has another key`}), now ${fp}. Someone may be intercepting the connection (man in the middle), or the server was reinstalled.`,
       {
-        hint: `nothing was sent. If the server really was reinstalled, remove the old key with \`ssh-keygen -f ${knownHostsFile} -R '${name}'\` and add the mirror again with --accept-new-host-key`,
+        hint: `nothing was sent. If the server really was reinstalled, remove the old key with \`ssh-keygen -f ${knownHostsFile} -R '${name}'\`, check the new fingerprint with its admin, then accept it: ${accept}`,
         data,
         cause: err,
       },
