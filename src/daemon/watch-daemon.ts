@@ -133,7 +133,8 @@ export class WatchDaemon implements WorkerHost {
   readonly #workers = new Map<string, MirrorWorker>();
   readonly #mirrorWatch = new Map<string, MirrorWatch>();
   readonly #settling = new Map<string, HeldPaths>();
-  readonly #retries = new Map<string, number>();
+  /** Per `mirror\0path` with a problem: the attempts so far and the message last logged. */
+  readonly #retries = new Map<string, { attempts: number; logged: string }>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #ignore!: IgnoreRules;
   #theCase!: Replica;
@@ -458,7 +459,7 @@ export class WatchDaemon implements WorkerHost {
           paths: r.drift,
           message: "changed on the server by someone else; replaced with the case's version",
         });
-      this.#reportProblems(worker, r);
+      this.#reportProblems(worker, r, () => true);
       if (caseChanged.size > 0) this.#dispatch([...caseChanged], worker);
     } else if (r.state === 'absent') {
       worker.state = 'absent';
@@ -559,7 +560,9 @@ export class WatchDaemon implements WorkerHost {
         this.#notifier.notify('Satchel', `${worker.name}: ${outcome.caseChanged.length} change(s) in`);
         this.#dispatch(outcome.caseChanged, worker);
       }
-      const retry = this.#reportProblems(worker, r);
+      const covered = new Set(scanned.snapshot.keys());
+      for (const p of paths) covered.add(p);
+      const retry = this.#reportProblems(worker, r, (p) => covered.has(p));
       ctx.state.dequeue(
         worker.id,
         paths.filter((p) => !retry.has(p) && !this.#settling.has(p)),
@@ -585,7 +588,12 @@ export class WatchDaemon implements WorkerHost {
   }
 
   /** Logs a report's conflicts and problems; schedules retries; returns the paths retried. */
-  #reportProblems(worker: MirrorWorker, r: MirrorReport): Set<string> {
+  /**
+   * Logs a cycle's conflicts and problems and schedules each problem path's retry (with
+   * backoff). A problem is logged when it first appears or its message changes, not on every
+   * retry or poll; a path the cycle `covered` without a problem starts afresh.
+   */
+  #reportProblems(worker: MirrorWorker, r: MirrorReport, covered: (path: string) => boolean): Set<string> {
     for (const c of r.conflicts) {
       this.#log.write({
         event: 'conflict',
@@ -599,20 +607,22 @@ export class WatchDaemon implements WorkerHost {
     for (const p of r.problems) {
       retry.add(p.path);
       const key = `${worker.name}\0${p.path}`;
-      const attempt = this.#retries.get(key) ?? 0;
-      this.#retries.set(key, attempt + 1);
+      const message = `${p.code}: ${p.message}`;
+      const before = this.#retries.get(key);
+      const attempt = before?.attempts ?? 0;
+      this.#retries.set(key, { attempts: attempt + 1, logged: message });
       const delay =
         p.code === 'changed-during-sync' && attempt < 20
           ? RETRY_CHANGED_MS
           : RETRY_PROBLEM_MS[Math.min(attempt, RETRY_PROBLEM_MS.length - 1)]!;
-      if (attempt === 0 || p.code !== 'changed-during-sync')
-        this.#log.write({
-          event: 'problem',
-          mirror: worker.name,
-          paths: [p.path],
-          message: `${p.code}: ${p.message}`,
-        });
+      if (before?.logged !== message)
+        this.#log.write({ event: 'problem', mirror: worker.name, paths: [p.path], message });
       this.#later(() => worker.add([p.path]), delay);
+    }
+    const prefix = `${worker.name}\0`;
+    for (const key of this.#retries.keys()) {
+      const path = key.slice(prefix.length);
+      if (key.startsWith(prefix) && !retry.has(path) && covered(path)) this.#retries.delete(key);
     }
     return retry;
   }

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { daemonEnv, readEvents, startWatch, stopWatch } from '../helpers/watch.js';
 import {
   assertExit,
   runSatchel,
@@ -226,9 +227,12 @@ describe('FTP mirrors through the CLI against a real pure-ftpd (MLSD, MFMT)', ()
         'back\\slash.txt': 'bs\n',
       });
       const url = `ftp://${ftpd.user}@${ftpd.host}:${ftpd.port}/${ftpd.folder}`;
-      await satchelOk(['-C', work, 'mirror', 'add', 'site', url, '--push-only', '--password-env', PW_ENV], {
-        env,
-      });
+      await satchelOk(
+        ['-C', work, 'mirror', 'add', 'site', url, '--push-only', '--password-env', PW_ENV, '--poll', '1'],
+        {
+          env,
+        },
+      );
       for (const round of [1, 2]) {
         const r = (await satchelJson<SyncReport>(['-C', work, 'sync'], { env })).mirrors[0]!;
         assert.equal(r.state, 'synced', `sync ${round}: ${JSON.stringify(r)}`);
@@ -241,6 +245,16 @@ describe('FTP mirrors through the CLI against a real pure-ftpd (MLSD, MFMT)', ()
         assert.equal(tree['ok.txt'], 'ok\n');
         noTemps(tree);
       }
+      // Under watch the mirror is polled every second: each problem is logged once, not per poll.
+      const c = { path: work, mirrors: {}, runOptions: { env } };
+      const w = await startWatch(c, { env: daemonEnv(env) });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 4500));
+      } finally {
+        await stopWatch(w);
+      }
+      const logged = readEvents(work).filter((e) => e.event === 'problem' && e.paths?.includes('trail '));
+      assert.equal(logged.length, 1, JSON.stringify(logged));
     } finally {
       await ftpd.stop();
     }
