@@ -142,6 +142,11 @@ describe('satchel CLI', () => {
         description: 'bad --settle',
       },
       {
+        args: ['init', ''],
+        stderr: /the folder argument is empty/,
+        description: 'init with an empty folder argument',
+      },
+      {
         args: ['watch', '--settle', '-5'],
         stderr: /milliseconds from 0 to 60000/,
         description: '--settle -5',
@@ -242,9 +247,10 @@ describe('satchel CLI', () => {
     it('says when the folder is not a case, hinting at init', async () => {
       const r = expectFailure(await satchel(['status'], folder('plain')), /is not inside a case/);
       assert.match(r.stderr, /hint: .*satchel init/);
+      // A -C folder that does not exist says that, not "not inside a case".
       expectFailure(
         await satchel(['-C', join(top, 'missing'), 'mirror', 'list'], top),
-        /is not inside a case/,
+        /missing does not exist/,
       );
     });
     it('reports a broken config naming the file and the key', async () => {

@@ -1,7 +1,7 @@
 /** @module daemon/case.test Tests of finding, creating and opening cases and of adding and removing mirrors. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
@@ -181,6 +181,12 @@ describe('case', () => {
       await assertRejects(() => addMirror(ctx, 'self', ctx.root), 'usage', /is inside the case/);
       await assertRejects(() => addMirror(ctx, 'out', join(top, 'c7')), 'usage', /contains the case/);
       assert.equal(existsSync(join(top, 'c7/.satchel-mirror')), false);
+    });
+    it('refuses a file given as the mirror folder, saying it is a file', async () => {
+      const ctx = freshCase('c7c');
+      const file = join(folder('m7c'), 'notes.txt');
+      writeFileSync(file, 'x');
+      await assertRejects(() => addMirror(ctx, 'f', file), 'usage', /is a file, not a folder/);
     });
     it('refuses a folder inside another mirror or containing one (each sync would nest it deeper)', async () => {
       const ctx = freshCase('c7b');

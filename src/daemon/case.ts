@@ -115,6 +115,12 @@ function findCaseAbove(dir: string): string | undefined {
  * `.satchel/config.toml`. Throws `not-a-case` when there is none.
  */
 export function findCaseRoot(startDir: string): string {
+  if (!existsSync(startDir)) {
+    throw new SatchelError('not-a-case', `${resolve(startDir)} does not exist`, {
+      hint: 'check the folder given with -C (or the current folder)',
+      data: { dir: resolve(startDir) },
+    });
+  }
   const root = findCaseAbove(startDir);
   if (root === undefined) {
     throw new SatchelError('not-a-case', `${resolve(startDir)} is not inside a case`, {
@@ -194,10 +200,18 @@ async function underCaseLock<T>(ctx: CaseContext, purpose: string, fn: () => Pro
 /** The real path of `dir`, which must be an existing folder, else an error naming it. */
 function existingFolder(dir: string): string {
   let isDirectory = false;
+  let exists = false;
   try {
     isDirectory = statSync(dir).isDirectory();
+    exists = true;
   } catch {
     /* missing: reported below */
+  }
+  if (exists && !isDirectory) {
+    throw new SatchelError('usage', `the mirror path ${dir} is a file, not a folder`, {
+      hint: "give the folder that is to hold the mirror (for example the file's parent folder, or a new folder)",
+      data: { root: dir },
+    });
   }
   if (!isDirectory) {
     throw new SatchelError('mirror-absent', `the mirror folder ${dir} does not exist`, {

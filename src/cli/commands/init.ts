@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { SatchelError } from '../../core/errors.js';
 import { initCase } from '../../daemon/case.js';
 import { printJson, runAction, say, withJsonOption, type Cli, type JsonOption } from '../output.js';
 
@@ -16,6 +17,11 @@ export function registerInit(program: Command, cli: Cli): void {
       .argument('[dir]', 'the folder to make a case (created when missing)'),
   ).action((dir: string | undefined, options: JsonOption) =>
     runAction(options, async () => {
+      // An empty argument (an unset variable in a script) must not mean the current folder.
+      if (dir !== undefined && dir.trim() === '')
+        throw new SatchelError('usage', 'init: the folder argument is empty', {
+          hint: 'give a folder (`satchel init ~/work`), or none for the current folder',
+        });
       const created = initCase(resolve(cli.dir(), dir ?? '.'));
       if (options.json) return printJson({ case: created.root, name: created.name });
       say(
