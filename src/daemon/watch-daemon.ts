@@ -222,6 +222,11 @@ export class WatchDaemon implements WorkerHost {
       ignore: this.#ignore,
     });
     for (const r of reports) await this.#afterFull(this.#workers.get(r.mirror)!, r, caseChanged, true);
+    // Answering other commands before saying `started`: once started, `sync`, `resolve` and
+    // `eject` reach this daemon.
+    this.#control = await serveControl(controlSocketPath(this.#stateDir), (request) =>
+      this.#onRequest(request),
+    );
     this.#log.write({
       event: 'started',
       message: `watching ${ctx.root} (${this.#caseWatcher.backend}) with ${present.length} mirror(s)`,
@@ -232,9 +237,6 @@ export class WatchDaemon implements WorkerHost {
     // now that the daemon goes idle (V8 would otherwise keep it until more allocation).
     collectGarbage();
     for (const w of this.#workers.values()) w.resume();
-    this.#control = await serveControl(controlSocketPath(this.#stateDir), (request) =>
-      this.#onRequest(request),
-    );
     this.changed();
   }
 

@@ -174,11 +174,12 @@ export async function watchCaseClashScenario(stick: StickInfo): Promise<void> {
         () => readFileSync(join(stickDir, 'README.md'), 'utf8') === 'upper, edited\n',
       );
       writeFileSync(join(c.path, 'Readme.md'), 'mixed, edited\n');
+      // Another save of the replicated name after it: once that is on the stick, the daemon has
+      // handled the clashing save before it (each problem is logged once, not again).
+      writeFileSync(join(c.path, 'README.md'), 'upper, edited twice\n');
       await waitUntil(
-        'a second case-clash problem for Readme.md',
-        () =>
-          readEvents(c.path).filter((e) => e.event === 'problem' && e.paths?.includes('Readme.md')).length >=
-          2,
+        'the second edit of README.md on the stick',
+        () => readFileSync(join(stickDir, 'README.md'), 'utf8') === 'upper, edited twice\n',
       );
     } finally {
       await stopWatch(w);
@@ -187,9 +188,9 @@ export async function watchCaseClashScenario(stick: StickInfo): Promise<void> {
       readdirSync(stickDir).filter((n) => n.toLowerCase() === 'readme.md'),
       ['README.md'],
     );
-    assert.equal(readFileSync(join(stickDir, 'README.md'), 'utf8'), 'upper, edited\n');
+    assert.equal(readFileSync(join(stickDir, 'README.md'), 'utf8'), 'upper, edited twice\n');
     assert.equal(readFileSync(join(stickDir, 'docs', 'Guide.txt'), 'utf8'), 'guide\n');
-    assert.equal(readFileSync(join(c.path, 'README.md'), 'utf8'), 'upper, edited\n');
+    assert.equal(readFileSync(join(c.path, 'README.md'), 'utf8'), 'upper, edited twice\n');
     assert.equal(readFileSync(join(c.path, 'Readme.md'), 'utf8'), 'mixed, edited\n');
     assert.equal(readFileSync(join(c.path, 'docs', 'guide.txt'), 'utf8'), 'other guide\n');
     const conflictCopies = [...readTree(c.path).keys(), ...readTree(stickDir).keys()].filter((p) =>

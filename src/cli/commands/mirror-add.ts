@@ -87,7 +87,8 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
               ? ` (it already held this case's marker: the same mirror as on another computer)`
               : ' (marker written)'),
         );
-        if (added.config.capabilities) say(`  storage: ${describeCapabilities(added.config.capabilities)}`);
+        if (added.config.capabilities)
+          say(`  storage: ${describeCapabilities(added.config.capabilities, added.config.encrypt)}`);
         say('next: `satchel sync` copies the case there');
       }),
     ),

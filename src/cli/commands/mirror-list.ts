@@ -37,12 +37,16 @@ export function mirrorInfo(name: string, mirror: MirrorConfig, present: boolean)
   };
 }
 
-/** What a mirror's storage cannot do like the case can, in a few words ("FAT-like" limits). */
-export function describeCapabilities(caps: Capabilities): string {
+/**
+ * What a mirror's storage cannot do like the case can, in a few words ("FAT-like" limits); an
+ * encrypted mirror holds no links and shorter names than its folder could.
+ */
+export function describeCapabilities(caps: Capabilities, encrypted = false): string {
   const notes: string[] = [];
+  if (encrypted) notes.push('encrypted (names up to 143 bytes)');
   if (caps.mtimeGranularityMs > 1) notes.push(`times to ${caps.mtimeGranularityMs / 1000} s`);
   if (!caps.caseSensitive) notes.push('case-insensitive names');
-  if (!caps.symlinks) notes.push('no symlinks');
+  if (!caps.symlinks || encrypted) notes.push('no symlinks');
   if (!caps.executableBit) notes.push('no executable bit');
   if (caps.forbiddenChars !== '')
     notes.push(`names with ${[...caps.forbiddenChars].join(' ')} stored encoded`);
@@ -90,7 +94,8 @@ export function registerMirrorList(mirror: Command, cli: Cli): void {
             say(
               `${info.name.padEnd(width)}  ${info.present ? 'present' : 'absent '}  ${info.url}${extra ? `  (${extra})` : ''}`,
             );
-            if (info.capabilities) say(`${' '.repeat(width)}  ${describeCapabilities(info.capabilities)}`);
+            if (info.capabilities)
+              say(`${' '.repeat(width)}  ${describeCapabilities(info.capabilities, info.encrypt)}`);
           }
         }),
       ),
