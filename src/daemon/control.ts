@@ -1,8 +1,9 @@
 /**
  * @module daemon/control
- * A running `satchel watch` answers requests from other `satchel` commands (`eject`, and `sync` and
- * `resolve` while the daemon holds the case) over a Unix socket: `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that
- * path would be too long for a socket name. One JSON request per connection, one JSON answer.
+ * A running `satchel watch` answers requests from other `satchel` commands (`eject`, and `sync`
+ * and `resolve`, which the daemon's hold on the case would refuse otherwise) over a Unix socket:
+ * `<case>/.satchel/daemon.sock`, or a socket under the temp folder when that path would be too
+ * long for a socket name. One JSON request per connection, one JSON answer.
  * The socket is created with mode 0600: only the case's owner can talk to the daemon.
  */
 import { createHash } from 'node:crypto';

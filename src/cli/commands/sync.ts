@@ -117,7 +117,6 @@ export function registerSync(program: Command, cli: Cli): void {
   ).action((mirrors: string[], options: SyncCommandOptions) =>
     runAction(options, () =>
       withCase(cli, async (ctx) => {
-        // Loaded on demand: only the commands that sync pay for the engine and the replicas.
         // A running `satchel watch` holds the case: it does the sync (and lifts a halt when asked).
         const allowMassDelete = options.allowMassDelete === true;
         const viaDaemon =
@@ -126,6 +125,7 @@ export function registerSync(program: Command, cli: Cli): void {
             : ((await askRunningDaemon(join(ctx.root, STATE_DIR_NAME), {
                 sync: { mirrors, allowMassDelete },
               })) as { sync?: MirrorReport[] } | undefined);
+        // Loaded on demand: only the commands that sync pay for the engine and the replicas.
         const { syncCase } = await import('../../daemon/sync-engine.js');
         const reports =
           viaDaemon?.sync ??
