@@ -8,14 +8,15 @@
  * written only after both commits returned, i.e. after the changes it records are durable.
  */
 import type { Capabilities } from '../core/capabilities.js';
-import { parentPath, type Entry, type Snapshot } from '../core/entry.js';
+import { parentPath, sameEntry, type Entry, type Snapshot } from '../core/entry.js';
+import { inScope } from '../core/scope.js';
 import type { Conflict, Operation, PairPlan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import { reconcile } from '../core/reconcile.js';
 import { checkMassDelete, mostDeletes } from '../core/safety.js';
 import { ancestorUpdates, applyOperations, mirrorView } from '../core/snapshot-ops.js';
 import type { CachedHash, OperationResult, PreparedApply, Replica, ScanResult } from '../replica/replica.js';
-import type { StateStore } from '../state/state-store.js';
+import type { Intent, StateStore } from '../state/state-store.js';
 
 /** One operation of a dry run, for display. */
 export interface PlannedOperation {
@@ -175,6 +176,68 @@ async function stageBoth(input: PairInput, plan: PairPlan): Promise<[PreparedApp
   }
 }
 
+/** The file writes and renames of `plan` on either side, as intents to record before the commits. */
+function planIntents(plan: PairPlan): Intent[] {
+  const intents: Intent[] = [];
+  for (const [side, ops] of [
+    ['mirror', plan.mirrorOps],
+    ['case', plan.caseOps],
+  ] as const) {
+    for (const op of ops) {
+      if (op.type === 'write') intents.push({ side, path: op.path, entry: op.entry });
+      else if (op.type === 'rename') intents.push({ side, path: op.to, from: op.from });
+    }
+  }
+  return intents;
+}
+
+/**
+ * Settles the intents a sync killed during its commit left behind (crash safety), in plan
+ * order. A rename whose side now has `path` and no longer `from` happened: the ancestor's
+ * entries move with it. A write whose side now holds exactly the intended content happened, and
+ * both sides agreed on that version at that moment: it becomes the ancestor. The changes are
+ * stored at once. Without this, an edit made after such a kill met an ancestor from before the
+ * commit and looked like a change on both sides: a false conflict. An intent its side does not
+ * bear out (the commit never got there, or the path changed since) says nothing and is
+ * forgotten. A scoped cycle settles only the intents in its scope.
+ */
+function settleIntents(input: PairInput, ancestor: Map<string, Entry>): void {
+  const intents = input.state.loadIntents(input.mirrorId);
+  if (intents.length === 0) return;
+  const settled: string[] = [];
+  const updates = new Map<string, Entry | undefined>();
+  const set = (path: string, entry: Entry | undefined): void => {
+    if (entry === undefined) ancestor.delete(path);
+    else ancestor.set(path, entry);
+    updates.set(path, entry);
+  };
+  for (const intent of intents) {
+    const paths = 'from' in intent ? [intent.path, intent.from] : [intent.path];
+    if (input.scope !== undefined && !paths.every((p) => inScope(p, input.scope!))) continue;
+    settled.push(intent.path);
+    const snapshot = (intent.side === 'mirror' ? input.mirrorScan : input.caseScan).snapshot;
+    if ('from' in intent) {
+      if (!snapshot.has(intent.path) || snapshot.has(intent.from)) continue;
+      const prefix = `${intent.from}/`;
+      for (const [p, e] of [...ancestor]) {
+        if (p !== intent.from && !p.startsWith(prefix)) continue;
+        set(p, undefined);
+        set(intent.path + p.slice(intent.from.length), e);
+      }
+      continue;
+    }
+    const now = snapshot.get(intent.path);
+    if (
+      now?.kind === 'file' &&
+      now.hash === intent.entry.hash &&
+      !sameEntry(ancestor.get(intent.path), intent.entry)
+    )
+      set(intent.path, intent.entry);
+  }
+  input.state.updateAncestor(input.mirrorId, updates);
+  input.state.forgetIntents(input.mirrorId, input.scope === undefined ? 'all' : settled);
+}
+
 /**
  * `ancestor` without the entries of ignored paths (and what is below them): left out of this
  * cycle, they are neither reconciled nor changed in the store. Only paths that neither scan
@@ -212,6 +275,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     mirrorScan.snapshot,
     input.ignore,
   );
+  if (!input.dryRun) settleIntents(input, ancestor);
   const scanProblems = [...caseScan.problems, ...mirrorScan.problems];
   const plan = reconcile({
     ancestor,
@@ -286,6 +350,8 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
 
   // Stage everything on both sides first: every content source is read before anything changes.
   const [mirrorSide, caseSide] = await stageBoth(input, plan);
+  const intents = planIntents(plan);
+  state.recordIntents(input.mirrorId, intents);
   let mirrorResults: readonly OperationResult[];
   try {
     mirrorResults = await mirrorSide.commit();
@@ -317,6 +383,8 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     input.mirrorId,
     ancestorUpdates(ancestor, caseAfter, mirrorAfter, input.mirrorCapabilities),
   );
+  // A full cycle settled every earlier intent first: none is left but its own.
+  state.forgetIntents(input.mirrorId, input.scope === undefined ? 'all' : intents.map((x) => x.path));
   const mirrorHashes = hashesAfter(mirrorScan.hashes, mirrorAfter);
   // A file left alone for a problem keeps what the cache knew of it: an encrypted mirror
   // recognizes a file cut at a chunk boundary by it, on every sync until the file changes again.

@@ -7,10 +7,12 @@
  *
  * Crash safety: every update is one transaction. The sync engine records an ancestor entry only
  * after the operation it describes is durable on both sides, so a kill at any point leaves the
- * previous, still true, agreement; the next sync then sees both sides equal and converges.
+ * previous, still true, agreement; the next sync then sees both sides equal and converges. The
+ * writes and renames a sync is about to commit are recorded first as intents, so that the next
+ * sync can tell which of them happened even when the user edited the files since.
  */
 import Database from 'better-sqlite3';
-import type { Entry } from '../core/entry.js';
+import type { Entry, FileEntry } from '../core/entry.js';
 import { normalizeScope, scopeAncestors } from '../core/scope.js';
 import type { Conflict } from '../core/plan.js';
 import type { CachedHash, HashCache } from '../replica/replica.js';
@@ -43,6 +45,25 @@ export interface MirrorStatusRecord {
   /** Set while the mirror is halted by a safety check, with the reason. */
   readonly halted?: string;
 }
+
+/**
+ * A file write or a rename about to be committed on one side of a pair, recorded before the
+ * commit and forgotten once the ancestor says what the commit did (see `daemon/pair-sync.ts`).
+ */
+export type Intent =
+  | {
+      /** Where the file is written. */
+      readonly side: 'case' | 'mirror';
+      readonly path: string;
+      /** The entry it is written as (the other side's version). */
+      readonly entry: FileEntry;
+    }
+  | {
+      /** Where `from` is renamed to `path`. */
+      readonly side: 'case' | 'mirror';
+      readonly path: string;
+      readonly from: string;
+    };
 
 /** A case file made read-only while an incoming change for it is pending. */
 export interface LockRecord {
@@ -83,6 +104,10 @@ CREATE TABLE IF NOT EXISTS conflict_copy (
   reason TEXT NOT NULL, detected_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS mirror_status (name TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lock (path TEXT PRIMARY KEY, mode INTEGER NOT NULL, since INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intent (
+  mirror_id TEXT NOT NULL, seq INTEGER NOT NULL, path TEXT NOT NULL, side TEXT NOT NULL,
+  renamed_from TEXT, hash TEXT, size INTEGER, mtime_ms REAL, executable INTEGER,
+  PRIMARY KEY (mirror_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queue (
   mirror_id TEXT NOT NULL, path TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY (mirror_id, path)) WITHOUT ROWID;
@@ -316,6 +341,7 @@ export class StateStore {
       this.db.prepare('DELETE FROM mirror_status WHERE name = ?').run(mirrorName);
       this.db.prepare('DELETE FROM conflict_copy WHERE mirror = ?').run(mirrorName);
       this.db.prepare('DELETE FROM queue WHERE mirror_id = ?').run(mirrorId);
+      this.db.prepare('DELETE FROM intent WHERE mirror_id = ?').run(mirrorId);
     })();
     this.loadedCaches.delete(`mirror:${mirrorId}`);
   }
@@ -353,6 +379,72 @@ export class StateStore {
       reason: r.reason,
       detectedAt: r.detected_at,
     }));
+  }
+
+  /** Records the writes and renames about to be committed on pair `mirrorId`, in plan order. */
+  recordIntents(mirrorId: string, intents: readonly Intent[]): void {
+    if (intents.length === 0) return;
+    const put = this.db.prepare(
+      'INSERT OR REPLACE INTO intent (mirror_id, seq, path, side, renamed_from, hash, size, mtime_ms, executable) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      const first = (
+        this.db
+          .prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM intent WHERE mirror_id = ?')
+          .get(mirrorId) as {
+          n: number;
+        }
+      ).n;
+      intents.forEach((intent, i) => {
+        if ('from' in intent)
+          put.run(mirrorId, first + i, intent.path, intent.side, intent.from, null, null, null, null);
+        else {
+          const e = intent.entry;
+          put.run(
+            mirrorId,
+            first + i,
+            intent.path,
+            intent.side,
+            null,
+            e.hash,
+            e.size,
+            e.mtimeMs,
+            e.executable ? 1 : 0,
+          );
+        }
+      });
+    })();
+  }
+
+  /** The intents recorded for pair `mirrorId` and not forgotten (a sync killed during its commit), in order. */
+  loadIntents(mirrorId: string): Intent[] {
+    const rows = this.db
+      .prepare(
+        'SELECT path, side, renamed_from, hash, size, mtime_ms, executable FROM intent WHERE mirror_id = ? ORDER BY seq',
+      )
+      .raw()
+      .all(mirrorId) as [string, string, string | null, string | null, number, number, number][];
+    return rows.map(([path, s, from, hash, size, mtimeMs, executable]): Intent => {
+      const side = s === 'case' ? 'case' : 'mirror';
+      if (from !== null) return { side, path, from };
+      return {
+        side,
+        path,
+        entry: { kind: 'file', hash: hash ?? '', size, mtimeMs, executable: executable === 1 },
+      };
+    });
+  }
+
+  /** Forgets the recorded intents on pair `mirrorId` for `paths` (`'all'`: every one). */
+  forgetIntents(mirrorId: string, paths: Iterable<string> | 'all'): void {
+    if (paths === 'all') {
+      this.db.prepare('DELETE FROM intent WHERE mirror_id = ?').run(mirrorId);
+      return;
+    }
+    const del = this.db.prepare('DELETE FROM intent WHERE mirror_id = ? AND path = ?');
+    this.db.transaction(() => {
+      for (const path of paths) del.run(mirrorId, path);
+    })();
   }
 
   /** Forgets the conflict whose losing version was kept at `copyPath`. */

@@ -2,7 +2,7 @@
  * @module test/integration/crash
  * The SIGKILL test: `satchel sync` is killed at many points of real runs (a first copy of
  * 2,000 files, then syncs carrying edits, deletes and renames made on both sides), each kill
- * followed by another sync that is sometimes killed too. After every round a clean sync must
+ * followed by another sync that is sometimes killed too, and by more edits in the case. After every round a clean sync must
  * leave the case and the mirror identical, with every file the model expects, no temporary
  * file anywhere, no conflict copy (nothing conflicted, so none may appear) and no case file
  * left read-only by an interrupted incoming change.
@@ -12,10 +12,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renameSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { satchelOk, spawnSatchel } from '../helpers/cli.js';
-import { assertQuietSync, createCase, sync, type TestCase } from '../helpers/case.js';
+import { assertQuietSync, createCase, mirrorList, sync, type TestCase } from '../helpers/case.js';
+import { StateStore } from '../../src/state/state-store.js';
 import { sleep } from '../helpers/process.js';
 import { withTempDir } from '../helpers/temp.js';
 import {
@@ -94,6 +95,13 @@ async function killRound(w: World, syncMs: number, kills: number): Promise<numbe
   for (let i = 0; i < kills; i++) {
     await killedSync(w, 3 + w.rand() * syncMs);
     if (w.rand() < 0.4) await killedSync(w, 3 + w.rand() * syncMs * 0.5);
+  }
+  // The user goes on editing after the kills, also files the killed sync may have written onto
+  // the mirror without recording them (no conflict may come of that).
+  for (const p of pick(w, 15, (i) => i < CASE_FOLDERS)) {
+    const content = makeContent(w.rand, `r${w.round} after the kills ${p}`);
+    writeTree(w.c.path, { [p]: content });
+    w.model.set(p, content);
   }
   const started = Date.now();
   const report = await sync(w.c, ['m']);
@@ -187,6 +195,37 @@ function mutate(w: World): void {
     }
   }
 }
+
+test('killed after a file was renamed onto the mirror but before it was recorded: a later edit is no conflict', async () => {
+  await withTempDir('crash-intent', async (root) => {
+    const c = await createCase(root, { m: undefined });
+    writeTree(c.path, { 'notes.txt': 'v1\n' });
+    await sync(c, ['m']);
+    const id = (await mirrorList(c)).mirrors.find((m) => m.name === 'm')!.id;
+    // What a sync killed in that moment leaves: the case's v2 renamed onto the mirror, the write's
+    // intent recorded, the ancestor still at v1.
+    writeTree(c.path, { 'notes.txt': 'v2\n' });
+    const st = statSync(join(c.path, 'notes.txt'));
+    copyFileSync(join(c.path, 'notes.txt'), join(c.mirrors.m!, 'notes.txt'));
+    utimesSync(join(c.mirrors.m!, 'notes.txt'), st.atime, st.mtime);
+    const state = StateStore.open(join(c.path, '.satchel', 'state.db'));
+    state.recordIntents(id, [
+      {
+        side: 'mirror',
+        path: 'notes.txt',
+        entry: { kind: 'file', hash: sha256('v2\n'), size: 3, mtimeMs: st.mtimeMs, executable: false },
+      },
+    ]);
+    state.close();
+    // The user edits on; the next sync finds v2 on the mirror: that write happened.
+    writeTree(c.path, { 'notes.txt': 'v3, edited after the kill\n' });
+    const report = await sync(c, ['m']);
+    assert.deepEqual(report.mirrors[0]?.conflicts, [], JSON.stringify(report));
+    assert.equal(readFileSync(join(c.mirrors.m!, 'notes.txt'), 'utf8'), 'v3, edited after the kill\n');
+    assert.deepEqual(conflictCopies(readTree(c.path)), []);
+    await assertQuietSync(c);
+  });
+});
 
 test('SIGKILL at any point of a sync loses nothing and leaves no debris', { timeout: 300_000 }, async () => {
   const seed = Number(process.env.SATCHEL_CRASH_SEED ?? Date.now() % 1_000_000);
