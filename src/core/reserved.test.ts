@@ -8,14 +8,19 @@ it('isSatchelInternal: the state folder, the root marker and temporary files', (
     '.satchel',
     '.satchel/state.db',
     '.satchel-mirror',
+    // Another case's state, another mirror's marker, below the root.
+    'a/.satchel',
+    'a/b/.satchel/state.db',
+    'a/.satchel-mirror',
     '.satchel-tmp-0123456789abcdef',
     'a/b/.satchel-tmp-fedcba9876543210',
     'a/.satchel-tmp-probe-0123456789ab/f',
     'a/.satchel-tmp-x/.satchel-tmp-0000000000000001',
   ];
   const ordinary = [
-    'a/.satchel',
-    'a/.satchel-mirror',
+    'a/.satchelignore',
+    'a/.satchel-notes',
+    'a/.satchel-mirror/x',
     '.satchelignore',
     '.satchel-mirror/x',
     'satchel',

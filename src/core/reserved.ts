@@ -33,10 +33,16 @@ export function tempSuffix(n: number): string {
   return n.toString(16).padStart(16, '0');
 }
 
+/** Where a state folder or a marker may start below the root. */
+const NESTED_STATE = `/${STATE_DIR_NAME}`;
+
 /**
- * Whether `path` (relative, `/`-separated) is one of Satchel's own: the root-level state folder
- * or anything below it, the root-level marker, or any path with a segment that is a temporary
- * name ({@link isTempName}: a temporary file, or anything below a temporary folder).
+ * Whether `path` (relative, `/`-separated) is one of Satchel's own: a state folder or anything
+ * below it, a marker, or any path with a segment that is a temporary name ({@link isTempName}:
+ * a temporary file, or anything below a temporary folder). State folders and markers below the
+ * root belong to another case or mirror kept inside this case (a nested case, a mirror folder of
+ * another case): never replicated, as a database copied while in use is no copy, and a second
+ * marker could be taken for that mirror.
  */
 export function isSatchelInternal(path: string): boolean {
   // Called for every path of every scan: plain string tests first, no splitting.
@@ -46,6 +52,11 @@ export function isSatchelInternal(path: string): boolean {
   )
     return true;
   if (path === MARKER_NAME) return true;
+  for (let i = path.indexOf(NESTED_STATE); i >= 0; i = path.indexOf(NESTED_STATE, i + 1)) {
+    const end = i + NESTED_STATE.length;
+    if (end === path.length || path[end] === '/') return true;
+    if (path.endsWith(MARKER_NAME) && path.length === i + 1 + MARKER_NAME.length) return true;
+  }
   for (
     let at = path.startsWith(TEMP_PREFIX) ? 0 : nestedTemp(path, 0);
     at >= 0;

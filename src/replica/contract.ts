@@ -429,8 +429,14 @@ export function runReplicaContract(options: ReplicaContractOptions): void {
       await p.write('d/real.txt', 'real');
       // A user's file that only starts like a temporary name is ordinary (and kept).
       await p.write(`d/${TEMP_PREFIX}notes.txt`, 'mine');
+      // Another case's state and another mirror's marker kept inside: never replicated.
+      await p.write(`d/inner/${STATE_DIR_NAME}/state.db`, 'nested state');
+      await p.write(`d/inner/${MARKER_NAME}`, '{}');
       const result = await scan(replica);
-      assert.deepEqual([...result.snapshot.keys()], ['d', `d/${TEMP_PREFIX}notes.txt`, 'd/real.txt']);
+      assert.deepEqual(
+        [...result.snapshot.keys()],
+        ['d', `d/${TEMP_PREFIX}notes.txt`, 'd/inner', 'd/real.txt'],
+      );
       await noTemps(poke, 'never scans internal files…');
     });
 

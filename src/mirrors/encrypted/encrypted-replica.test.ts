@@ -29,7 +29,9 @@ async function encrypted(content: Buffer, keys: CryptKeys): Promise<Buffer> {
 function storedPath(names: NameCipher, path: string): string {
   return path
     .split('/')
-    .map((s) => (isTempName(s) || s === MARKER_NAME || s === STATE_DIR_NAME ? s : names.encryptSegment(s)))
+    .map((s, i) =>
+      isTempName(s) || (i === 0 && (s === MARKER_NAME || s === STATE_DIR_NAME)) ? s : names.encryptSegment(s),
+    )
     .join('/');
 }
 

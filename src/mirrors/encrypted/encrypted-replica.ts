@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Capabilities } from '../../core/capabilities.js';
+import { isSatchelInternal } from '../../core/reserved.js';
 import { comparePaths, type Entry, type FileEntry, type Snapshot } from '../../core/entry.js';
 import type { Operation, WriteOperation } from '../../core/plan.js';
 import type { Problem } from '../../core/problem.js';
@@ -164,7 +165,8 @@ export class EncryptedReplica implements Replica {
           undecryptable(stored, isDirectory);
           return true;
         }
-        return options.ignore(path, isDirectory);
+        // Satchel's own names below the root (another case's state) are stored encrypted.
+        return isSatchelInternal(path) || options.ignore(path, isDirectory);
       },
     });
 

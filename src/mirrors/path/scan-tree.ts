@@ -295,8 +295,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
       });
       return;
     }
-    // Below the root only temporary names are Satchel's, and those were handled above.
-    if (parent === '' && isSatchelInternal(path)) return;
+    if (isSatchelInternal(path)) return;
     const at = i * LISTING_FIELDS;
     const kind = listing.info[at]!;
     try {
