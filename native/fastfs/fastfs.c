@@ -452,25 +452,38 @@ static napi_value copy_result(napi_env env, const copy_t* c) {
 }
 
 /* Reads (src, temp, mode, mtimeMs, flush) into the copy job; false after throwing. */
+/* Reads (mode, mtimeMs, flush) from argv[2..4] into `c` (copy and writeNew alike); 0 after throwing. */
+static int settle_args(napi_env env, napi_value* argv, copy_t* c, const char* what) {
+  bool flush = false;
+  if (napi_get_value_double(env, argv[2], &c->mode) != napi_ok ||
+      napi_get_value_double(env, argv[3], &c->mtime_ms) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &flush) != napi_ok) {
+    char message[128];
+    snprintf(message, sizeof message, "%s: mode and mtimeMs must be numbers, flush a boolean", what);
+    napi_throw_type_error(env, NULL, message);
+    return 0;
+  }
+  c->flush = flush;
+  return 1;
+}
+
+/* Reads two paths from argv[0..1] into malloc'ed strings (neither left on failure); 0 after throwing. */
+static int two_paths(napi_env env, napi_value* argv, char** first, char** second) {
+  if ((*first = path_arg(env, argv[0])) == NULL) return 0;
+  if ((*second = path_arg(env, argv[1])) == NULL) {
+    free(*first);
+    *first = NULL;
+    return 0;
+  }
+  return 1;
+}
+
 static int copy_args(napi_env env, napi_value* argv, size_t argc, char** src, char** temp, copy_t* c) {
   if (argc < 5) {
     napi_throw_type_error(env, NULL, "fastfs.copy(src, temp, mode, mtimeMs, flush): arguments missing");
     return 0;
   }
-  bool flush = false;
-  if (napi_get_value_double(env, argv[2], &c->mode) != napi_ok ||
-      napi_get_value_double(env, argv[3], &c->mtime_ms) != napi_ok ||
-      napi_get_value_bool(env, argv[4], &flush) != napi_ok) {
-    napi_throw_type_error(env, NULL, "fastfs.copy: mode and mtimeMs must be numbers, flush a boolean");
-    return 0;
-  }
-  c->flush = flush;
-  if ((*src = path_arg(env, argv[0])) == NULL) return 0;
-  if ((*temp = path_arg(env, argv[1])) == NULL) {
-    free(*src);
-    return 0;
-  }
-  return 1;
+  return settle_args(env, argv, c, "fastfs.copy") && two_paths(env, argv, src, temp);
 }
 
 static napi_value copy_sync(napi_env env, napi_callback_info info) {
@@ -647,15 +660,8 @@ static int write_args(napi_env env, napi_value* argv, size_t argc, char** temp, 
     napi_throw_type_error(env, NULL, "fastfs.writeNewSync(temp, data, mode, mtimeMs, flush, digest): arguments missing");
     return 0;
   }
-  bool flush = false;
   size_t digest_len = 0;
-  if (napi_get_value_double(env, argv[2], &c->mode) != napi_ok ||
-      napi_get_value_double(env, argv[3], &c->mtime_ms) != napi_ok ||
-      napi_get_value_bool(env, argv[4], &flush) != napi_ok) {
-    napi_throw_type_error(env, NULL, "fastfs.writeNewSync: mode and mtimeMs must be numbers, flush a boolean");
-    return 0;
-  }
-  c->flush = flush;
+  if (!settle_args(env, argv, c, "fastfs.writeNewSync")) return 0;
   if (!bytes_arg(env, argv[1], "fastfs.writeNewSync: data must be a Uint8Array", data, len) ||
       !bytes_arg(env, argv[5], "fastfs.writeNewSync: digest must be a Uint8Array", digest, &digest_len))
     return 0;
@@ -700,12 +706,7 @@ static int rename_args(napi_env env, napi_value* argv, size_t argc, char** from,
     napi_throw_type_error(env, NULL, "fastfs.renameNoReplace(from, to): arguments missing");
     return 0;
   }
-  if ((*from = path_arg(env, argv[0])) == NULL) return 0;
-  if ((*to = path_arg(env, argv[1])) == NULL) {
-    free(*from);
-    return 0;
-  }
-  return 1;
+  return two_paths(env, argv, from, to);
 }
 
 static napi_value rename_sync(napi_env env, napi_callback_info info) {
