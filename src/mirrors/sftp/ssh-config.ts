@@ -2,11 +2,13 @@
  * @module mirrors/sftp/ssh-config
  * The user's SSH habits, read the way OpenSSH reads them, so that an SFTP mirror reaches the same
  * server with the same key as `ssh host` does: a small parser of `~/.ssh/config` (`Host` blocks
- * with patterns and negations, `HostName`, `User`, `Port`, `IdentityFile`, `Include`; the first
- * value obtained for a keyword wins, `IdentityFile` accumulates; `Match` blocks are skipped), and
+ * with patterns and negations, `HostName`, `User`, `Port`, `IdentityFile`, `Include` with glob
+ * patterns as `ssh` expands them (sorted, relative to the SSH folder, inside a `Host` block only for
+ * that block's hosts); the first value obtained for a keyword wins, `IdentityFile` accumulates;
+ * `Match` blocks are skipped), and
  * where that folder is: `SATCHEL_SSH_DIR`, else `~/.ssh` (`HOME`). Pure except for reading files.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 
@@ -72,23 +74,82 @@ function splitLine(line: string): [string, string[]] | undefined {
   return [m[1]!.toLowerCase(), args];
 }
 
-/** Parses config text into blocks; settings before the first `Host` apply to every host. */
-export function parseSshConfig(text: string, dir: string, depth = 0): Block[] {
-  const blocks: Block[] = [{ patterns: ['*'], settings: [] }];
+/** Whether a file name matches one glob component (`*`, `?`, `[...]`; dot files only by a dot). */
+function matchGlobName(name: string, pattern: string): boolean {
+  if (name.startsWith('.') && !pattern.startsWith('.')) return false;
+  let re = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    const close = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (close > 0) {
+      const body = pattern.slice(i + 1, close).replace(/\\/g, '\\\\');
+      re += '[' + (body.startsWith('!') ? '^' + body.slice(1) : body) + ']';
+      i = close;
+    } else re += c.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+  }
+  return new RegExp(re + '$').test(name);
+}
+
+/** The existing files an `Include` argument names, expanded as glob(3) does, sorted per folder. */
+export function expandInclude(absolute: string): string[] {
+  let paths = ['/'];
+  for (const part of absolute.split('/').filter((p) => p !== '')) {
+    const next: string[] = [];
+    for (const base of paths) {
+      if (!/[*?[]/.test(part)) {
+        next.push(join(base, part));
+        continue;
+      }
+      let names: string[];
+      try {
+        names = readdirSync(base).sort();
+      } catch {
+        continue;
+      }
+      for (const name of names) if (matchGlobName(name, part)) next.push(join(base, name));
+    }
+    paths = next;
+  }
+  return paths.filter((f) => {
+    try {
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Parses config text into blocks; settings before the first `Host` apply to `patterns` (every
+ * host at the top of `config`; the including block's hosts for an `Include` inside a block).
+ */
+export function parseSshConfig(
+  text: string,
+  dir: string,
+  depth = 0,
+  patterns: readonly string[] = ['*'],
+): Block[] {
+  const blocks: Block[] = [{ patterns, settings: [] }];
   for (const line of text.split(/\r?\n/)) {
     const parsed = splitLine(line);
     if (parsed === undefined) continue;
     const [key, args] = parsed;
+    const current = blocks[blocks.length - 1]!;
     if (key === 'host') blocks.push({ patterns: args, settings: [] });
     else if (key === 'match') blocks.push({ patterns: undefined, settings: [] });
-    else if (key === 'include' && depth < 8) {
-      // Literal file names only (relative to the SSH folder); globs are left out.
+    else if (key === 'include' && depth < 16) {
       for (const name of args) {
-        const file = isAbsolute(name) ? name : join(dir, name.replace(/^~\//, homedir() + '/'));
-        if (!/[*?]/.test(file) && existsSync(file))
-          blocks.push(...parseSshConfig(readFileSync(file, 'utf8'), dir, depth + 1));
+        const path = name === '~' || name.startsWith('~/') ? homedir() + name.slice(1) : name;
+        for (const file of expandInclude(isAbsolute(path) ? path : join(dir, path))) {
+          const inner = current.patterns;
+          blocks.push(...parseSshConfig(readFileSync(file, 'utf8'), dir, depth + 1, inner ?? []));
+          // What follows the Include belongs to the block that held it again.
+          blocks.push({ patterns: inner, settings: [] });
+        }
       }
-    } else if (args.length > 0) blocks[blocks.length - 1]!.settings.push([key, args.join(' ')]);
+    } else if (args.length > 0) current.settings.push([key, args.join(' ')]);
   }
   return blocks;
 }
