@@ -29,8 +29,15 @@ describe('case folding', () => {
 
   it('respell: mirror names take the case spelling, new names keep theirs below a respelled folder', () => {
     const m = snap({ 'DOCS/Readme.md': F1, 'DOCS/new.txt': F2 });
-    const out = respell(m, [snap({ 'docs/README.md': F1 })]);
+    const { snapshot: out, ownNames } = respell(m, [snap({ 'docs/README.md': F1 })]);
     assert.deepEqual([...out.keys()].sort(), ['docs', 'docs/README.md', 'docs/new.txt']);
     assert.equal(out.get('docs'), D);
+    assert.deepEqual(
+      [...ownNames],
+      [
+        ['docs', 'DOCS'],
+        ['docs/README.md', 'Readme.md'],
+      ],
+    );
   });
 });

@@ -76,6 +76,11 @@ export interface RenameOperation {
    * afterwards (the source's), when that differs from the moved file's own.
    */
   readonly mtimeMs?: number;
+  /**
+   * Only the letter case of the last name changes (`from` and `to` are one name to a
+   * case-insensitive mirror): the other side spells it so.
+   */
+  readonly respell?: true;
 }
 
 /** One change to one side. */

@@ -191,17 +191,23 @@ class World {
         break;
       }
       case 'respell': {
-        // A case-only rename on a case-insensitive mirror, of a name it agreed on with the case
-        // (so that the case keeps one spelling: names made apart that differ only in letter
-        // case clash, which is a scenario test of its own).
+        // A case-only rename on a case-insensitive mirror, of a name it agreed on with the case,
+        // when every mirror is case-insensitive: the new spelling reaches the case and the other
+        // mirror. (Beside a case-sensitive mirror that still edits the old name, both names
+        // would rightly be kept, and clash: a scenario test of its own.) New names take the new
+        // spelling from now on.
         const name = baseName(path);
         const flipped = name === name.toLowerCase() ? name.toUpperCase() : name.toLowerCase();
         const to = parentPath(path) === '' ? flipped : `${parentPath(path)}/${flipped}`;
         const agreed = this.replicas[0]!.has(path) && this.ancestors[r]!.has(path);
-        if (this.caps[r]!.caseSensitive || !agreed || !state.has(path) || to === path) break;
+        const allFold = this.caps.slice(1).every((c) => !c.caseSensitive);
+        if (!allFold || !agreed || !state.has(path) || to === path) break;
         const moved = [...state].filter(([p]) => isSameOrBelow(p, path));
         for (const [p] of moved) state.delete(p);
-        for (const [p, e] of moved) state.set(to + p.slice(path.length), e);
+        for (const [p, e] of moved) {
+          state.set(to + p.slice(path.length), e);
+          this.spellings.set(foldKey(p), to + p.slice(path.length));
+        }
         break;
       }
       case 'rename': {
@@ -232,7 +238,7 @@ class World {
   }
 }
 
-/** Asserts that mirror `r` holds what the case holds, as far as its storage can tell. */
+/** Asserts that mirror `r` holds what the case holds, under the same names, as far as its storage can tell. */
 function assertSameAsCase(world: World, r: number): void {
   const caps = world.caps[r]!;
   const key = caps.caseSensitive ? (p: string) => p : foldKey;
@@ -240,6 +246,12 @@ function assertSameAsCase(world: World, r: number): void {
   const c = index(world.replicas[0]!);
   const m = index(world.replicas[r]!);
   const same = caps.executableBit ? sameEntry : sameContent;
+  // Names are spelled alike too: a change of letter case crosses a case-insensitive mirror.
+  assert.deepEqual(
+    [...world.replicas[r]!.keys()].sort(comparePaths),
+    [...world.replicas[0]!.keys()].sort(comparePaths),
+    `case and m${r} spell names differently`,
+  );
   const keys = [...new Set([...c.keys(), ...m.keys()])].sort(comparePaths);
   for (const k of keys)
     assert.ok(

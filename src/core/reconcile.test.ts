@@ -319,14 +319,18 @@ describe('reconcile: scenarios', () => {
     );
   });
 
-  it('a case-insensitive mirror: spelling differences are invisible, clashing names are reported', () => {
+  it('a case-insensitive mirror: the case spelling wins on a new pair, clashing names are reported', () => {
     const caps = { ...POSIX_CAPABILITIES, caseSensitive: false };
     const c = snap({ 'Docs/README.txt': F1, 'Docs/Read.me': F2, 'Docs/READ.me': F3 });
     const m = snap({ 'docs/readme.TXT': F1, 'docs/READ.me': F3 });
     const pair: SimPair = { ancestor: snap(), caseSnapshot: c, mirrorSnapshot: m };
     const plan = syncPair(pair, { mirrorCapabilities: caps });
     assert.deepEqual(plan.caseOps, []);
-    assert.deepEqual(plan.mirrorOps, []);
+    assert.deepEqual(plan.mirrorOps, [
+      { type: 'rename', from: 'docs', to: 'Docs', expected: D, respell: true },
+      { type: 'rename', from: 'Docs/readme.TXT', to: 'Docs/README.txt', expected: F1, respell: true },
+    ]);
+    assert.deepEqual([...pair.mirrorSnapshot.keys()].sort(), ['Docs', 'Docs/READ.me', 'Docs/README.txt']);
     assert.deepEqual(
       plan.problems.map((p) => [p.path, p.code]),
       [['Docs/Read.me', 'case-clash']],
@@ -337,6 +341,96 @@ describe('reconcile: scenarios', () => {
     pair.caseSnapshot = snap({ 'Docs/Read.me': F2, 'Docs/READ.me': F3 });
     const next = syncPair(pair, { mirrorCapabilities: caps });
     assert.deepEqual(next.mirrorOps, [{ type: 'remove', path: 'Docs/README.txt', expected: F1 }]);
+  });
+
+  it('a case-only rename crosses a case-insensitive mirror: the side that renamed is followed', () => {
+    const caps = { ...POSIX_CAPABILITIES, caseSensitive: false };
+    const start = { 'docs/readme.md': F1, 'docs/sub/x': F2 };
+    const pair: SimPair = { ancestor: snap(start), caseSnapshot: snap(start), mirrorSnapshot: snap(start) };
+    // Renamed in the case: the mirror follows, folder and file.
+    pair.caseSnapshot = snap({ 'Docs/README.md': F1, 'Docs/sub/x': F2 });
+    const out = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(out.caseOps, []);
+    assert.deepEqual(
+      out.mirrorOps.map((op) => [op.type, op.type === 'rename' ? op.from : '', operationPath(op)]),
+      [
+        ['rename', 'docs', 'Docs'],
+        ['rename', 'Docs/readme.md', 'Docs/README.md'],
+      ],
+    );
+    assert.deepEqual([...pair.mirrorSnapshot.keys()].sort(), [
+      'Docs',
+      'Docs/README.md',
+      'Docs/sub',
+      'Docs/sub/x',
+    ]);
+    assert.deepEqual([...pair.ancestor.keys()].sort(), ['Docs', 'Docs/README.md', 'Docs/sub', 'Docs/sub/x']);
+    assert.deepEqual(syncPair(pair, { mirrorCapabilities: caps }).mirrorOps, []);
+
+    // Renamed on the mirror: the case follows, deepest first, and the ancestor takes the spelling.
+    pair.mirrorSnapshot = snap({ 'DOCS/README.md': F1, 'DOCS/Sub/x': F2 });
+    const back = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(back.mirrorOps, []);
+    assert.deepEqual(
+      back.caseOps.map((op) => (op.type === 'rename' ? [op.from, op.to] : [])),
+      [
+        ['Docs/sub', 'Docs/Sub'],
+        ['Docs', 'DOCS'],
+      ],
+    );
+    assert.deepEqual([...pair.caseSnapshot.keys()].sort(), [
+      'DOCS',
+      'DOCS/README.md',
+      'DOCS/Sub',
+      'DOCS/Sub/x',
+    ]);
+    assert.deepEqual([...pair.ancestor.keys()].sort(), ['DOCS', 'DOCS/README.md', 'DOCS/Sub', 'DOCS/Sub/x']);
+    const quiet = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual([quiet.caseOps, quiet.mirrorOps], [[], []]);
+
+    // Both renamed differently: the case's spelling wins.
+    pair.caseSnapshot = snap({ 'DOCS/readme.MD': F1, 'DOCS/Sub/x': F2 });
+    pair.mirrorSnapshot = snap({ 'DOCS/ReadMe.md': F1, 'DOCS/Sub/x': F2 });
+    const both = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(both.caseOps, []);
+    assert.deepEqual(both.mirrorOps, [
+      { type: 'rename', from: 'DOCS/ReadMe.md', to: 'DOCS/readme.MD', expected: F1, respell: true },
+    ]);
+  });
+
+  it('a case-only rename with an edit, on either side, is an edit: no conflict, the new spelling everywhere', () => {
+    const caps = { ...POSIX_CAPABILITIES, caseSensitive: false };
+    const pair: SimPair = {
+      ancestor: snap({ 'notes.txt': F1 }),
+      caseSnapshot: snap({ 'Notes.txt': F2 }),
+      mirrorSnapshot: snap({ 'notes.txt': F1 }),
+    };
+    const out = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(out.conflicts, []);
+    assert.deepEqual([...pair.mirrorSnapshot], [['Notes.txt', F2]]);
+    pair.mirrorSnapshot = snap({ 'NOTES.TXT': F3 });
+    const back = syncPair(pair, { mirrorCapabilities: caps });
+    assert.deepEqual(back.conflicts, []);
+    assert.deepEqual([...pair.caseSnapshot], [['NOTES.TXT', F3]]);
+    assert.deepEqual([...pair.ancestor], [['NOTES.TXT', F3]]);
+  });
+
+  it('a case-only rename on a push-only mirror is always the case spelling; a removed path is not renamed', () => {
+    const caps = { ...POSIX_CAPABILITIES, caseSensitive: false };
+    const pair: SimPair = {
+      ancestor: snap({ 'a.txt': F1, 'b.txt': F2 }),
+      caseSnapshot: snap({ 'a.txt': F1 }),
+      mirrorSnapshot: snap({ 'A.txt': F1, 'B.TXT': F2 }),
+    };
+    const plan = syncPair(pair, { mirrorCapabilities: caps, pushOnly: true });
+    assert.deepEqual(plan.caseOps, []);
+    assert.deepEqual(
+      plan.mirrorOps.map((op) => [op.type, operationPath(op)]),
+      [
+        ['rename', 'a.txt'],
+        ['remove', 'b.txt'],
+      ],
+    );
   });
 
   it('a mirror without executable bits never causes or receives bit changes', () => {

@@ -13,9 +13,11 @@
  * 5. Every version that was the last write on one side and is not in the target at its path
  *    is kept as a conflict copy.
  * 6. Each side's operations are derived from its state and the target ({@link planTransition}).
+ * 7. On a case-insensitive mirror, names spelled differently on the two sides are renamed to
+ *    one spelling ({@link planRespells}).
  */
 import type { Capabilities } from './capabilities.js';
-import { foldKey } from './case-folding.js';
+import { ancestorInCaseSpelling, foldKey, planRespells, respellOperations } from './case-folding.js';
 import { conflictCopyPath } from './conflict-name.js';
 import { parentPath, sameContent, sameEntry, type Entry, type Snapshot } from './entry.js';
 import { findExclusions } from './exclusions.js';
@@ -125,7 +127,9 @@ function conflictReason(loser: Side, lost: Entry, target: Entry | undefined, mir
  * found (each already resolved by keeping both versions) and the problems (paths left alone).
  */
 export function reconcile(input: ReconcileInput): PairPlan {
-  const { ancestor, caseSnapshot, mirrorCapabilities: caps, pushOnly } = input;
+  const { caseSnapshot, mirrorCapabilities: caps, pushOnly } = input;
+  // Towards a case-insensitive mirror, a name whose letter case changed keeps its ancestor.
+  const ancestor = caps.caseSensitive ? input.ancestor : ancestorInCaseSpelling(input.ancestor, caseSnapshot);
 
   // Step 1: the mirror as comparable with the case.
   const view = mirrorView(input.mirrorSnapshot, caseSnapshot, ancestor, caps);
@@ -220,9 +224,25 @@ export function reconcile(input: ReconcileInput): PairPlan {
       copySources: copySources[side],
       withExec,
     });
+  const caseOps = pushOnly ? [] : plan('case', caseSnapshot, mirror, true);
+  const mirrorOps = plan('mirror', mirror, caseSnapshot, caps.executableBit);
+  if (view.ownNames.size === 0) return { caseOps, mirrorOps, conflicts, problems: exclusions.problems };
+
+  // Step 7: names that differ only in letter case between the sides (a case-only rename).
+  const respells = planRespells({
+    ownNames: view.ownNames,
+    ancestor: input.ancestor,
+    caseSnapshot,
+    mirror,
+    target,
+    isExcluded,
+    pushOnly,
+    mirrorMoves: mirrorOps.filter((op) => op.type === 'rename'),
+  });
   return {
-    caseOps: pushOnly ? [] : plan('case', caseSnapshot, mirror, true),
-    mirrorOps: plan('mirror', mirror, caseSnapshot, caps.executableBit),
+    caseOps: [...respells.case, ...respellOperations(caseOps, respells.caseSpellings)],
+    // What the mirror creates takes the new spelling too (its other names resolve either way).
+    mirrorOps: [...respells.mirror, ...respellOperations(mirrorOps, respells.caseSpellings)],
     conflicts,
     problems: exclusions.problems,
   };

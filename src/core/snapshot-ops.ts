@@ -94,6 +94,8 @@ export interface MirrorView {
   readonly snapshot: Snapshot;
   /** Case names a case-insensitive mirror cannot hold next to a sibling (empty otherwise). */
   readonly clashes: readonly CaseClash[];
+  /** Paths whose last name the mirror itself spells differently: path → its spelling. */
+  readonly ownNames: ReadonlyMap<string, string>;
 }
 
 /**
@@ -112,17 +114,18 @@ export function mirrorView(
 ): MirrorView {
   let snapshot = mirror;
   let clashes: CaseClash[] = [];
+  let ownNames: ReadonlyMap<string, string> = new Map();
   if (!capabilities.caseSensitive) {
     clashes = findCaseClashes(caseSnapshot, mirror, ancestor);
     const losers = clashes.map((c) => c.loser);
     const isLoser = (p: string): boolean => losers.some((l) => isSameOrBelow(p, l));
-    snapshot = respell(mirror, [caseSnapshot, ancestor], isLoser);
+    ({ snapshot, ownNames } = respell(mirror, [caseSnapshot, ancestor], isLoser));
   }
   if (!capabilities.executableBit) {
     const order = preferCase ? [caseSnapshot, ancestor] : [ancestor, caseSnapshot];
     snapshot = inheritExecBits(snapshot, order, order);
   }
-  return { snapshot, clashes };
+  return { snapshot, clashes, ownNames };
 }
 
 /** Whether two entries are identical in every recorded field (modification time included). */
@@ -140,13 +143,16 @@ function identical(a: Entry | undefined, b: Entry | undefined): boolean {
  *
  * Pass the mirror's `capabilities` when it is case-insensitive or cannot store executable
  * bits: `mirrorPost` is then compared through {@link mirrorView}, exactly as the planner did.
- * Without it, agreement hidden by spelling or a missing bit would never be recorded.
+ * Without it, agreement hidden by spelling or a missing bit would never be recorded. Paths in
+ * `keep` keep their ancestor entries (a case-only rename the mirror refused: the ancestor's
+ * spelling still tells who renamed).
  */
 export function ancestorUpdates(
   ancestor: Snapshot,
   casePost: Snapshot,
   mirrorPost: Snapshot,
   capabilities?: Pick<Capabilities, 'caseSensitive' | 'executableBit'>,
+  keep: ReadonlySet<string> = new Set(),
 ): Map<string, Entry | undefined> {
   const mirror = capabilities
     ? mirrorView(mirrorPost, casePost, ancestor, capabilities, true).snapshot
@@ -154,7 +160,7 @@ export function ancestorUpdates(
   const changes = new Map<string, Entry | undefined>();
   for (const path of new Set([...ancestor.keys(), ...casePost.keys(), ...mirror.keys()])) {
     const caseEntry = casePost.get(path);
-    if (!sameEntry(caseEntry, mirror.get(path))) continue;
+    if (keep.has(path) || !sameEntry(caseEntry, mirror.get(path))) continue;
     if (!identical(caseEntry, ancestor.get(path))) changes.set(path, caseEntry);
   }
   return changes;

@@ -14,6 +14,7 @@ import { POSIX_CAPABILITIES } from './capabilities.js';
 import { foldKey } from './case-folding.js';
 import {
   ancestorsOf,
+  baseName,
   isSameOrBelow,
   parentPath,
   type Entry,
@@ -150,10 +151,13 @@ export function applyStrictly(
       }
       case 'rename': {
         check(op, op.from, op.expected);
-        check(op, op.to, undefined);
-        parentIsDir(op, op.to);
         const from = at(op.from);
-        const to = at(op.to);
+        // A case-only rename on a case-insensitive replica finds itself at `to`; it takes the new spelling.
+        const respell = insensitive && op.respell === true && at(op.to) === from;
+        if (!respell) check(op, op.to, undefined);
+        parentIsDir(op, op.to);
+        const toParent = parentPath(op.to);
+        const to = !respell ? at(op.to) : toParent === '' ? op.to : `${at(toParent)}/${baseName(op.to)}`;
         const moved = [...state].filter(([p]) => isSameOrBelow(p, from));
         for (const [p] of moved) state.delete(p);
         for (const [p, e] of moved) state.set(to + p.slice(from.length), e);

@@ -373,15 +373,26 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     caseSensitive: input.mirrorCapabilities.caseSensitive,
     executableBit: true,
   }).snapshot;
+  // A case-only rename in the case renames the mirror's names as the planner saw them, too
+  // (the mirror's operations use the new spelling); one the mirror refused leaves the
+  // ancestor's spelling as it was, to be tried again.
+  const caseRespells = plan.caseOps.filter(
+    (op, i) => op.type === 'rename' && op.respell && caseResults[i]?.ok,
+  );
   const mirrorAfter = applyOperations(
-    mirrorSeen,
+    applyOperations(mirrorSeen, caseRespells),
     plan.mirrorOps,
     (i) => mirrorResults[i]?.ok === true,
     storedOf(mirrorResults),
   );
+  const refusedRespells = new Set(
+    plan.mirrorOps.flatMap((op, i) =>
+      op.type === 'rename' && op.respell && mirrorResults[i]?.ok !== true ? [op.from, op.to] : [],
+    ),
+  );
   state.updateAncestor(
     input.mirrorId,
-    ancestorUpdates(ancestor, caseAfter, mirrorAfter, input.mirrorCapabilities),
+    ancestorUpdates(ancestor, caseAfter, mirrorAfter, input.mirrorCapabilities, refusedRespells),
   );
   // A full cycle settled every earlier intent first: none is left but its own.
   state.forgetIntents(input.mirrorId, input.scope === undefined ? 'all' : intents.map((x) => x.path));

@@ -11,10 +11,11 @@
  *   `．`, trailing space → `␠`) and decoded exactly on the way back, also into another case;
  * - `README` beside `readme` is a `case-clash` problem, never an overwrite;
  * - a symbolic link is a `symlink-unsupported` problem, and the case keeps its link;
- * - mtimes are compared within the granularity, so a second sync copies nothing again.
+ * - mtimes are compared within the granularity, so a second sync copies nothing again;
+ * - a rename that only changes letter case crosses the stick in both directions.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { mirrorReport, type MirrorSyncReport } from './cli.js';
@@ -277,6 +278,52 @@ export async function repeatSyncScenario(stick: StickInfo): Promise<void> {
   });
 }
 
+/** Renames `from` to `to` (names that differ in letter case) through another name, as any driver takes it. */
+function renameCaseOnly(from: string, to: string): void {
+  renameSync(from, `${to}.renaming`);
+  renameSync(`${to}.renaming`, to);
+}
+
+/** Every path under `dir`, spelled as stored, sorted (the marker left out). */
+function spellings(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((p) => p !== '.satchel-mirror').sort();
+}
+
+/**
+ * A rename that only changes letter case (`readme.md` → `README.md`, a folder too) crosses the
+ * stick both ways: the stick's names follow the case's, and a rename made on the stick reaches
+ * the case; then both stay quiet.
+ */
+export async function caseOnlyRenameScenario(stick: StickInfo): Promise<void> {
+  await withStickCase(stick, 'respell', async (c, stickDir) => {
+    writeTree(c.path, { 'readme.md': 'read me\n', 'docs/a.txt': 'a\n', 'docs/sub/b.txt': 'b\n' });
+    await sync(c);
+    renameCaseOnly(join(c.path, 'readme.md'), join(c.path, 'README.md'));
+    renameCaseOnly(join(c.path, 'docs'), join(c.path, 'Docs'));
+    renameCaseOnly(join(c.path, 'Docs', 'a.txt'), join(c.path, 'Docs', 'A.txt'));
+    const out = mirrorReport(await sync(c), 'stick');
+    assert.deepEqual(out.problems, []);
+    const expected = ['Docs', 'Docs/A.txt', 'Docs/sub', 'Docs/sub/b.txt', 'README.md'];
+    assert.deepEqual(spellings(stickDir), expected, 'the stick kept the old spelling');
+    assertStickMatches(c, stick);
+    await assertQuietSync(c);
+
+    // Renamed on the stick (at home, on another computer): the case follows.
+    renameCaseOnly(join(stickDir, 'README.md'), join(stickDir, 'ReadMe.md'));
+    renameCaseOnly(join(stickDir, 'Docs', 'sub'), join(stickDir, 'Docs', 'SUB'));
+    const back = mirrorReport(await sync(c), 'stick');
+    assert.deepEqual(back.problems, []);
+    const renamed = ['Docs', 'Docs/A.txt', 'Docs/SUB', 'Docs/SUB/b.txt', 'ReadMe.md'];
+    assert.deepEqual(
+      spellings(c.path).filter((p) => !p.startsWith('.satchel')),
+      renamed,
+    );
+    assert.deepEqual(spellings(stickDir), renamed);
+    assert.equal(readFileSync(join(c.path, 'ReadMe.md'), 'utf8'), 'read me\n');
+    await assertQuietSync(c);
+  });
+}
+
 /**
  * Declares a test suite on ONE mounted image of `kind` (mounting can be slow): every scenario
  * above in sequence, then `extra` tests, then a last test that unmounts and requires fsck to
@@ -315,6 +362,8 @@ export function describeStick<M extends MountedImage>(
     test('a symbolic link is a symlink-unsupported problem; the case keeps it', () =>
       symlinkScenario(stick()));
     test('repeated syncs copy nothing again and rewrite nothing', () => repeatSyncScenario(stick()));
+    test('a rename that only changes letter case crosses the stick both ways', () =>
+      caseOnlyRenameScenario(stick()));
     extra(stick);
     test('the image is fsck-clean after unmounting', async () => {
       await mount!.stop();

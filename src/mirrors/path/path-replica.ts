@@ -21,7 +21,7 @@ import {
   type Stats,
   writeSync,
 } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
@@ -145,6 +145,15 @@ async function freeSpace(dir: string): Promise<number | undefined> {
 /** Random bytes for temporary names, drawn in batches (one call per name cost more than the name). */
 let randomPool = Buffer.alloc(0);
 let randomAt = 0;
+
+/** The problem of a rename whose target name was taken meanwhile. */
+function existsNow(from: string, to: string, label: string): Problem {
+  return {
+    path: to,
+    code: 'changed-during-sync',
+    message: `cannot rename ${from} to ${to} on ${label}: ${to} exists now`,
+  };
+}
 
 /** A new temporary name in `dir`: the prefix and 8 random bytes in hex. */
 function tempName(dir: string): string {
@@ -679,18 +688,17 @@ export class PathReplica implements Replica {
           return { ok: true };
         case 'rename': {
           const dest = this.#abs(op.to);
+          if (op.respell === true) {
+            if (!(await this.#respell(target, dest)))
+              return { ok: false, problem: existsNow(op.from, op.to, this.label) };
+            changed.add(dirname(dest));
+            const hash = op.expected.kind === 'file' ? op.expected.hash : undefined;
+            return { ok: true, stored: await this.#stored(op.to, hash) };
+          }
           const there = await lstatOrUndefined(dest, this.#io);
           // Renames only go to absent paths; a case-only rename on a case-insensitive file system finds itself.
-          if (there !== undefined && there.ino !== (await this.#io.lstat(target)).ino) {
-            return {
-              ok: false,
-              problem: {
-                path: op.to,
-                code: 'changed-during-sync',
-                message: `cannot rename ${op.from} to ${op.to} on ${this.label}: ${op.to} exists now`,
-              },
-            };
-          }
+          if (there !== undefined && there.ino !== (await this.#io.lstat(target)).ino)
+            return { ok: false, problem: existsNow(op.from, op.to, this.label) };
           await this.#io.rename(target, dest);
           if (op.mtimeMs !== undefined) {
             const t = new Date(op.mtimeMs);
@@ -706,6 +714,26 @@ export class PathReplica implements Replica {
       const creatingName = op.type === 'mkdir' || op.type === 'symlink' || op.type === 'rename';
       return { ok: false, problem: problemFromError(err, { path, action, creatingName }) };
     }
+  }
+
+  /**
+   * Changes the letter case of a name: `from` and `to` differ only in it. A case-insensitive
+   * driver takes one rename (exFAT, SMB) or ignores a rename onto the same name (it finds
+   * itself): then through an intermediate name that stays visible, so that a crash between the
+   * two renames leaves an ordinary name (replicated like any other), never debris to sweep. On
+   * a case-sensitive file system `to` may be another file: false, nothing replaced.
+   */
+  async #respell(from: string, to: string): Promise<boolean> {
+    const there = await lstatOrUndefined(to, this.#io);
+    if (there !== undefined && this.capabilities.caseSensitive) return false;
+    if (there === undefined) return this.#renameIn(from, to, undefined);
+    await this.#io.rename(from, to);
+    if ((await this.#io.readdirNames(dirname(to))).includes(basename(to))) return true;
+    const between = `${to}.satchel-renaming`;
+    if (!(await this.#renameIn(from, between, undefined))) return false;
+    if (await this.#renameIn(between, to, undefined)) return true;
+    await this.#io.rename(between, from);
+    return false;
   }
 
   /** Removes an empty folder; leftover temporary files of ours inside do not count. */
