@@ -519,6 +519,7 @@ describe('satchel CLI', () => {
           pending: number;
           lastSync: string | null;
           lastResult: string;
+          lastSynced: string | null;
         }[];
       };
       assert.deepEqual(
@@ -526,6 +527,7 @@ describe('satchel CLI', () => {
         [['stick', 'ok', 0, 'synced']],
       );
       assert.ok(status.mirrors[0]?.lastSync !== null);
+      assert.equal(status.mirrors[0]?.lastSynced, status.mirrors[0]?.lastSync);
 
       const second = JSON.parse(expectExit(await satchel(['sync', 'stick', '--json'], work), 0).stdout) as {
         mirrors: { mirror: string; state: string; in: number; out: number }[];
@@ -544,6 +546,19 @@ describe('satchel CLI', () => {
       assert.match(absent.stderr, /^satchel: sync incomplete: stick absent\nhint: /);
       const unnamed = expectExit(await satchel(['sync'], work), 0);
       assert.match(unnamed.stdout, /^stick: absent/m);
+      // An absent run is no sync: status says when it was tried, and that it never synced.
+      const text = expectExit(await satchel(['status'], work), 0).stdout;
+      assert.match(
+        text,
+        /^ {2}stick: absent — .*; never synced, last tried \d{4}-\d\d-\d\d [\d:]+ \(absent\)$/m,
+      );
+      const json = JSON.parse(expectExit(await satchel(['status', '--json'], work), 0).stdout) as {
+        mirrors: { lastSync: string | null; lastResult: string; lastSynced: string | null }[];
+      };
+      assert.deepEqual(
+        json.mirrors.map((m) => [m.lastResult, m.lastSynced, typeof m.lastSync]),
+        [['absent', null, 'string']],
+      );
       expectFailure(await satchel(['sync', 'nas'], work), /no mirror named/);
     });
   });

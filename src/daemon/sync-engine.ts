@@ -137,8 +137,10 @@ export function scanReplica(
 export function recordStatus(ctx: CaseContext, reports: Iterable<MirrorReport>, at: number): void {
   for (const r of reports) {
     if (r.state === 'planned') continue;
+    const syncedAt = r.state === 'synced' ? at : ctx.state.getMirrorStatus(r.mirror)?.lastSyncedAt;
     ctx.state.setMirrorStatus(r.mirror, {
       lastSyncAt: at,
+      ...(syncedAt === undefined ? {} : { lastSyncedAt: syncedAt }),
       lastResult: r.state,
       ...(r.message ? { message: r.message } : {}),
       in: r.in,

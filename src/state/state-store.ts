@@ -34,7 +34,10 @@ export interface ConflictRecord {
 
 /** What the last sync of a mirror did. */
 export interface MirrorStatusRecord {
+  /** When the last run with this mirror ended, whatever its result. */
   readonly lastSyncAt?: number;
+  /** When the last run that synced ended (kept through absent, halted and failed runs). */
+  readonly lastSyncedAt?: number;
   readonly lastResult?: 'synced' | 'absent' | 'halted' | 'failed';
   readonly message?: string;
   readonly in?: number;

@@ -250,6 +250,12 @@ describe('FTP mirrors through the CLI against a real pure-ftpd (MLSD, MFMT)', ()
       const w = await startWatch(c, { env: daemonEnv(env) });
       try {
         await new Promise((resolve) => setTimeout(resolve, 4500));
+        // status asks the running daemon whether the server is there: no password, no prompt.
+        const live = await satchelJson<StatusReport>(['-C', work, 'status'], { env: {} });
+        assert.deepEqual(
+          live.mirrors.map((m) => [m.name, m.present, m.state]),
+          [['site', true, 'ok']],
+        );
       } finally {
         await stopWatch(w);
       }

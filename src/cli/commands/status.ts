@@ -34,8 +34,11 @@ export interface MirrorStatus {
   readonly state: 'ok' | 'absent' | 'halted' | 'failed';
   /** Changes a sync would make (in + out), or null when unknown (absent, halted, failed). */
   readonly pending: number | null;
+  /** When the last run with this mirror ended, whatever its result (`lastResult`). */
   readonly lastSync: string | null;
   readonly lastResult: string | null;
+  /** When the last run that synced ended. */
+  readonly lastSynced: string | null;
   /** Unresolved conflicts found with this mirror. */
   readonly conflicts: number;
   /**
@@ -104,10 +107,19 @@ function plansFromDaemon(daemon: DaemonStatus): Map<string, MirrorReport> {
 /** Gathers the status of the case. */
 async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
   const conflicts = ctx.state.listConflicts();
-  const presence = new Map<string, { present: boolean; message: string }>();
-  for (const [name, m] of Object.entries(ctx.config.mirrors)) presence.set(name, await mirrorPresence(m));
-  const present = [...presence].filter(([, p]) => p.present).map(([name]) => name);
   const daemon = liveDaemon(ctx);
+  // A running daemon knows which mirrors are there: no second connection (nor password prompt).
+  const presence = new Map<string, { present: boolean; message: string }>();
+  for (const [name, m] of Object.entries(ctx.config.mirrors)) {
+    const live = daemon?.mirrors[name];
+    presence.set(
+      name,
+      live === undefined
+        ? await mirrorPresence(m)
+        : { present: live.state !== 'absent', message: live.message ?? 'not there (satchel watch)' },
+    );
+  }
+  const present = [...presence].filter(([, p]) => p.present).map(([name]) => name);
   const plans = daemon ? plansFromDaemon(daemon) : await planPending(ctx, present);
   const mirrors = Object.entries(ctx.config.mirrors).map(([name, m]): MirrorStatus => {
     const stored = ctx.state.getMirrorStatus(name);
@@ -121,6 +133,10 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       present: p.present,
       lastSync: isoTime(stored?.lastSyncAt),
       lastResult: stored?.lastResult ?? null,
+      // Records from before lastSyncedAt existed: their time counts only when they synced.
+      lastSynced: isoTime(
+        stored?.lastSyncedAt ?? (stored?.lastResult === 'synced' ? stored.lastSyncAt : undefined),
+      ),
       conflicts: conflicts.filter((c) => c.mirror === name).length,
       drift,
       driftPending,
@@ -147,8 +163,15 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
 
 /** One line about a mirror for people. */
 function mirrorLine(m: MirrorStatus): string {
+  // Only a run that synced is called a sync; another result says when it was tried.
+  const at = (iso: string): string => localTime(Date.parse(iso));
+  const synced = m.lastSynced === null ? 'never synced' : `last sync ${at(m.lastSynced)}`;
   const last =
-    m.lastSync === null ? 'never synced' : `last sync ${localTime(Date.parse(m.lastSync))} (${m.lastResult})`;
+    m.lastSync === null
+      ? 'never synced'
+      : m.lastResult === 'synced'
+        ? `${synced} (synced)`
+        : `${synced}, last tried ${at(m.lastSync)} (${m.lastResult})`;
   const conflicts = m.conflicts > 0 ? `, ${plural(m.conflicts, 'conflict')}` : '';
   switch (m.state) {
     case 'ok': {
