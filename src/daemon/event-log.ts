@@ -10,6 +10,7 @@ import { join } from 'node:path';
 /** What kind of thing happened. */
 export type EventKind =
   | 'started'
+  | 'stopping'
   | 'stopped'
   | 'shipped'
   | 'incoming'

@@ -74,12 +74,8 @@ export interface StartWatchOptions {
   readonly startTimeoutMs?: number;
 }
 
-/**
- * Starts `satchel -C <case> watch` and waits until it logged `started` (its first full
- * reconciliation is done). Fails with the daemon's output if it exits first.
- */
-export async function startWatch(c: TestCase, options: StartWatchOptions = {}): Promise<WatchProcess> {
-  const before = readEvents(c.path).length;
+/** Starts `satchel -C <case> watch` without waiting for anything (see {@link startWatch}). */
+export function spawnWatch(c: TestCase, options: StartWatchOptions = {}): WatchProcess {
   const run = spawnSatchel(['-C', c.path, 'watch', ...(options.args ?? [])], {
     ...c.runOptions,
     env: options.env ?? daemonEnv(),
@@ -92,6 +88,17 @@ export async function startWatch(c: TestCase, options: StartWatchOptions = {}): 
     result = r;
     running.delete(w);
   });
+  return w;
+}
+
+/**
+ * Starts `satchel -C <case> watch` and waits until it logged `started` (its first full
+ * reconciliation is done). Fails with the daemon's output if it exits first.
+ */
+export async function startWatch(c: TestCase, options: StartWatchOptions = {}): Promise<WatchProcess> {
+  const before = readEvents(c.path).length;
+  const w = spawnWatch(c, options);
+  const { run } = w;
   await waitUntil(
     `satchel watch (pid ${run.pid}) to finish its first reconciliation`,
     () =>
@@ -100,7 +107,10 @@ export async function startWatch(c: TestCase, options: StartWatchOptions = {}): 
         .some((e) => e.event === 'started' && e.pid === run.pid),
     {
       timeoutMs: options.startTimeoutMs ?? 30_000,
-      abortIf: () => (result ? `it exited early: ${describeRun(result)}` : undefined),
+      abortIf: () => {
+        const result = w.exited();
+        return result ? `it exited early: ${describeRun(result)}` : undefined;
+      },
     },
   );
   return w;

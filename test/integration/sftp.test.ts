@@ -23,7 +23,7 @@ import { runTool } from '../helpers/process.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp.js';
 import { readTree, writeTree } from '../helpers/tree.js';
-import { daemonEnv, readEvents, startWatch, stopWatch, waitUntil } from '../helpers/watch.js';
+import { daemonEnv, readEvents, spawnWatch, startWatch, stopWatch, waitUntil } from '../helpers/watch.js';
 
 /** Everything below `root` except Satchel's own files, as path → content. */
 function contents(root: string): Record<string, string> {
@@ -276,6 +276,24 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
       } finally {
         await stopWatch(w);
       }
+
+      // Stopped while its first cycle waits a minute for the silent server: the first signal
+      // waits for the batch in flight and says so; a second one stops at once (exit 0).
+      const slow = { ...env, SATCHEL_SFTP_TIMEOUT_MS: '60000' };
+      const w2 = spawnWatch({ ...c, runOptions: { env: slow } }, { env: daemonEnv(slow) });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      w2.run.kill('SIGTERM');
+      await waitUntil('the stopping line', () => readEvents(work).some((e) => e.event === 'stopping'));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(w2.exited(), undefined, 'the first signal waits for the batch in flight');
+      const { result, inTime } = await stopWatch(w2, 'SIGTERM', 5000);
+      assert.ok(inTime, 'a second signal stops at once');
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(
+        result.stderr,
+        /stopping — finishing the batch in flight \(signal again to stop at once\)/,
+      );
+      assert.match(result.stderr, /stopped — at once; the next run finishes the work/);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => silent.close(resolve));

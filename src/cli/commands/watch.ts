@@ -2,7 +2,8 @@
  * @module cli/commands/watch
  * `satchel watch`: the foreground daemon (what a service unit runs). Replicates every save at
  * once, follows mirrors, and runs until SIGTERM or SIGINT, which finish the batch in flight,
- * save state and exit 0. Events go to stderr and to `.satchel/events.log`.
+ * save state and exit 0 (a second signal: at once, as safe as a crash). Events go to stderr and
+ * to `.satchel/events.log`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
@@ -47,9 +48,27 @@ export function registerWatch(program: Command, cli: Cli): void {
         });
         let stop!: () => void;
         const stopped = new Promise<void>((resolve) => (stop = resolve));
-        const onSignal = (): void => stop();
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
+        let signals = 0;
+        // The first signal finishes the batch in flight (which may wait on a server that stopped
+        // answering); a second one stops at once, as a crash would: every change is atomic and
+        // recorded first, so the next run finishes the work.
+        const onSignal = (): void => {
+          if (++signals === 1) {
+            log.write({
+              event: 'stopping',
+              message: 'finishing the batch in flight (signal again to stop at once)',
+            });
+            return stop();
+          }
+          log.write({
+            event: 'stopped',
+            pid: process.pid,
+            message: 'at once; the next run finishes the work',
+          });
+          process.exit(0);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
         await daemon.start();
         if (options.json)
           process.stdout.write(JSON.stringify({ watching: ctx.root, pid: process.pid }) + '\n');
