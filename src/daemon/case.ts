@@ -83,6 +83,8 @@ export interface AddedMirror {
   readonly root: string;
   /** The folder already held a marker of this case, whose id was taken over. */
   readonly adopted: boolean;
+  /** When the marker was written (by this command, or by the case that made the mirror). */
+  readonly markerCreatedAt: string;
 }
 
 /** The state folder of the case at `root`. */
@@ -425,7 +427,7 @@ export async function addMirror(
     const next: CaseConfig = { ...ctx.config, mirrors: { ...ctx.config.mirrors, [name]: config } };
     saveConfig(ctx.root, next);
     ctx.config = next;
-    return { name, config, root, adopted };
+    return { name, config, root, adopted, markerCreatedAt: marker.createdAt };
   });
 }
 

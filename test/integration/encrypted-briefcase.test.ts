@@ -162,6 +162,9 @@ async function roundTrip(kind: Stick): Promise<void> {
       env: RIGHT,
     });
     assert.match(adopted.stdout + adopted.stderr, /already held this case's marker/);
+    // Matched by name only: the user hears that the first sync merges, and how to look first.
+    assert.match(adopted.stdout, /the first sync merges what it holds with this case/);
+    assert.match(adopted.stdout, /satchel sync --dry-run/);
     await satchelOk(['-C', home, 'sync'], { env: RIGHT });
     assertTreesEqual(office, home, STICK_CMP);
 

@@ -89,7 +89,15 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
         );
         if (added.config.capabilities)
           say(`  storage: ${describeCapabilities(added.config.capabilities, added.config.encrypt)}`);
-        say('next: `satchel sync` copies the case there');
+        if (added.adopted) {
+          // Matched by the case's name only: a different case of the same name would be merged.
+          say(
+            `  it was made for a case named "${ctx.config.name}" on ${added.markerCreatedAt.slice(0, 10)}; ` +
+              'the first sync merges what it holds with this case (a file both hold with different ' +
+              'content is kept twice, as a conflict copy)',
+          );
+          say('next: `satchel sync --dry-run` shows what the first sync would do; `satchel sync` does it');
+        } else say('next: `satchel sync` copies the case there');
       }),
     ),
   );
