@@ -226,6 +226,10 @@ describe('satchel CLI', () => {
       expectExit(await satchel(['-C', folder('d'), 'init', 'inner'], top), 0);
       assert.ok(existsSync(join(top, 'd/inner/.satchel/config.toml')));
     });
+    it('a folder that cannot be created fails at once, naming it (also below /proc)', async () => {
+      // Node's recursive mkdir loops forever there; the satchel helper's timeout would end it.
+      expectFailure(await satchel(['init', `/proc/satchel-test-${process.pid}/work`], top), /cannot create/);
+    });
     it('refuses a case twice: exit 1, one reason line and a hint', async () => {
       expectFailure(await satchel(['init', 'b'], top), /is already a case/);
     });

@@ -134,6 +134,16 @@ export function findCaseRoot(startDir: string): string {
 }
 
 /**
+ * Creates `path` and its missing parents one level at a time (Node's recursive mkdir loops
+ * forever below /proc, where a missing parent cannot be created): the first refusal throws.
+ */
+function makeFolders(path: string): void {
+  const missing: string[] = [];
+  for (let p = path; !existsSync(p) && dirname(p) !== p; p = dirname(p)) missing.push(p);
+  for (const dir of missing.reverse()) mkdirSync(dir);
+}
+
+/**
  * Makes `dir` (created when missing) a case named `name` (default: the folder's name): writes
  * `.satchel/config.toml` and creates the state database. Throws `already-a-case` when `dir` is a
  * case or lies inside one (a nested case would replicate its own state).
@@ -159,7 +169,7 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
     throw new SatchelError('usage', 'the case name must not be empty', { hint: 'give the case a name' });
   }
   try {
-    mkdirSync(stateDir(root), { recursive: true });
+    makeFolders(stateDir(root));
     StateStore.open(join(stateDir(root), STATE_DB_NAME)).close();
   } catch (cause) {
     throw new SatchelError('io', `cannot create ${stateDir(root)}: ${(cause as Error).message}`, {
