@@ -15,6 +15,7 @@ export type ProblemCode =
   | 'no-space' // the mirror's disk is full
   | 'permission-denied' // the mirror refused the write or delete
   | 'not-empty' // a folder to delete still holds something that is not ours to delete
+  | 'special-file' // a named pipe, socket or device: only files, folders and links are replicated
   | 'io-error'; // any other failure of the underlying storage
 
 /** One path that could not be handled, with the reason in plain words. */

@@ -32,6 +32,7 @@ import {
   sync,
   type TestCase,
 } from '../helpers/case.js';
+import { runTool } from '../helpers/process.js';
 import { withTempDir } from '../helpers/temp.js';
 import {
   assertTreesEqual,
@@ -555,6 +556,32 @@ describe('local mirrors through the real CLI', () => {
       const retried = mirrorReport(await sync(c), 'a');
       assert.deepEqual(retried.problems, []);
       assertTreesEqual(c.path, c.mirrors.a!);
+    });
+  });
+
+  test('a named pipe is a special-file problem: left alone on both sides, quiet once ignored', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'ok.txt': F1 });
+      runTool('mkfifo', [join(c.path, 'pipe')]);
+      // The mirror holds a file of that name: it must not be copied over the pipe, nor removed.
+      writeTree(c.mirrors.a!, { pipe: F2 });
+      for (const round of [1, 2]) {
+        const m = mirrorReport(await sync(c), 'a');
+        assert.deepEqual(
+          m.problems.map((p) => [p.path, p.code]),
+          [['pipe', 'special-file']],
+          `round ${round}`,
+        );
+        assert.match(
+          m.problems[0]!.message,
+          /pipe is a named pipe \(FIFO\): only files, folders and symbolic links/,
+        );
+        assert.ok(lstatSync(join(c.path, 'pipe')).isFIFO(), 'the pipe was replaced');
+        assert.equal(readFileSync(join(c.mirrors.a!, 'pipe'), 'utf8'), F2);
+        assert.equal(readFileSync(join(c.mirrors.a!, 'ok.txt'), 'utf8'), F1);
+      }
+      writeTree(c.path, { '.satchelignore': 'pipe\n' });
+      assert.deepEqual(mirrorReport(await sync(c), 'a').problems, []);
     });
   });
 

@@ -42,6 +42,12 @@ import { createLimiter, type Limiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { isSatchelInternal, isTempName, MARKER_NAME } from '../../core/reserved.js';
 
+/** What a scan says of a named pipe, socket or device file. */
+function specialFileMessage(path: string, st: { isFIFO(): boolean; isSocket(): boolean }): string {
+  const what = st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : 'a device file';
+  return `${path} is ${what}: only files, folders and symbolic links are replicated (add it to .satchelignore to leave it out quietly)`;
+}
+
 /** How many file-system calls a scan keeps in flight. */
 export const SCAN_PARALLELISM = 32;
 
@@ -317,8 +323,14 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
         // The entry could not be examined: the same trouble as a failed lstat of it.
         const code = osErrorName(-kind);
         failed(path, Object.assign(new Error(`${code}: cannot examine ${abs}`), { code }), 'read');
+      } else if (!ignore(path, false)) {
+        // Anything else (fifo, socket, device) is not replicated: said, and left alone.
+        problems.push({
+          path,
+          code: 'special-file',
+          message: specialFileMessage(path, await limit(() => io.lstat(abs))),
+        });
       }
-      // Anything else (fifo, socket, device) is not replicated.
     } catch (err) {
       if (err instanceof SatchelError) throw err;
       failed(path, err, kind === ListedKind.Directory ? 'read folder' : 'read');
