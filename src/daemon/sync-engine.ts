@@ -35,11 +35,14 @@ export interface SyncOptions {
 /** Files whose mtime is this recent are re-hashed even when size and mtime match the cache. */
 const RACY_WINDOW_MS = 2000;
 
+/** The case's ignore rules file, at its root (replicated like any file). */
+const IGNORE_FILE = '.satchelignore';
+
 /** Reads the case's `.satchelignore` into ignore rules (defaults included). */
 export async function loadIgnoreRules(caseRoot: string): Promise<IgnoreRules> {
   let text: string | undefined;
   try {
-    text = await readFile(join(caseRoot, '.satchelignore'), 'utf8');
+    text = await readFile(join(caseRoot, IGNORE_FILE), 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -196,6 +199,8 @@ export async function reconcileMirrors(
     if (opening.status === 'rejected') throw opening.reason;
     if (opening.value.failure !== undefined) throw opening.value.failure;
     let caseNow = scanned.value;
+    let ignore = options.ignore;
+    let rulesReloaded = false;
     const reports = new Map<string, MirrorReport>();
     for (const m of all) if (m.replica === undefined) reports.set(m.name, m.absentReport);
 
@@ -208,7 +213,7 @@ export async function reconcileMirrors(
         const replica = m.replica!;
         let report: MirrorReport;
         try {
-          const mirrorScan = await scanReplica(ctx, replica, `mirror:${m.id}`, options.ignore);
+          const mirrorScan = await scanReplica(ctx, replica, `mirror:${m.id}`, ignore);
           const outcome = await syncPair({
             state: ctx.state,
             mirrorName: m.name,
@@ -223,13 +228,20 @@ export async function reconcileMirrors(
             dryRun: options.dryRun === true,
             allowMassDelete: options.allowMassDelete === true,
             now: Date.now(),
-            ignore: (path, isDirectory) => options.ignore.ignores(path, isDirectory),
+            ignore: (path, isDirectory) => ignore.ignores(path, isDirectory),
           });
           report = outcome.report;
           for (const p of outcome.caseChanged) caseChanged.add(p);
           if (report.state === 'synced' && report.in > 0) {
             caseNow = outcome.caseAfter;
             lastChange = i;
+          }
+          if (!rulesReloaded && !options.dryRun && outcome.caseChanged.includes(IGNORE_FILE)) {
+            // The mirror brought new ignore rules: the case is seen through them from the next
+            // mirror on, and those visited before are visited again.
+            rulesReloaded = true;
+            ignore = await loadIgnoreRules(ctx.root);
+            caseNow = await scanReplica(ctx, theCase, 'case', ignore);
           }
           if (report.state === 'synced' && !options.dryRun) ctx.state.dequeue(m.id);
         } catch (e) {

@@ -499,6 +499,20 @@ describe('local mirrors through the real CLI', () => {
     });
   });
 
+  test('a .satchelignore brought in from a mirror applies to the rest of the same sync', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'src/main.c': F1, 'build/out.bin': F2 });
+      writeTree(c.mirrors.a!, { '.satchelignore': 'build/\n' });
+      const report = await sync(c);
+      assert.deepEqual(mirrorReport(report, 'b').problems, []);
+      assert.equal(readFileSync(join(c.path, '.satchelignore'), 'utf8'), 'build/\n');
+      assert.equal(readFileSync(join(c.mirrors.b!, '.satchelignore'), 'utf8'), 'build/\n');
+      assert.equal(readFileSync(join(c.mirrors.b!, 'src/main.c'), 'utf8'), F1);
+      assert.equal(existsSync(join(c.mirrors.b!, 'build')), false, 'b got what the new rules ignore');
+      assert.equal(readFileSync(join(c.path, 'build/out.bin'), 'utf8'), F2, 'the case keeps it');
+    });
+  });
+
   test('a rule taken away again: an edit made while the path was ignored goes out, no false conflict', async () => {
     await withCase(async (c) => {
       writeTree(c.path, { 'n.txt': 'v1\n', 'build/out.txt': 'out v1\n' });
