@@ -596,6 +596,16 @@ describe('local mirrors through the real CLI', () => {
       }
       writeTree(c.path, { '.satchelignore': 'pipe\n' });
       assert.deepEqual(mirrorReport(await sync(c), 'a').problems, []);
+      // A pipe on a mirror where the pair agreed on a file is no deletion of that file.
+      unlinkSync(join(c.mirrors.b!, 'ok.txt'));
+      runTool('mkfifo', [join(c.mirrors.b!, 'ok.txt')]);
+      const b = mirrorReport(await sync(c), 'b');
+      assert.deepEqual(
+        b.problems.map((p) => [p.path, p.code]),
+        [['ok.txt', 'special-file']],
+      );
+      assert.equal(readFileSync(join(c.path, 'ok.txt'), 'utf8'), F1, 'the case lost its file');
+      assert.equal(readFileSync(join(c.mirrors.a!, 'ok.txt'), 'utf8'), F1, 'mirror a lost its file');
     });
   });
 
