@@ -33,6 +33,8 @@ export class MirrorWorker {
   allowMassDelete = false;
   #fullRequested = false;
   #fullWaiters: (() => void)[] = [];
+  /** A full reconciliation waiting for the queue to be quiet (see {@link requestFullWhenQuiet}). */
+  #quiet: { timer: NodeJS.Timeout; quietMs: number; deadline: number } | undefined;
   #running: Promise<void> | undefined;
   #paused = true;
   #stopped = false;
@@ -51,7 +53,30 @@ export class MirrorWorker {
   /** Queues paths and starts a batch when idle. */
   add(paths: Iterable<string>): void {
     for (const p of paths) this.pending.add(p);
+    if (this.#quiet !== undefined) this.#armQuiet(this.#quiet.quietMs, this.#quiet.deadline);
     this.kick();
+  }
+
+  /**
+   * Asks for a full reconciliation once no path has been queued for `quietMs` (and at most
+   * `maxMs` from the first such request); no scoped batch runs meanwhile. Deletions still under
+   * way (`rm -r` of a big folder, in the case or on the mirror) are so judged whole by the
+   * mass-delete halt, not batch by batch, each one a small part of what is left.
+   */
+  requestFullWhenQuiet(quietMs: number, maxMs: number): void {
+    this.#armQuiet(quietMs, this.#quiet?.deadline ?? Date.now() + maxMs);
+  }
+
+  #armQuiet(quietMs: number, deadline: number): void {
+    if (this.#quiet !== undefined) clearTimeout(this.#quiet.timer);
+    const timer = setTimeout(
+      () => {
+        this.#quiet = undefined;
+        void this.requestFull();
+      },
+      Math.max(0, Math.min(quietMs, deadline - Date.now())),
+    );
+    this.#quiet = { timer, quietMs, deadline };
   }
 
   /**
@@ -76,7 +101,7 @@ export class MirrorWorker {
   kick(): void {
     if (this.#running || this.#paused || this.#stopped) return;
     // An absent or halted mirror keeps its paths queued until a full reconciliation is asked for.
-    const blocked = this.state === 'absent' || this.state === 'halted';
+    const blocked = this.state === 'absent' || this.state === 'halted' || this.#quiet !== undefined;
     if (!this.#fullRequested && (this.pending.size === 0 || blocked)) return;
     this.#running = this.#loop()
       .catch((error: unknown) => this.host.failed(this, error))
@@ -101,8 +126,9 @@ export class MirrorWorker {
         } finally {
           for (const w of waiters) w();
         }
-      } else if (this.state === 'absent' || this.state === 'halted') {
-        // Paths stay queued (and durable) until the mirror is back: the full sync then covers them.
+      } else if (this.state === 'absent' || this.state === 'halted' || this.#quiet !== undefined) {
+        // Paths stay queued (and durable) until the mirror is back, or the queue is quiet: the
+        // full sync then covers them.
         return;
       } else {
         const batch = [...this.pending];
@@ -115,6 +141,7 @@ export class MirrorWorker {
   /** Stops taking work and waits for the batch in flight. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#quiet !== undefined) clearTimeout(this.#quiet.timer);
     await this.#running;
     for (const w of this.#fullWaiters.splice(0)) w();
   }

@@ -74,6 +74,15 @@ export interface WatchDaemonOptions {
 const DELETE_ESCALATION = 5;
 
 /**
+ * That full reconciliation waits until no path has been queued for this long (`rm -r` of a
+ * big folder reports its deletions in many batches: judged batch by batch, each would be a
+ * small part of what is left, and most of the folder would go before the halt), but no longer
+ * than {@link DELETE_QUIET_MAX_MS} under a steady stream of changes.
+ */
+const DELETE_QUIET_MS = 1000;
+const DELETE_QUIET_MAX_MS = 30_000;
+
+/**
  * How long a path that became absent in the case (deleted, or renamed away) is held before the
  * mirrors are told. Editors that save by moving the old file away (vim and emacs to `x~`,
  * JetBrains to `x___jb_old___`) create the new `x` a moment later: seen within this grace, `x`
@@ -549,8 +558,9 @@ export class WatchDaemon implements WorkerHost {
       });
       if (outcome.escalate === true) {
         // Many deletions at once (`rm -r`, a branch switch): the whole pair decides, with the
-        // mass-delete halt that a scoped view cannot judge.
-        void worker.requestFull();
+        // mass-delete halt that a scoped view cannot judge, once the deleting is over.
+        for (const p of paths) worker.pending.add(p);
+        worker.requestFullWhenQuiet(DELETE_QUIET_MS, DELETE_QUIET_MAX_MS);
         return;
       }
       ctx.state.updateHashes('case', scopedHashUpdates(caseScan.snapshot, outcome.caseAfter.hashes));
@@ -690,9 +700,10 @@ export class WatchDaemon implements WorkerHost {
       worker.requestFull();
       return;
     }
-    // Many deletions at once on a mirror: let a full reconciliation decide (mass-delete check).
+    // Many deletions at once on a mirror: let a full reconciliation decide (mass-delete check),
+    // once they are over.
     if (hints.filter((h) => h.kind === 'deleted').length >= DELETE_ESCALATION) {
-      worker.requestFull();
+      worker.requestFullWhenQuiet(DELETE_QUIET_MS, DELETE_QUIET_MAX_MS);
       return;
     }
     const paths: string[] = [];

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { describeRun, runSatchel, type SyncReport } from '../helpers/cli.js';
 import { assertQuietSync, createCase, type TestCase } from '../helpers/case.js';
+import { runTool } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
 import { conflictCopies, readTree, satchelTempFiles, writeTree } from '../helpers/tree.js';
 import {
@@ -141,6 +142,28 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
       // And the daemon goes on shipping saves.
       writeFileSync(join(other.path, 'after.txt'), 'after\n');
       await waitUntil('after.txt on the mirror', () => existsSync(join(other.mirrors.m!, 'after.txt')));
+    } finally {
+      await stopWatch(w);
+    }
+  });
+
+  test('rm -rf of a big folder on a mirror (many watcher batches) is halted whole: the case and the other mirror keep it', async () => {
+    const other = await createCase(join(root, 'mass-mirror'), { a: undefined, b: undefined });
+    const spec: Record<string, string> = { 'top.txt': 'top\n' };
+    for (let i = 0; i < 3000; i++) spec[`docs/d${i % 10}/f${i}.txt`] = `work ${i}\n`;
+    writeTree(other.path, spec);
+    await runSatchel(['-C', other.path, 'sync']);
+    const w = await startWatch(other);
+    try {
+      runTool('rm', ['-rf', join(other.mirrors.a!, 'docs')]);
+      await waitUntil('mirror a halted by the mass-delete check', () =>
+        readEvents(other.path).some((e) => e.event === 'halted' && e.mirror === 'a'),
+      );
+      // Judged whole once the deleting was over: at most the first batch went alone.
+      const count = (dir: string): number =>
+        [...readTree(dir).keys()].filter((p) => p.endsWith('.txt')).length;
+      assert.ok(count(other.path) >= 2990, `the case lost ${3001 - count(other.path)} files before the halt`);
+      assert.ok(count(other.mirrors.b!) >= 2990, `mirror b lost ${3001 - count(other.mirrors.b!)} files`);
     } finally {
       await stopWatch(w);
     }
