@@ -56,8 +56,19 @@ describe('config', () => {
     });
   });
   it('defaults the case name to the folder name and mirrors to none', () => {
-    assert.deepEqual(load(''), { name: 'work', mirrors: {} });
     assert.deepEqual(load('[case]\n'), { name: 'work', mirrors: {} });
+  });
+  it('refuses an empty file (emptied by hand or a full disk), never reading it as no mirrors', () => {
+    assertInvalid('', /the file is empty/);
+    assertInvalid('\n  # only a comment\n', /the file is empty/);
+  });
+  it('refuses a path mirror inside the case or around it (each sync would copy the case into itself)', () => {
+    const inside = assertInvalid(
+      `[mirrors.m1]\nurl = "${join(root, 'sub')}"\nid = "${ID}"\n`,
+      /mirrors\.m1\.url: the folder .*\/work\/sub is inside the case .*\/work$/,
+    );
+    assert.match(inside.hint ?? '', /satchel mirror remove m1/);
+    assertInvalid(`[mirrors.m1]\nurl = "${join(root, '..')}"\nid = "${ID}"\n`, /contains the case/);
   });
   it('accepts URLs of kinds not available yet (sync reports them)', () => {
     const config = load(`[mirrors.server]\nurl = "sftp://me@host/work"\nid = "${ID}"\n`);

@@ -18,8 +18,17 @@
  * …
  * ```
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import type { Capabilities } from '../core/capabilities.js';
 import { SatchelError } from '../core/errors.js';
@@ -319,7 +328,47 @@ export function loadConfig(caseRoot: string): CaseConfig {
       },
     );
   }
-  return validate(file, parseConfigText(file, text), caseRoot);
+  if (text.replace(/^\s*#.*$/gm, '').trim() === '') {
+    // Written atomically by Satchel, so emptied by hand or by a full disk: never "no mirrors".
+    throw new SatchelError('config-invalid', `${file}: the file is empty`, {
+      hint: `write the case's settings back into it (\`[case]\` and the \`[mirrors.<name>]\` tables), or delete it and run \`satchel init\` in ${caseRoot}, then add the mirrors again`,
+      data: { file },
+    });
+  }
+  const config = validate(file, parseConfigText(file, text), caseRoot);
+  checkMirrorFolders(file, config, caseRoot);
+  return config;
+}
+
+/**
+ * Refuses a path mirror whose folder is the case, lies inside it or contains it (an edit by
+ * hand; `mirror add` refuses it too): every sync would copy the case into itself, one level
+ * deeper each time, and `watch` would do so without end.
+ */
+function checkMirrorFolders(file: string, config: CaseConfig, caseRoot: string): void {
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const theCase = real(caseRoot);
+  const within = (inner: string, outer: string): boolean => {
+    const rel = relative(outer, inner);
+    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  };
+  for (const [name, m] of Object.entries(config.mirrors)) {
+    const url = parseMirrorUrl(m.url);
+    if (url.kind !== 'path') continue;
+    const root = real(url.root);
+    if (!within(root, theCase) && !within(theCase, root)) continue;
+    const where = within(root, theCase) ? `is inside the case ${theCase}` : `contains the case ${theCase}`;
+    throw new SatchelError('config-invalid', `${file}: mirrors.${name}.url: the folder ${root} ${where}`, {
+      hint: `a mirror must be a folder outside the case; ${editHint(file, name)}`,
+      data: { file, key: `mirrors.${name}.url`, mirror: name },
+    });
+  }
 }
 
 /** The config file's text parsed as TOML; a syntax error names the line and column. */
