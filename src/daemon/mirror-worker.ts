@@ -26,6 +26,8 @@ export class MirrorWorker {
   /** Set while the mirror is absent, halted or failing; cleared by a successful cycle. */
   state: 'watching' | 'polling' | 'absent' | 'halted' | 'failed' = 'watching';
   message: string | undefined;
+  /** Cycles that failed in a row (for the retry's growing pause); 0 after one that did not. */
+  failures = 0;
   lastSyncAt: number | undefined;
   /** The report of the last full reconciliation. */
   lastReport: import('./pair-sync.js').MirrorReport | undefined;

@@ -144,6 +144,12 @@ export class WatchDaemon implements WorkerHost {
   readonly #settling = new Map<string, HeldPaths>();
   /** Per `mirror\0path` with a problem: the attempts so far and the message last logged. */
   readonly #retries = new Map<string, { attempts: number; logged: string }>();
+  /**
+   * Case files whose last cycle met a problem (not a change under way), with their size and
+   * time then: a hint that finds them as they were (our own lock and unlock of the file,
+   * changing only its mode) waits for the scheduled retry instead of retrying at once.
+   */
+  readonly #problemFiles = new Map<string, string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #ignore!: IgnoreRules;
   #theCase!: Replica;
@@ -186,11 +192,7 @@ export class WatchDaemon implements WorkerHost {
       );
       return;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    worker.state = 'failed';
-    worker.message = message;
-    this.#log.write({ event: 'failed', mirror: worker.name, message });
-    this.#later(() => worker.requestFull(), RETRY_PROBLEM_MS[1]!);
+    this.#failed(worker, error instanceof Error ? error.message : String(error), () => worker.requestFull());
     this.changed();
   }
 
@@ -355,12 +357,29 @@ export class WatchDaemon implements WorkerHost {
         );
         continue;
       }
+      if (from === undefined && this.#unchangedProblemFile(h.path)) continue;
       ready.push(...this.#release(h.path));
       if (from !== undefined) ready.push(...this.#release(from));
       if (from !== undefined) ready.push(from);
       ready.push(h.path);
     }
     if (ready.length > 0) this.#dispatch([...new Set(ready)]);
+  }
+
+  /** The size and time of case file `path`, or undefined when it is not a file. */
+  #fileStamp(path: string): string | undefined {
+    try {
+      const st = statSync(join(this.#ctx.root, path), { bigint: true });
+      return st.isFile() ? `${st.size}:${st.mtimeNs}:${st.ino}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether `path` met a problem last time and is still exactly as it was then (see #problemFiles). */
+  #unchangedProblemFile(path: string): boolean {
+    const then = this.#problemFiles.get(path);
+    return then !== undefined && this.#fileStamp(path) === then;
   }
 
   /** Whether `path` is a case file the daemon already knew (a rename onto it is a save by rename). */
@@ -437,6 +456,7 @@ export class WatchDaemon implements WorkerHost {
       const mw = await this.#ensureMirrorWatch(worker);
       worker.state = mw?.mode ?? 'watching';
       worker.message = undefined;
+      worker.failures = 0;
       worker.lastSyncAt = Date.now();
       const k = r.conflicts.length;
       const counts = `${r.in} in, ${r.out} out, ${k} ${k === 1 ? 'conflict' : 'conflicts'}`;
@@ -490,12 +510,21 @@ export class WatchDaemon implements WorkerHost {
         this.#notifier.notify('Satchel: mirror halted', `${worker.name}: ${r.message ?? ''}`);
       }
     } else {
-      worker.state = 'failed';
-      worker.message = r.message;
-      this.#log.write({ event: 'failed', mirror: worker.name, message: r.message ?? '' });
-      this.#later(() => worker.requestFull(), RETRY_PROBLEM_MS[0]!);
+      this.#failed(worker, r.message ?? '', () => worker.requestFull());
     }
     this.changed();
+  }
+
+  /**
+   * A cycle of `worker` failed with `message`: logged when it first fails or the message
+   * changes, and `retry` is run after a pause that grows with each failure in a row.
+   */
+  #failed(worker: MirrorWorker, message: string, retry: () => unknown): void {
+    if (worker.state !== 'failed' || worker.message !== message)
+      this.#log.write({ event: 'failed', mirror: worker.name, message });
+    worker.state = 'failed';
+    worker.message = message;
+    this.#later(retry, RETRY_PROBLEM_MS[Math.min(worker.failures++, RETRY_PROBLEM_MS.length - 1)]!);
   }
 
   /** Scoped cycle over the paths a watcher reported. */
@@ -580,19 +609,19 @@ export class WatchDaemon implements WorkerHost {
         paths.filter((p) => !retry.has(p) && !this.#settling.has(p)),
       );
       worker.lastSyncAt = Date.now();
+      worker.failures = 0;
       if (worker.state === 'failed') worker.state = this.#mirrorWatch.get(worker.name)?.mode ?? 'watching';
     } catch (e) {
-      for (const p of paths) worker.pending.add(p);
       if (e instanceof SatchelError && e.code === 'mirror-absent') {
+        for (const p of paths) worker.pending.add(p);
         worker.state = 'absent';
         worker.message = e.message;
         this.#log.write({ event: 'absent', mirror: worker.name, message: e.message });
         await this.#dropMirrorWatch(worker);
       } else {
-        worker.state = 'failed';
-        worker.message = (e as Error).message;
-        this.#log.write({ event: 'failed', mirror: worker.name, message: (e as Error).message });
-        this.#later(() => worker.kick(), RETRY_PROBLEM_MS[0]!);
+        // The paths come back after a pause that grows while the trouble lasts (a full disk, a
+        // broken database): queued again at once, the worker would retry them in a tight loop.
+        this.#failed(worker, (e as Error).message, () => worker.add(paths));
       }
     } finally {
       await replica.close();
@@ -622,19 +651,28 @@ export class WatchDaemon implements WorkerHost {
       const message = `${p.code}: ${p.message}`;
       const before = this.#retries.get(key);
       const attempt = before?.attempts ?? 0;
-      this.#retries.set(key, { attempts: attempt + 1, logged: message });
+      // Logged again only when it says something else, not when only a number moved (free space).
+      const gist = message.replace(/\d+(\.\d+)?/g, '#');
+      this.#retries.set(key, { attempts: attempt + 1, logged: gist });
       const delay =
         p.code === 'changed-during-sync' && attempt < 20
           ? RETRY_CHANGED_MS
           : RETRY_PROBLEM_MS[Math.min(attempt, RETRY_PROBLEM_MS.length - 1)]!;
-      if (before?.logged !== message)
+      if (p.code !== 'changed-during-sync') {
+        const stamp = this.#fileStamp(p.path);
+        if (stamp !== undefined) this.#problemFiles.set(p.path, stamp);
+      }
+      if (before?.logged !== gist)
         this.#log.write({ event: 'problem', mirror: worker.name, paths: [p.path], message });
       this.#later(() => worker.add([p.path]), delay);
     }
     const prefix = `${worker.name}\0`;
     for (const key of this.#retries.keys()) {
       const path = key.slice(prefix.length);
-      if (key.startsWith(prefix) && !retry.has(path) && covered(path)) this.#retries.delete(key);
+      if (key.startsWith(prefix) && !retry.has(path) && covered(path)) {
+        this.#retries.delete(key);
+        this.#problemFiles.delete(path);
+      }
     }
     return retry;
   }

@@ -26,7 +26,8 @@ import {
 import { join } from 'node:path';
 import { createCase, status, type TestCase } from '../helpers/case.js';
 import { makeTempDir } from '../helpers/temp.js';
-import { runTool } from '../helpers/process.js';
+import { requireRoot, runTool } from '../helpers/process.js';
+import { runSatchel } from '../helpers/cli.js';
 import { conflictCopies, readTree } from '../helpers/tree.js';
 import {
   daemonEnv,
@@ -35,6 +36,7 @@ import {
   readOnlyFiles,
   readOrUndefined,
   startWatch,
+  stopWatch,
   waitForMirrorsEqual,
   waitUntil,
   type WatchProcess,
@@ -194,5 +196,45 @@ describe('satchel watch without notify-send on PATH', () => {
     await waitForMirrorsEqual(c);
     assert.equal(daemon.exited(), undefined, 'the daemon exited');
     assert.ok(readEvents(c.path).some((e) => e.event === 'incoming'));
+  });
+});
+
+describe('satchel watch: an incoming change that does not fit on the case disk', () => {
+  test('one no-space problem, no retry storm, the case file intact; it arrives once it fits', async () => {
+    requireRoot('mounting a small tmpfs for the case');
+    const root = makeTempDir('incoming-full');
+    const disk = join(root, 'disk');
+    mkdirSync(disk);
+    runTool('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'satchel-case-full', disk]);
+    let w: WatchProcess | undefined;
+    try {
+      const c = await createCase(disk, { m: join(root, 'mirror') });
+      writeFileSync(join(c.path, 'doc.bin'), Buffer.alloc(500 * 1024, 1));
+      await runSatchel(['-C', c.path, 'sync']);
+      w = await startWatch(c);
+      saveOnMirror(root, c.mirrors.m!, 'doc.bin', 'x'.repeat(3 * 1024 * 1024), new Date());
+      await waitUntil('the no-space problem', () =>
+        readEvents(c.path).some((e) => e.event === 'problem' && /no-space/.test(e.message ?? '')),
+      );
+      // Our own lock and unlock of the file after the refused write must not start another try
+      // at once, again and again (a tight loop that filled the disk with the state's journal).
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const logged = readEvents(c.path).filter((e) => e.event === 'problem' || e.event === 'failed');
+      assert.ok(logged.length <= 2, `logged ${logged.length} times: ${JSON.stringify(logged.slice(0, 3))}`);
+      assert.equal(readFileSync(join(c.path, 'doc.bin')).length, 500 * 1024, 'the case file changed');
+      assert.notEqual(statSync(join(c.path, 'doc.bin')).mode & 0o200, 0, 'the case file was left locked');
+      // A version that fits arrives with the next retry.
+      saveOnMirror(root, c.mirrors.m!, 'doc.bin', 'fits\n', new Date());
+      await waitUntil(
+        'the fitting version in the case',
+        () => readOrUndefined(join(c.path, 'doc.bin')) === 'fits\n',
+        {
+          timeoutMs: 30_000,
+        },
+      );
+    } finally {
+      if (w !== undefined) await stopWatch(w);
+      runTool('umount', [disk]);
+    }
   });
 });

@@ -83,7 +83,10 @@ export function problemFromError(err: unknown, what: FailedAction): Problem {
           ? `cannot ${what.action} ${what.path}: no space left on the device`
           : what.freeBytes === undefined
             ? `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed)`
-            : `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed, ${formatBytes(what.freeBytes)} free: ${formatBytes(Math.max(0, what.bytes - what.freeBytes))} missing)`;
+            : what.bytes > what.freeBytes
+              ? `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed, ${formatBytes(what.freeBytes)} free: ${formatBytes(what.bytes - what.freeBytes)} missing)`
+              : // Free by the numbers, yet refused: the space went to something written meanwhile.
+                `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed; ${formatBytes(what.freeBytes)} free now, taken meanwhile by other writes)`;
       break;
     case 'permission-denied':
       message = `cannot ${what.action} ${what.path}: permission denied (${errno})`;
