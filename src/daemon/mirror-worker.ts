@@ -7,6 +7,10 @@
  * an absent mirror).
  */
 
+/** How long new changes must be quiet before a halted mirror is looked at again (at most the second). */
+const HALT_RECHECK_QUIET_MS = 1000;
+const HALT_RECHECK_MAX_MS = 30_000;
+
 /** What the worker asks of its daemon. */
 export interface WorkerHost {
   /** Full reconciliation of this mirror; returns whether the mirror is present. */
@@ -56,6 +60,9 @@ export class MirrorWorker {
   add(paths: Iterable<string>): void {
     for (const p of paths) this.pending.add(p);
     if (this.#quiet !== undefined) this.#armQuiet(this.#quiet.quietMs, this.#quiet.deadline);
+    // A halted mirror looks again once the changes are quiet: the files may be back (moved
+    // away and back, a branch switched back), and then the halt is over by itself.
+    else if (this.state === 'halted') this.requestFullWhenQuiet(HALT_RECHECK_QUIET_MS, HALT_RECHECK_MAX_MS);
     this.kick();
   }
 

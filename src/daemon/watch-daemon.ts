@@ -653,7 +653,11 @@ export class WatchDaemon implements WorkerHost {
       const attempt = before?.attempts ?? 0;
       // Logged again only when it says something else, not when only a number moved (free space).
       const gist = message.replace(/\d+(\.\d+)?/g, '#');
-      this.#retries.set(key, { attempts: attempt + 1, logged: gist });
+      // A change under way (a branch switch, a burst of saves) is retried within 100 ms and
+      // nearly always settles: said only when it keeps happening.
+      const transient = p.code === 'changed-during-sync' && attempt < 3;
+      const log = !transient && before?.logged !== gist;
+      this.#retries.set(key, { attempts: attempt + 1, logged: log ? gist : (before?.logged ?? '') });
       const delay =
         p.code === 'changed-during-sync' && attempt < 20
           ? RETRY_CHANGED_MS
@@ -662,8 +666,7 @@ export class WatchDaemon implements WorkerHost {
         const stamp = this.#fileStamp(p.path);
         if (stamp !== undefined) this.#problemFiles.set(p.path, stamp);
       }
-      if (before?.logged !== gist)
-        this.#log.write({ event: 'problem', mirror: worker.name, paths: [p.path], message });
+      if (log) this.#log.write({ event: 'problem', mirror: worker.name, paths: [p.path], message });
       this.#later(() => worker.add([p.path]), delay);
     }
     const prefix = `${worker.name}\0`;

@@ -510,7 +510,7 @@ export class MemoryReplica implements Replica {
           return {
             ok: false,
             problem: problem(
-              op.to,
+              op.from,
               'changed-during-sync',
               `cannot rename ${op.from} to ${op.to}: ${op.to} exists now`,
             ),

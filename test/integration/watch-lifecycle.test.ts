@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRun, runSatchel, type SyncReport } from '../helpers/cli.js';
-import { assertQuietSync, createCase, type TestCase } from '../helpers/case.js';
+import { assertQuietSync, createCase, status, type TestCase } from '../helpers/case.js';
 import { runTool } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
 import { conflictCopies, readTree, satchelTempFiles, writeTree } from '../helpers/tree.js';
@@ -164,6 +164,37 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
         [...readTree(dir).keys()].filter((p) => p.endsWith('.txt')).length;
       assert.ok(count(other.path) >= 2990, `the case lost ${3001 - count(other.path)} files before the halt`);
       assert.ok(count(other.mirrors.b!) >= 2990, `mirror b lost ${3001 - count(other.mirrors.b!)} files`);
+    } finally {
+      await stopWatch(w);
+    }
+  });
+
+  test('a halt ends by itself when the files come back; later saves ship again', async () => {
+    const other = await createCase(join(root, 'halt-back'), { m: undefined });
+    const spec: Record<string, string> = { 'notes.txt': 'n\n' };
+    for (let i = 0; i < 20; i++) spec[`photos/p${i}.jpg`] = `photo ${i}\n`;
+    writeTree(other.path, spec);
+    await runSatchel(['-C', other.path, 'sync']);
+    const w = await startWatch(other);
+    try {
+      renameSync(join(other.path, 'photos'), join(root, 'halt-back', 'photos-away'));
+      await waitUntil('the mirror halted', () =>
+        readEvents(other.path).some((e) => e.event === 'halted' && e.mirror === 'm'),
+      );
+      renameSync(join(root, 'halt-back', 'photos-away'), join(other.path, 'photos'));
+      writeFileSync(join(other.path, 'notes.txt'), 'important edit\n');
+      await waitUntil(
+        'the edit on the mirror',
+        () => readFileSync(join(other.mirrors.m!, 'notes.txt'), 'utf8') === 'important edit\n',
+      );
+      assert.equal(readTree(other.mirrors.m!).has('photos/p7.jpg'), true);
+      // status hears it from the daemon (its status file is rewritten within moments).
+      let st = (await status(other)).mirrors[0]!;
+      for (let i = 0; i < 20 && st.state !== 'ok'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        st = (await status(other)).mirrors[0]!;
+      }
+      assert.equal(st.state, 'ok', JSON.stringify(st));
     } finally {
       await stopWatch(w);
     }

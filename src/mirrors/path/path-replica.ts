@@ -146,10 +146,14 @@ async function freeSpace(dir: string): Promise<number | undefined> {
 let randomPool = Buffer.alloc(0);
 let randomAt = 0;
 
-/** The problem of a rename whose target name was taken meanwhile. */
+/**
+ * The problem of a rename whose target name was taken meanwhile: a problem of `from`, which
+ * stays where it is and is what a retry must look at again (a conflict copy's name is then
+ * chosen anew).
+ */
 function existsNow(from: string, to: string, label: string): Problem {
   return {
-    path: to,
+    path: from,
     code: 'changed-during-sync',
     message: `cannot rename ${from} to ${to} on ${label}: ${to} exists now`,
   };

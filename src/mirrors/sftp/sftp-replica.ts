@@ -767,7 +767,7 @@ export class SftpReplica implements Replica {
             return {
               ok: false,
               problem: {
-                path: op.to,
+                path: op.from,
                 code: 'changed-during-sync',
                 message: `cannot rename ${op.from} to ${op.to} on ${this.label}: ${op.to} exists now`,
               },
