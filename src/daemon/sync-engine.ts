@@ -53,7 +53,8 @@ export async function loadIgnoreRules(caseRoot: string): Promise<IgnoreRules> {
 export function caseReplica(ctx: CaseContext): Replica {
   return new PathReplica({
     root: ctx.root,
-    label: ctx.hostLabel,
+    // Messages say "the case" (the host's name is for conflict copy names only).
+    label: 'the case',
     capabilities: POSIX_CAPABILITIES,
     role: 'case',
     locks: {

@@ -89,7 +89,10 @@ export function problemFromError(err: unknown, what: FailedAction): Problem {
                 `cannot ${what.action} ${what.path}: no space left on the device (${formatBytes(what.bytes)} needed; ${formatBytes(what.freeBytes)} free now, taken meanwhile by other writes)`;
       break;
     case 'permission-denied':
-      message = `cannot ${what.action} ${what.path}: permission denied (${errno})`;
+      message =
+        errno === 'EROFS'
+          ? `cannot ${what.action} ${what.path}: the file system is mounted read-only (EROFS)`
+          : `cannot ${what.action} ${what.path}: permission denied (${errno})`;
       break;
     case 'name-not-storable':
       message = `cannot ${what.action} ${what.path}: the mirror cannot store this name (${errno})`;

@@ -389,6 +389,49 @@ describe('path replica specifics', () => {
     }
   });
 
+  it('a local source deleted since the scan is changed-during-sync, not an I/O error of the target', async () => {
+    for (const nativeCalls of [true, false]) {
+      const root = await fsp.mkdtemp(join(base, 'gone-'));
+      const replica = new PathReplica({
+        root,
+        label: 'mirror',
+        capabilities: POSIX_CAPABILITIES,
+        role: 'mirror',
+        nativeCalls,
+      });
+      const content = Buffer.from('saved by an editor, then renamed away\n');
+      const entry: FileEntry = {
+        kind: 'file',
+        size: content.length,
+        mtimeMs: Date.UTC(2024, 5, 1),
+        executable: false,
+        hash: createHash('sha256').update(content).digest('hex'),
+      };
+      const source: ContentSource = {
+        open: () => Promise.reject(new Error('not used: the source is a local file')),
+        localFile: (path) => join(base, 'nowhere', path),
+        unchanged: async () => true,
+      };
+      const write: WriteOperation = {
+        type: 'write',
+        path: '.b.tmp',
+        entry,
+        from: { side: 'case', path: '.b.tmp', entry },
+        expected: undefined,
+      };
+      const results = await (await replica.prepare([write], source)).commit();
+      assert.equal(results[0]?.ok, false);
+      const problem = results[0]?.ok === false ? results[0].problem : undefined;
+      assert.equal(
+        problem?.code,
+        'changed-during-sync',
+        `nativeCalls ${nativeCalls}: ${JSON.stringify(problem)}`,
+      );
+      assert.match(problem?.message ?? '', /\.b\.tmp changed or went away while it was copied to mirror/);
+      assert.deepEqual(await rawNames(root), [], 'no temporary file stays');
+    }
+  });
+
   it('case role: abort unlocks and deletes the staged file', async () => {
     const { root, replica, journal, before } = await caseWithFile();
     const source = new MemoryReplica();

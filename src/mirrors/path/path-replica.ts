@@ -426,6 +426,7 @@ export class PathReplica implements Replica {
     const target = this.#abs(op.path);
     let temp: string | undefined;
     let lock: Lock | undefined;
+    let local: string | undefined;
     try {
       // A mirror's new file needs no look at the target: should one have appeared since the
       // scan, the expected-state check at commit refuses to replace it.
@@ -450,7 +451,7 @@ export class PathReplica implements Replica {
       temp = tempName(await folder);
       this.#liveTemps.add(temp);
       const mode = this.capabilities.executableBit ? withExecutable(baseMode, op.entry.executable) : -1;
-      const local = source.localFile(op.from.path);
+      local = source.localFile(op.from.path);
       const from = op.from.entry;
       let stat: StoredStat | undefined;
       if (local !== undefined) {
@@ -471,6 +472,13 @@ export class PathReplica implements Replica {
     } catch (err) {
       await this.#rethrowIfGone(err);
       if (temp !== undefined || lock !== undefined) await this.#discard(temp, op.path, lock);
+      // The source was renamed or deleted since the scan (an editor's temporary file, a checkout).
+      if (
+        errnoOf(err) === 'ENOENT' &&
+        local !== undefined &&
+        (await lstatOrUndefined(local, this.#io)) === undefined
+      )
+        return this.#movedDuringCopy(op);
       const freeBytes = errnoOf(err) === 'ENOSPC' ? await freeSpace(this.#root) : undefined;
       return problemFromError(err, {
         path: op.path,
@@ -486,7 +494,7 @@ export class PathReplica implements Replica {
     return {
       path: op.path,
       code: 'changed-during-sync',
-      message: `${op.from.path} changed while it was copied to ${this.label}; it is picked up by the next sync`,
+      message: `${op.from.path} changed or went away while it was copied to ${this.label}; it is picked up by the next sync`,
     };
   }
 
