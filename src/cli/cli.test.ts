@@ -213,6 +213,8 @@ describe('satchel CLI', () => {
       assert.match(r.stdout, /Initialized case "work" in /);
       assert.ok(existsSync(join(top, 'a/work/.satchel/config.toml')));
       assert.ok(existsSync(join(top, 'a/work/.satchel/state.db')));
+      // The state is this computer's own: a git work tree in the case never commits it.
+      assert.match(readFileSync(join(top, 'a/work/.satchel/.gitignore'), 'utf8'), /^\*$/m);
     });
     it('prints {case, name} with --json', async () => {
       const r = expectExit(await satchel(['init', 'b', '--json'], top), 0);

@@ -9,7 +9,7 @@
  */
 import { PASSPHRASE_ENV, newPassphraseCheck, sameCheck } from '../mirrors/encrypted/passphrase.js';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Capabilities } from '../core/capabilities.js';
@@ -170,6 +170,7 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
   }
   try {
     makeFolders(stateDir(root));
+    keepOutOfGit(root);
     StateStore.open(join(stateDir(root), STATE_DB_NAME)).close();
   } catch (cause) {
     throw new SatchelError('io', `cannot create ${stateDir(root)}: ${(cause as Error).message}`, {
@@ -195,7 +196,23 @@ export function openCase(dir: string): CaseContext {
       cause,
     });
   }
+  keepOutOfGit(root);
   return { root, config, state, hostLabel: sanitizeHostLabel(hostname()), close: () => state.close() };
+}
+
+/**
+ * Writes `.satchel/.gitignore` (`*`) unless there: the state is this computer's own, and a
+ * `git add -A` in a case that is also a git work tree must not commit it (the replicated `.git`
+ * would carry it to other computers). Best effort: a case on a read-only disk still opens.
+ */
+function keepOutOfGit(root: string): void {
+  const file = join(stateDir(root), '.gitignore');
+  if (existsSync(file)) return;
+  try {
+    writeFileSync(file, "# Satchel's state for this computer only: never committed\n*\n");
+  } catch {
+    // Not needed to work.
+  }
 }
 
 /** Runs `fn` holding the case lock, with the config freshly reloaded from disk. */
