@@ -58,7 +58,15 @@ export function say(...lines: readonly string[]): void {
 
 /** Writes `value` as the one JSON document on stdout. */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(value, null, jsonLines ? undefined : 2) + '\n');
+}
+
+/** Set by a command whose stdout is JSON lines (`watch --json`): every document on one line. */
+let jsonLines = false;
+
+/** Makes every later {@link printJson} print one line (see `jsonLines`). */
+export function useJsonLines(): void {
+  jsonLines = true;
 }
 
 /** An ISO 8601 time for JSON and messages, or `null` when unknown. */

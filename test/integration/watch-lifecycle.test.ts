@@ -230,7 +230,7 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
   test('the case folder moved away: exit 1 with a plain message, the mirrors left as they were', async () => {
     const other = await createCase(join(root, 'moving'), { m: undefined });
     writeTree(other.path, { 'kept.txt': 'kept\n' });
-    const w = await startWatch(other);
+    const w = await startWatch(other, { args: ['--json'] });
     await waitForMirrorsEqual(other);
     const moved = `${other.path}-moved`;
     renameSync(other.path, moved);
@@ -246,6 +246,11 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     assert.equal(result.code, 1, describeRun(result));
     assert.match(result.stderr, /^satchel: the case folder .* is gone \(moved or deleted\); watch stops$/m);
     assert.doesNotMatch(result.stderr, /at async|SatchelError/, 'no stack trace');
+    // With --json, stdout is JSON lines: the start, then the error on a line of its own.
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 2, result.stdout);
+    assert.ok('watching' in (JSON.parse(lines[0]!) as object));
+    assert.equal((JSON.parse(lines[1]!) as { error: { code: string } }).error.code, 'not-a-case');
     assert.equal(readFileSync(join(other.mirrors.m!, 'kept.txt'), 'utf8'), 'kept\n');
     assert.equal(existsSync(join(other.mirrors.m!, 'after.txt')), false);
   });

@@ -11,7 +11,15 @@ import { STATE_DIR_NAME } from '../../core/reserved.js';
 import { EventLog } from '../../daemon/event-log.js';
 import { desktopNotifier } from '../../daemon/notifier.js';
 import { WatchDaemon } from '../../daemon/watch-daemon.js';
-import { runAction, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
+import {
+  printJson,
+  runAction,
+  useJsonLines,
+  withCase,
+  withJsonOption,
+  type Cli,
+  type JsonOption,
+} from '../output.js';
 
 /** Options of `watch`. */
 interface WatchOptions extends JsonOption {
@@ -69,9 +77,10 @@ export function registerWatch(program: Command, cli: Cli): void {
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
+        // JSON lines on stdout: the start, then an error should one end it.
+        if (options.json) useJsonLines();
         await daemon.start();
-        if (options.json)
-          process.stdout.write(JSON.stringify({ watching: ctx.root, pid: process.pid }) + '\n');
+        if (options.json) printJson({ watching: ctx.root, pid: process.pid });
         // A signal ends it (exit 0), or the case folder vanishing under it (exit 1, reported).
         const fatal = await Promise.race([stopped.then(() => undefined), daemon.fatal]);
         await daemon.stop();
