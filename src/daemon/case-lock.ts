@@ -47,7 +47,10 @@ export function acquireCaseLock(stateDir: string, purpose: string): CaseLock {
           'case-locked',
           `another satchel (pid ${pid}, ${what ?? 'busy'}) is working on this case`,
           {
-            hint: 'wait for it to finish, or stop it (a running `satchel watch` already keeps the mirrors in sync)',
+            hint:
+              what === 'watching'
+                ? '`satchel watch` holds the case while it runs: stop it (Ctrl-C or SIGTERM), do this, and start it again; `satchel status` shows what it has pending'
+                : 'wait for it to finish (a sync or another command), then try again',
             data: { pid },
           },
         );
