@@ -32,7 +32,8 @@
  * targets: string[]         the link targets of the symbolic links, in order of appearance.
  *
  * copy: creates `temp` (O_EXCL, never replacing anything), copies `src` into it, sets its mode
- * (unless mode < 0: then the umask's default stays) and its mtime and atime (mtimeMs), flushes
+ * (unless mode < 0: then the umask's default stays; mode + 2^20: that mode with the group and
+ * other bits no wider than the source's) and its mtime and atime (mtimeMs), flushes
  * it when `flush`, and returns: [0] source size, [1] source mtimeMs, [2] 1 when the source's
  * size, mtime or inode changed while it was copied, [3] copy size, [4] copy mtimeMs, [5] copy
  * mode, [6] copy inode. On failure the temporary file is removed before the error is thrown.
@@ -315,6 +316,61 @@ static char* io_buffer(void) {
   return buffer;
 }
 
+/* Copies [from, to) of `in` to the same offsets of `out` with pread/pwrite; 0 or an errno. */
+static int copy_range_by_reading(int in, int out, off_t from, off_t to) {
+  char* buffer = io_buffer();
+  if (buffer == NULL) return ENOMEM;
+  while (from < to) {
+    size_t want = (size_t)(to - from) < IO_BUFFER_BYTES ? (size_t)(to - from) : IO_BUFFER_BYTES;
+    ssize_t n = pread(in, buffer, want, from);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return 0;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = pwrite(out, buffer + done, (size_t)(n - done), from + done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return errno;
+      done += w;
+    }
+    from += n;
+  }
+  return 0;
+}
+
+/*
+ * Copies a sparse file (fewer blocks than its size) region by region: only the data regions
+ * SEEK_DATA/SEEK_HOLE report, at their offsets, then the length; the holes stay holes on the
+ * copy (a 1 GiB image with 10 MiB of data takes 10 MiB on a stick, as with `cp` and `rsync -S`).
+ * 0, or an errno with `*syscall` set.
+ */
+static int copy_sparse(int in, int out, off_t size, const char** syscall) {
+  off_t at = 0;
+  while (at < size) {
+    off_t data = lseek(in, at, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break; /* only a hole is left */
+    if (data < 0) return (*syscall = "lseek", errno);
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    if (hole < 0) return (*syscall = "lseek", errno);
+    if (hole > size) hole = size;
+    off_t in_off = data, out_off = data;
+    while (in_off < hole) {
+      ssize_t n = copy_file_range(in, &in_off, out, &out_off, (size_t)(hole - in_off), 0);
+      if (n > 0) continue;
+      if (n == 0) break;
+      if (errno == EINTR) continue;
+      if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL || errno == EPERM) {
+        int err = copy_range_by_reading(in, out, in_off, hole);
+        if (err != 0) return (*syscall = "write", err);
+        break;
+      }
+      return (*syscall = "copy_file_range", errno);
+    }
+    at = hole;
+  }
+  if (ftruncate(out, size) != 0) return (*syscall = "ftruncate", errno);
+  return 0;
+}
+
 /* Copies `len` bytes with read/write: file systems without copy_file_range (some FUSE mounts). */
 static int copy_by_reading(int in, int out) {
   char* buffer = io_buffer();
@@ -374,6 +430,9 @@ static int finish_staged(int out, const char* temp, int err, const char* syscall
   return 1;
 }
 
+/* Added to copy's mode: cap the group and other bits by the source's (see copy in the header). */
+#define MODE_CAP_BY_SOURCE 1048576.0
+
 static void copy_file(const char* src, const char* temp, copy_t* c) {
   int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (in < 0) {
@@ -397,6 +456,11 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
     close(in);
     return;
   }
+  if (c->mode >= MODE_CAP_BY_SOURCE) {
+    /* A new file never lets group or others do more than the source lets them (a 0600 key stays 0600). */
+    mode_t m = (mode_t)((long)c->mode & 07777);
+    c->mode = (double)((m & ~(mode_t)077) | (m & before.st_mode & 077));
+  }
   int out = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) {
     c->err = errno;
@@ -409,7 +473,11 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
   int use_read = 0;
   /* Up to the size seen at open: a file growing meanwhile shows in the second fstat anyway. */
   off_t copied = 0;
-  while (copied < before.st_size) {
+  if (before.st_size > 0 && (off_t)before.st_blocks * 512 < before.st_size) {
+    err = copy_sparse(in, out, before.st_size, &syscall);
+    copied = before.st_size;
+  }
+  while (err == 0 && copied < before.st_size) {
     ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(before.st_size - copied), 0);
     if (n > 0) {
       copied += n;

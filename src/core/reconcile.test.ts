@@ -343,6 +343,20 @@ describe('reconcile: scenarios', () => {
     assert.deepEqual(next.mirrorOps, [{ type: 'remove', path: 'Docs/README.txt', expected: F1 }]);
   });
 
+  it('a link kept as a conflict copy is named with the time of the sync, not 1970', () => {
+    const pair: SimPair = {
+      ancestor: snap({ s: F1 }),
+      caseSnapshot: snap({ s: F2 }),
+      mirrorSnapshot: snap({ s: L1 }),
+    };
+    const now = Date.UTC(2026, 10, 25, 8, 15, 0);
+    const plan = syncPair(pair, { now });
+    assert.deepEqual(
+      plan.conflicts.map((c) => c.copyPath),
+      ['s.conflict-20261125-081500-stick'],
+    );
+  });
+
   it('a case-only rename crosses a case-insensitive mirror: the side that renamed is followed', () => {
     const caps = { ...POSIX_CAPABILITIES, caseSensitive: false };
     const start = { 'docs/readme.md': F1, 'docs/sub/x': F2 };

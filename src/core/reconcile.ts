@@ -43,6 +43,11 @@ export interface ReconcileInput {
   readonly pushOnly: boolean;
   /** Paths (and everything below them) that had scan problems on either side: leave them completely alone. */
   readonly frozen: ReadonlySet<string>;
+  /**
+   * The time of this sync (ms since the epoch): the time in the conflict copy name of a link,
+   * which carries no modification time of its own (default 0).
+   */
+  readonly now?: number;
 }
 
 const DIRECTORY: Entry = Object.freeze({ kind: 'directory' });
@@ -199,7 +204,12 @@ export function reconcile(input: ReconcileInput): PairPlan {
         // At this point we know that `lost` is a new version the target would drop: it moves
         // aside on its own side and is copied to the other side under the same new name. The
         // copy's folder is the path's folder, which the target already holds.
-        const copyPath = conflictCopyPath(path, mtimeOf(lost), label, taken);
+        const copyPath = conflictCopyPath(
+          path,
+          lost.kind === 'file' ? lost.mtimeMs : (input.now ?? 0),
+          label,
+          taken,
+        );
         planned.add(key(copyPath));
         target.set(copyPath, lost);
         const winner: Side = side === 'case' ? 'mirror' : 'case';

@@ -193,6 +193,7 @@ export function syncPair(pair: SimPair, options: SyncOptions = {}): PairPlan {
     caseLabel: options.caseLabel ?? 'desk',
     pushOnly: options.pushOnly ?? false,
     frozen: options.frozen ?? new Set(),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   const sources = { case: pair.caseSnapshot, mirror: pair.mirrorSnapshot };
   const common = { sources, mirrorSourceCaseInsensitive: !caps.caseSensitive };

@@ -286,6 +286,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     caseLabel: input.caseLabel,
     pushOnly: input.pushOnly,
     frozen: frozenPaths(caseScan.problems, mirrorScan.problems),
+    now: input.now,
   });
   const drift = (mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path);
   // Only push-only mirrors can drift (others bring such a change into the case).

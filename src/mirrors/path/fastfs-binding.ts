@@ -264,10 +264,20 @@ export async function settleWithNode(
   return io.lstat(temp);
 }
 
+/**
+ * Added to {@link FastFs.copy}'s mode: the copy's group and other bits are capped by the
+ * source's, so that a new copy is never more open than its source (a 0600 key stays 0600).
+ */
+export const MODE_CAP_BY_SOURCE = 0x100000;
+
 /** {@link FastFs.copy} through Node's fs (copyFile, then {@link settleWithNode}), for machines without the addon. */
 export function copyWithNode(io: LocalIo): FastFs['copy'] {
   return async (src, temp, mode, mtimeMs, flush) => {
     const before = await io.lstat(src);
+    if (mode >= MODE_CAP_BY_SOURCE) {
+      const m = mode & 0o7777;
+      mode = (m & ~0o077) | (m & before.mode & 0o077);
+    }
     // copy_file_range where the kernel can: no bytes pass through JavaScript.
     await io.copyFile(src, temp, fsc.COPYFILE_EXCL);
     try {

@@ -16,6 +16,7 @@ import { MemoryReplica } from '../../replica/memory.js';
 import type { ContentSource } from '../../replica/replica.js';
 import { createExfatImage, mountExfat, type ExfatMount } from '../../../test/helpers/exfat.js';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
+import { fastFs } from './fastfs-binding.js';
 import { PathReplica, type LockJournal } from './path-replica.js';
 import { FAT32_MAX_FILE_SIZE, granularityFrom, probeCapabilities } from './probe.js';
 import { readMarker, writeMarker } from './marker.js';
@@ -229,6 +230,17 @@ function writeOf(source: MemoryReplica, path: string, content: string, expected?
   return { type: 'write', path, entry, from: { side: 'case', path, entry }, expected };
 }
 
+/** A mirror replica over `root` with POSIX capabilities. */
+function plainMirror(root: string, nativeCalls: boolean): PathReplica {
+  return new PathReplica({
+    root,
+    label: 'mirror',
+    capabilities: POSIX_CAPABILITIES,
+    role: 'mirror',
+    nativeCalls,
+  });
+}
+
 describe('path replica specifics', () => {
   let base = '';
   before(() => {
@@ -392,13 +404,7 @@ describe('path replica specifics', () => {
   it('a local source deleted since the scan is changed-during-sync, not an I/O error of the target', async () => {
     for (const nativeCalls of [true, false]) {
       const root = await fsp.mkdtemp(join(base, 'gone-'));
-      const replica = new PathReplica({
-        root,
-        label: 'mirror',
-        capabilities: POSIX_CAPABILITIES,
-        role: 'mirror',
-        nativeCalls,
-      });
+      const replica = plainMirror(root, nativeCalls);
       const content = Buffer.from('saved by an editor, then renamed away\n');
       const entry: FileEntry = {
         kind: 'file',
@@ -429,6 +435,75 @@ describe('path replica specifics', () => {
       );
       assert.match(problem?.message ?? '', /\.b\.tmp changed or went away while it was copied to mirror/);
       assert.deepEqual(await rawNames(root), [], 'no temporary file stays');
+    }
+  });
+
+  it('a new copy is no more open than its local source; a sparse source keeps its holes', async () => {
+    for (const nativeCalls of [true, false]) {
+      const root = await fsp.mkdtemp(join(base, 'modes-'));
+      const from = await fsp.mkdtemp(join(base, 'modes-src-'));
+      const replica = plainMirror(root, nativeCalls);
+      const files: [string, number, Buffer][] = [
+        ['key.pem', 0o600, Buffer.from('secret\n')],
+        ['shared.txt', 0o640, Buffer.from('group may read\n')],
+        ['open.txt', 0o666, Buffer.from('umask decides\n')],
+      ];
+      const ops: WriteOperation[] = [];
+      const entryOf = (content: Buffer, mtimeMs: number): FileEntry => ({
+        kind: 'file',
+        size: content.length,
+        mtimeMs,
+        executable: false,
+        hash: createHash('sha256').update(content).digest('hex'),
+      });
+      for (const [name, mode, content] of files) {
+        await fsp.writeFile(join(from, name), content);
+        await fsp.chmod(join(from, name), mode);
+        const entry = entryOf(content, (await fsp.lstat(join(from, name))).mtimeMs);
+        ops.push({
+          type: 'write',
+          path: name,
+          entry,
+          from: { side: 'case', path: name, entry },
+          expected: undefined,
+        });
+      }
+      // 8 MiB with 4 KiB of data in the middle.
+      const image = join(from, 'disk.img');
+      const handle = await fsp.open(image, 'w');
+      await handle.write(Buffer.alloc(4096, 7), 0, 4096, 4 * 1024 * 1024);
+      await handle.truncate(8 * 1024 * 1024);
+      await handle.close();
+      const imageBytes = await fsp.readFile(image);
+      const imageEntry = entryOf(imageBytes, (await fsp.lstat(image)).mtimeMs);
+      ops.push({
+        type: 'write',
+        path: 'disk.img',
+        entry: imageEntry,
+        from: { side: 'case', path: 'disk.img', entry: imageEntry },
+        expected: undefined,
+      });
+      const source: ContentSource = {
+        open: () => Promise.reject(new Error('not used: local files')),
+        localFile: (path) => join(from, path),
+        unchanged: async () => true,
+      };
+      const results = await (await replica.prepare(ops, source)).commit();
+      assert.deepEqual(
+        results.map((r) => r.ok),
+        [true, true, true, true],
+        `nativeCalls ${nativeCalls}`,
+      );
+      const modeOf = async (name: string): Promise<number> =>
+        (await fsp.lstat(join(root, name))).mode & 0o777;
+      assert.equal(await modeOf('key.pem'), 0o600, `nativeCalls ${nativeCalls}`);
+      assert.equal(await modeOf('shared.txt'), 0o640, `nativeCalls ${nativeCalls}`);
+      assert.equal(await modeOf('open.txt'), 0o666 & ~process.umask(), `nativeCalls ${nativeCalls}`);
+      assert.deepEqual(await fsp.readFile(join(root, 'disk.img')), imageBytes);
+      if (nativeCalls && fastFs(true) !== undefined) {
+        const st = await fsp.lstat(join(root, 'disk.img'));
+        assert.ok(st.blocks * 512 < 1024 * 1024, `the holes were filled: ${st.blocks * 512} bytes allocated`);
+      }
     }
   });
 

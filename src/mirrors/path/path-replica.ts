@@ -41,7 +41,7 @@ import { applyInGroups, changedSinceScan } from '../../replica/commit-groups.js'
 import { SatchelError } from '../../core/errors.js';
 import { errnoOf, mayMeanRootGone, problemFromError } from './fs-errors.js';
 import { createLimiter } from './limit.js';
-import { copyWithNode, fastFs, type FastFs, settleWithNode } from './fastfs-binding.js';
+import { copyWithNode, fastFs, type FastFs, MODE_CAP_BY_SOURCE, settleWithNode } from './fastfs-binding.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { syncDirectory } from './marker.js';
 import { isTempName, TEMP_PREFIX } from '../../core/reserved.js';
@@ -456,7 +456,9 @@ export class PathReplica implements Replica {
       let stat: StoredStat | undefined;
       if (local !== undefined) {
         // One call (native where built): copy, mode, mtime, flush and the stats of both files.
-        const r = await this.#copyLocal(local, temp, mode, op.entry.mtimeMs, flush);
+        // A new file is no more open to group and others than its source.
+        const capped = existing === undefined && mode >= 0 ? mode + MODE_CAP_BY_SOURCE : mode;
+        const r = await this.#copyLocal(local, temp, capped, op.entry.mtimeMs, flush);
         const moved = r.sourceMoved || r.sourceSize !== from.size || r.sourceMtimeMs !== from.mtimeMs;
         if (!moved) stat = r;
       } else {
