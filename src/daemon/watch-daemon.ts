@@ -275,7 +275,15 @@ export class WatchDaemon implements WorkerHost {
       );
     }
     const ejected = ejectReport(report, root);
+    // Left alone from now on (saves wait in the queue) until it is unplugged and back, or
+    // `satchel sync <mirror>` asks for it: a save just after `eject` must not be half-written
+    // when the stick is pulled.
+    worker.ejected = true;
+    worker.state = 'absent';
+    worker.message = `ejected: safe to unplug (${root}); synced again when it is plugged back in`;
+    await this.#dropMirrorWatch(worker);
     this.#log.write({ event: 'ejected', mirror: worker.name, message: `safe to unplug (${root})` });
+    this.changed();
     return { ejected };
   }
 
@@ -292,6 +300,8 @@ export class WatchDaemon implements WorkerHost {
         hint: 'see `satchel mirror list`',
       });
     const workers = names.map((n) => this.#workers.get(n)!);
+    // Asked for by name (or all): an ejected mirror that is still plugged in is synced again.
+    for (const w of workers) w.ejected = false;
     await Promise.all(workers.map((w) => w.requestFull({ allowMassDelete: request.allowMassDelete })));
     return workers.map(
       (w) =>
@@ -435,6 +445,7 @@ export class WatchDaemon implements WorkerHost {
 
   /** Full reconciliation of one mirror (start, poll, rescan, a mirror coming back). */
   async fullSync(worker: MirrorWorker): Promise<void> {
+    if (worker.ejected) return;
     const allowMassDelete = worker.allowMassDelete;
     worker.allowMassDelete = false;
     const { reports, caseChanged } = await reconcileMirrors(this.#ctx, this.#theCase, [worker.name], {
@@ -799,9 +810,13 @@ export class WatchDaemon implements WorkerHost {
         const config = this.#ctx.config.mirrors[w.name];
         if (!config) continue;
         try {
-          if (await locateMirror(config)) w.requestFull();
+          const found = await locateMirror(config);
+          // An ejected mirror waits until it has been unplugged, then is like any absent one.
+          if (w.ejected) w.ejected = found !== undefined;
+          else if (found) w.requestFull();
         } catch {
           // Still absent (unreachable, malformed): try again later.
+          w.ejected = false;
         }
       }
       if (!this.#stopping) this.#presenceLoop();

@@ -244,8 +244,11 @@ export interface StatusReport {
     readonly state: string;
     readonly pending: number;
     readonly lastSync: string | null;
+    readonly lastResult: string | null;
+    readonly lastSynced: string | null;
     readonly drift: readonly string[];
     readonly driftPending: readonly string[];
+    readonly message?: string;
   }[];
   readonly locked: readonly unknown[];
   readonly conflicts: number;

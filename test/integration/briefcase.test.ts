@@ -30,7 +30,7 @@
  */
 import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   mirrorReport,
@@ -40,7 +40,7 @@ import {
   type MirrorInfo,
   type RunOptions,
 } from '../helpers/cli.js';
-import { assertQuietSync, sync, type TestCase } from '../helpers/case.js';
+import { assertQuietSync, status, sync, type TestCase } from '../helpers/case.js';
 import { createExfatImage, mountExfat } from '../helpers/exfat.js';
 import { createFat32Image, mountFat32 } from '../helpers/fat32.js';
 import type { MountedImage } from '../helpers/image.js';
@@ -575,13 +575,23 @@ async function tuesdayOffice(t: TestContext, w: Week, withStickEdits: boolean): 
   assert.equal(gitLog(project).length, 3);
   assertGitFsck(project);
 
-  // Eject through the running daemon, then stop it; its stderr carried the counts.
+  // Eject through the running daemon: from then on the daemon leaves the stick alone (a save
+  // right after must not be half-written when it is pulled); then stop it.
   await eject(w.office, 'stick');
+  writeFileSync(join(w.officeCase, 'after-eject.txt'), 'saved after eject\n');
+  await waitUntil('after-eject.txt on the share', () => existsSync(join(w.share, 'after-eject.txt')));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(existsSync(join(w.stickDir, 'after-eject.txt')), false, 'written to an ejected stick');
+  const ejectedStatus = (await status(w.office)).mirrors.find((m) => m.name === 'stick')!;
+  assert.equal(ejectedStatus.state, 'absent', JSON.stringify(ejectedStatus));
+  assert.match(ejectedStatus.message ?? '', /ejected: safe to unplug/);
   const { result, inTime } = await stopWatch(daemon, 'SIGTERM', 60_000);
   assert.ok(inTime && result.code === 0, `the daemon did not stop cleanly: ${result.code} ${result.stderr}`);
   assert.match(result.stderr, /^stick: .*\b\d+ in, \d+ out, 1 conflicts?\b/m, result.stderr);
 
-  // A second sync does nothing (no re-copy from time zones or daylight saving).
+  // The next sync takes the save there; a second one does nothing (no re-copy from time zones
+  // or daylight saving).
+  assert.equal(mirrorReport(await sync(w.office), 'stick').out, 1);
   await assertQuietSync(w.office);
   assertGitFsck(project);
   w.done.add('tuesday');
