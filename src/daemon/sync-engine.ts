@@ -15,7 +15,7 @@ import { IgnoreRules } from '../core/ignore-rules.js';
 import { STATE_DIR_NAME } from '../core/reserved.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
 import type { Replica, ScanResult } from '../replica/replica.js';
-import type { CaseContext } from './case.js';
+import { unknownMirror, type CaseContext } from './case.js';
 import { acquireCaseLock } from './case-lock.js';
 import { type OpenedMirror, openMirror } from './mirror-replica.js';
 import { type MirrorReport, syncPair } from './pair-sync.js';
@@ -83,13 +83,7 @@ export function selectMirrors(ctx: CaseContext, names: readonly string[] | undef
   const configured = Object.keys(ctx.config.mirrors);
   if (!names || names.length === 0) return configured;
   for (const name of names) {
-    if (!configured.includes(name)) {
-      throw new SatchelError('mirror-unknown', `no mirror named '${name}' in this case`, {
-        hint: configured.length
-          ? `configured mirrors: ${configured.join(', ')}`
-          : 'add one with `satchel mirror add <name> <url>`',
-      });
-    }
+    if (!configured.includes(name)) throw unknownMirror(ctx, name);
   }
   return [...new Set(names)];
 }

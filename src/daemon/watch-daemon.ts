@@ -30,7 +30,7 @@ import { isNetworkFileSystem, mountFsType } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
-import type { CaseContext } from './case.js';
+import { unknownMirror, type CaseContext } from './case.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { withFoldedSiblings } from './case-siblings.js';
 import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
@@ -261,7 +261,7 @@ export class WatchDaemon implements WorkerHost {
     }
     if (request.eject === undefined) throw new SatchelError('usage', 'unknown request');
     const worker = this.#workers.get(request.eject);
-    if (!worker) throw new SatchelError('mirror-unknown', `no mirror named '${request.eject}' in this case`);
+    if (!worker) throw unknownMirror(this.#ctx, request.eject);
     await worker.requestFull();
     const report = worker.lastReport;
     const root = this.#mirrorWatch.get(worker.name)?.root;
@@ -295,10 +295,7 @@ export class WatchDaemon implements WorkerHost {
   async #syncOnRequest(request: NonNullable<ControlRequest['sync']>): Promise<MirrorReport[]> {
     const names = request.mirrors.length > 0 ? request.mirrors : [...this.#workers.keys()];
     const unknown = names.filter((n) => !this.#workers.has(n));
-    if (unknown.length > 0)
-      throw new SatchelError('mirror-unknown', `no mirror named '${unknown[0]}' in this case`, {
-        hint: 'see `satchel mirror list`',
-      });
+    if (unknown.length > 0) throw unknownMirror(this.#ctx, unknown[0]!);
     const workers = names.map((n) => this.#workers.get(n)!);
     // Asked for by name (or all): an ejected mirror that is still plugged in is synced again.
     for (const w of workers) w.ejected = false;

@@ -6,9 +6,8 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { SatchelError } from '../../core/errors.js';
 import { STATE_DIR_NAME } from '../../core/reserved.js';
-import type { CaseContext } from '../../daemon/case.js';
+import { unknownMirror, type CaseContext } from '../../daemon/case.js';
 import { askRunningDaemon } from '../../daemon/control.js';
 import { type EjectReport, ejectReport, unmountThroughUdisks } from '../../daemon/eject.js';
 import { locateMirror } from '../../daemon/mirror-locate.js';
@@ -43,11 +42,7 @@ export function registerEject(program: Command, cli: Cli): void {
   ).action((name: string, options: EjectOptions) =>
     runAction(options, () =>
       withCase(cli, async (ctx) => {
-        if (ctx.config.mirrors[name] === undefined) {
-          throw new SatchelError('mirror-unknown', `no mirror named '${name}' in this case`, {
-            hint: 'see `satchel mirror list`',
-          });
-        }
+        if (ctx.config.mirrors[name] === undefined) throw unknownMirror(ctx, name);
         let report = (await ejectThroughDaemon(ctx, name)) ?? (await ejectHere(ctx, name));
         if (options.unmount) report = { ...report, unmount: unmountThroughUdisks(report.root) };
         if (options.json) return printJson(report);
