@@ -144,6 +144,11 @@ export class WatchDaemon implements WorkerHost {
   readonly #settling = new Map<string, HeldPaths>();
   /** Per `mirror\0path` with a problem: the attempts so far and the message last logged. */
   readonly #retries = new Map<string, { attempts: number; logged: string }>();
+  /** Per mirror: changed paths its watcher reported, held until it is quiet (see #settleMirrorPaths). */
+  readonly #mirrorSettling = new Map<
+    string,
+    { readonly paths: Set<string>; timer: NodeJS.Timeout | undefined; readonly deadline: number }
+  >();
   /**
    * Case files whose last cycle met a problem (not a change under way), with their size and
    * time then: a hint that finds them as they were (our own lock and unlock of the file,
@@ -320,6 +325,7 @@ export class WatchDaemon implements WorkerHost {
     this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
     for (const held of this.#settling.values()) clearTimeout(held.timer);
+    for (const held of this.#mirrorSettling.values()) clearTimeout(held.timer);
     if (this.#statusTimer) clearTimeout(this.#statusTimer);
     await new Promise<void>((resolve) => (this.#control ? this.#control.close(() => resolve()) : resolve()));
     await this.#caseWatcher?.stop();
@@ -760,8 +766,37 @@ export class WatchDaemon implements WorkerHost {
       if (h.kind === 'renamed' && h.from !== undefined) paths.push(decode(h.from));
       paths.push(decode(h.path));
     }
-    if (this.#ctx.config.mirrors[worker.name]?.encrypt === true) void this.#queueStored(worker, paths);
-    else this.#queueMirrorPaths(worker, paths);
+    this.#settleMirrorPaths(worker, paths);
+  }
+
+  /**
+   * Queues a mirror's changed paths once that mirror has been quiet for the settle time (at
+   * most 2 s after the first): an editor there saving through a temporary file (write
+   * `.doc.tmp`, rename it over `doc`) is then seen as one change of `doc`, not as a new file
+   * brought into the case and shipped to every other mirror, then deleted again.
+   */
+  #settleMirrorPaths(worker: MirrorWorker, paths: readonly string[]): void {
+    const flush = (): void => {
+      const held = this.#mirrorSettling.get(worker.name);
+      this.#mirrorSettling.delete(worker.name);
+      if (held === undefined || this.#stopping) return;
+      const all = [...held.paths];
+      if (this.#ctx.config.mirrors[worker.name]?.encrypt === true) void this.#queueStored(worker, all);
+      else this.#queueMirrorPaths(worker, all);
+    };
+    if (this.#settleMs === 0) {
+      this.#mirrorSettling.set(worker.name, { paths: new Set(paths), timer: undefined, deadline: 0 });
+      return flush();
+    }
+    const held = this.#mirrorSettling.get(worker.name) ?? {
+      paths: new Set<string>(),
+      timer: undefined,
+      deadline: Date.now() + 2000,
+    };
+    for (const p of paths) held.paths.add(p);
+    clearTimeout(held.timer);
+    held.timer = setTimeout(flush, Math.max(0, Math.min(this.#settleMs, held.deadline - Date.now())));
+    this.#mirrorSettling.set(worker.name, held);
   }
 
   #queueMirrorPaths(worker: MirrorWorker, paths: readonly string[]): void {

@@ -238,3 +238,29 @@ describe('satchel watch: an incoming change that does not fit on the case disk',
     }
   });
 });
+
+describe('satchel watch: an editor on a mirror saving through a temporary file', () => {
+  test('the case and the other mirror get the saved file, never the temporary one', async () => {
+    const root = makeTempDir('incoming-tmp');
+    const c = await createCase(root, { a: undefined, b: undefined });
+    writeFileSync(join(c.path, 'doc.txt'), 'v0\n');
+    await runSatchel(['-C', c.path, 'sync']);
+    const w = await startWatch(c);
+    try {
+      for (let i = 1; i <= 5; i++) {
+        // What many editors do: write beside the file, then rename over it.
+        writeFileSync(join(c.mirrors.a!, '.doc.tmp'), `v${i}\n`);
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        renameSync(join(c.mirrors.a!, '.doc.tmp'), join(c.mirrors.a!, 'doc.txt'));
+        await new Promise((resolve) => setTimeout(resolve, 60));
+      }
+      await waitUntil('the last save in the case and on b', () =>
+        [c.path, c.mirrors.b!].every((d) => readOrUndefined(join(d, 'doc.txt')) === 'v5\n'),
+      );
+      const mentions = readEvents(c.path).filter((e) => e.paths?.some((p) => p.includes('.doc.tmp')));
+      assert.deepEqual(mentions, [], 'the temporary file was brought in or shipped');
+    } finally {
+      await stopWatch(w);
+    }
+  });
+});
