@@ -232,6 +232,12 @@ describe('satchel CLI', () => {
       // Node's recursive mkdir loops forever there; the satchel helper's timeout would end it.
       expectFailure(await satchel(['init', `/proc/satchel-test-${process.pid}/work`], top), /cannot create/);
     });
+    it("a case made inside another case's mirror folder: init says so", async () => {
+      const mirror = folder('mirror-of-other');
+      writeFileSync(join(mirror, '.satchel-mirror'), '{}');
+      const r = expectExit(await satchel(['init', join(mirror, 'inner')], top), 0);
+      assert.match(r.stdout, /^note: it lies inside .*mirror-of-other, the mirror folder of another case/m);
+    });
     it('refuses a case twice: exit 1, one reason line and a hint', async () => {
       expectFailure(await satchel(['init', 'b'], top), /is already a case/);
     });

@@ -148,7 +148,7 @@ function makeFolders(path: string): void {
  * `.satchel/config.toml` and creates the state database. Throws `already-a-case` when `dir` is a
  * case or lies inside one (a nested case would replicate its own state).
  */
-export function initCase(dir: string, name?: string): { root: string; name: string } {
+export function initCase(dir: string, name?: string): { root: string; name: string; insideMirror?: string } {
   const root = resolve(dir);
   const existing = findCaseAbove(root);
   if (existing !== undefined) {
@@ -180,7 +180,16 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
   }
   // The config last: it is what makes the folder a case, so a failure above leaves none.
   saveConfig(root, config);
-  return { root, name: config.name };
+  const inMirror = mirrorFolderAbove(root);
+  return { root, name: config.name, ...(inMirror === undefined ? {} : { insideMirror: inMirror }) };
+}
+
+/** The mirror folder (one holding a marker) that `dir` lies in, if any. */
+function mirrorFolderAbove(dir: string): string | undefined {
+  for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
+    if (existsSync(join(d, MARKER_NAME))) return d;
+  }
+  return undefined;
 }
 
 /** Opens the case containing `dir`: loads its config and opens its state database. */

@@ -28,6 +28,7 @@ import type { Problem } from '../core/problem.js';
 import { normalizeScope } from '../core/scope.js';
 import { isNetworkFileSystem, mountFsType } from '../mirrors/path/probe.js';
 import type { Replica } from '../replica/replica.js';
+import { pathsWithInode } from '../state/state-store.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
 import { unknownMirror, type CaseContext } from './case.js';
@@ -371,6 +372,7 @@ export class WatchDaemon implements WorkerHost {
         continue;
       }
       if (from === undefined && this.#unchangedProblemFile(h.path)) continue;
+      if (h.kind === 'changed') ready.push(...this.#otherLinks(h.path));
       ready.push(...this.#release(h.path));
       if (from !== undefined) ready.push(...this.#release(from));
       if (from !== undefined) ready.push(from);
@@ -393,6 +395,20 @@ export class WatchDaemon implements WorkerHost {
   #unchangedProblemFile(path: string): boolean {
     const then = this.#problemFiles.get(path);
     return then !== undefined && this.#fileStamp(path) === then;
+  }
+
+  /**
+   * The case's other names of file `path` when it has hard links: a save through one name
+   * changes them all, yet the watcher reports only the name written to.
+   */
+  #otherLinks(path: string): string[] {
+    try {
+      const st = statSync(join(this.#ctx.root, path));
+      if (!st.isFile() || st.nlink < 2) return [];
+      return pathsWithInode(this.#ctx.state.hashCache('case'), st.ino).filter((p) => p !== path);
+    } catch {
+      return [];
+    }
   }
 
   /** Whether `path` is a case file the daemon already knew (a rename onto it is a save by rename). */

@@ -158,6 +158,14 @@ class LoadedHashCache implements HashCache {
   }
 }
 
+/** The paths `replica`'s hash cache knows with inode `ino` (hard links of one file), in no order. */
+export function pathsWithInode(cache: HashCache, ino: number): string[] {
+  if (!(cache instanceof LoadedHashCache)) return [];
+  const out: string[] = [];
+  for (const [path, h] of cache.entries) if (h.ino === ino) out.push(path);
+  return out;
+}
+
 /** The state database of one case. Not safe for use by two processes at once (the case lock prevents that). */
 export class StateStore {
   private readonly loadedCaches = new Map<string, LoadedHashCache>();

@@ -592,6 +592,9 @@ async function tuesdayOffice(t: TestContext, w: Week, withStickEdits: boolean): 
   // The next sync takes the save there; a second one does nothing (no re-copy from time zones
   // or daylight saving).
   assert.equal(mirrorReport(await sync(w.office), 'stick').out, 1);
+  // (Gone again, so that the rest of the week sees the trees it expects.)
+  rmSync(join(w.officeCase, 'after-eject.txt'));
+  assert.equal(mirrorReport(await sync(w.office), 'stick').out, 1);
   await assertQuietSync(w.office);
   assertGitFsck(project);
   w.done.add('tuesday');

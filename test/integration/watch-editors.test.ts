@@ -14,7 +14,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { appendFileSync, linkSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCase, type TestCase } from '../helpers/case.js';
 import { makeTempDir } from '../helpers/temp.js';
@@ -24,7 +24,9 @@ import {
   sampleFiles,
   startWatch,
   endWatchSuite,
+  readOrUndefined,
   waitForMirrorsEqual,
+  waitUntil,
   type Samples,
   type WatchProcess,
 } from '../helpers/watch.js';
@@ -211,6 +213,26 @@ describe('satchel watch: editor save patterns reach both mirrors cleanly', () =>
         });
         assert.equal(r.status, 0, r.stderr);
       },
+    );
+  });
+
+  test('a file with two hard links: a save through one name ships both names', async () => {
+    writeFileSync(join(c.path, 'linked-1.txt'), 'one file, two names\n');
+    linkSync(join(c.path, 'linked-1.txt'), join(c.path, 'linked-2.txt'));
+    await waitUntil('both names on both mirrors', () =>
+      Object.values(c.mirrors).every((m) =>
+        ['linked-1.txt', 'linked-2.txt'].every(
+          (n) => readOrUndefined(join(m, n)) === 'one file, two names\n',
+        ),
+      ),
+    );
+    await sleep(1000); // every event of the link's creation handled
+    appendFileSync(join(c.path, 'linked-1.txt'), 'saved through the first name\n');
+    const expected = 'one file, two names\nsaved through the first name\n';
+    await waitUntil('both names updated on both mirrors', () =>
+      Object.values(c.mirrors).every((m) =>
+        ['linked-1.txt', 'linked-2.txt'].every((n) => readOrUndefined(join(m, n)) === expected),
+      ),
     );
   });
 

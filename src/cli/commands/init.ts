@@ -24,10 +24,12 @@ export function registerInit(program: Command, cli: Cli): void {
         });
       const created = initCase(resolve(cli.dir(), dir ?? '.'));
       if (options.json) return printJson({ case: created.root, name: created.name });
-      say(
-        `Initialized case "${created.name}" in ${created.root}`,
-        'next: add a mirror with `satchel mirror add <name> <path>`, then run `satchel sync`',
-      );
+      say(`Initialized case "${created.name}" in ${created.root}`);
+      if (created.insideMirror !== undefined)
+        say(
+          `note: it lies inside ${created.insideMirror}, the mirror folder of another case: that case replicates these files too (not this case's .satchel folder)`,
+        );
+      say('next: add a mirror with `satchel mirror add <name> <path>`, then run `satchel sync`');
     }),
   );
 }
