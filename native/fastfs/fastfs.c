@@ -290,6 +290,8 @@ typedef struct {
   int err;
   const char* syscall;
   int failed_on_src; /* the error concerns the source rather than the temporary file */
+  int exact;         /* mtime_ms is the source's own time: `exact_time` is it to the nanosecond */
+  struct timespec exact_time;
 } copy_t;
 
 static void set_times(struct timespec* ts, double ms) {
@@ -399,7 +401,10 @@ static int copy_by_reading(int in, int out) {
 static int settle_open_file(int out, copy_t* c, struct stat* st, const char** syscall) {
   if (c->mode >= 0 && fchmod(out, (mode_t)c->mode) != 0) return (*syscall = "fchmod", errno);
   struct timespec times[2];
-  set_times(&times[0], c->mtime_ms);
+  if (c->exact)
+    times[0] = c->exact_time;
+  else
+    set_times(&times[0], c->mtime_ms);
   times[1] = times[0];
   if (futimens(out, times) != 0) return (*syscall = "futimens", errno);
   if (c->flush && fsync(out) != 0) return (*syscall = "fsync", errno);
@@ -455,6 +460,13 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
     c->failed_on_src = 1;
     close(in);
     return;
+  }
+  /* The plan asks for the source's own time (a double of milliseconds cannot hold every
+     nanosecond): the copy gets it exactly, as `cp -p` and `rsync -t` give it. */
+  double off_ms = ms_of(&before.st_mtim) - c->mtime_ms;
+  if (off_ms < 0.0005 && off_ms > -0.0005) {
+    c->exact = 1;
+    c->exact_time = before.st_mtim;
   }
   if (c->mode >= MODE_CAP_BY_SOURCE) {
     /* A new file never lets group or others do more than the source lets them (a 0600 key stays 0600). */

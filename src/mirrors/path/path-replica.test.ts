@@ -507,6 +507,37 @@ describe('path replica specifics', () => {
     }
   });
 
+  it('a local copy carries the source modification time to the nanosecond (native copies)', async () => {
+    if (fastFs(true) === undefined) return;
+    const root = await fsp.mkdtemp(join(base, 'ns-'));
+    const from = await fsp.mkdtemp(join(base, 'ns-src-'));
+    await fsp.writeFile(join(from, 'f.txt'), 'x\n');
+    execFileSync('touch', ['-d', '2025-01-02T03:04:05.123456789Z', join(from, 'f.txt')]);
+    const st = await fsp.lstat(join(from, 'f.txt'), { bigint: true });
+    const entry: FileEntry = {
+      kind: 'file',
+      size: 2,
+      mtimeMs: (await fsp.lstat(join(from, 'f.txt'))).mtimeMs,
+      executable: false,
+      hash: createHash('sha256').update('x\n').digest('hex'),
+    };
+    const source: ContentSource = {
+      open: () => Promise.reject(new Error('not used: local files')),
+      localFile: (path) => join(from, path),
+      unchanged: async () => true,
+    };
+    const write: WriteOperation = {
+      type: 'write',
+      path: 'f.txt',
+      entry,
+      from: { side: 'case', path: 'f.txt', entry },
+      expected: undefined,
+    };
+    const [result] = await (await plainMirror(root, true).prepare([write], source)).commit();
+    assert.equal(result?.ok, true);
+    assert.equal((await fsp.lstat(join(root, 'f.txt'), { bigint: true })).mtimeNs, st.mtimeNs);
+  });
+
   it('case role: abort unlocks and deletes the staged file', async () => {
     const { root, replica, journal, before } = await caseWithFile();
     const source = new MemoryReplica();
