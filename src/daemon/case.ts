@@ -664,6 +664,8 @@ export interface MirrorPresence {
   readonly present: boolean;
   /** Why the mirror is absent (empty when present). */
   readonly message: string;
+  /** It is there but unusable: its marker is damaged (not absent: `status` says failed). */
+  readonly damaged?: true;
 }
 
 /**
@@ -686,7 +688,12 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
     }
     return { present: true, message: '' };
   } catch (e) {
-    return { present: false, message: e instanceof Error ? e.message : String(e) };
+    const damaged = e instanceof SatchelError && e.code === 'config-invalid';
+    return {
+      present: false,
+      message: e instanceof Error ? e.message : String(e),
+      ...(damaged ? { damaged } : {}),
+    };
   }
 }
 

@@ -566,6 +566,11 @@ export class WatchDaemon implements WorkerHost {
     paths = paths.filter((p) => !this.#settling.has(p));
     if (paths.length === 0) return;
     const opened = await openMirror(ctx, worker.name);
+    if (opened.replica === undefined && opened.absentReport.state === 'failed') {
+      // Not missing but unusable (a damaged marker): failed, retried with growing pauses.
+      this.#failed(worker, opened.absentReport.message ?? '', () => worker.add(paths));
+      return;
+    }
     if (opened.replica === undefined) {
       for (const p of paths) worker.pending.add(p);
       if (worker.state !== 'absent') {

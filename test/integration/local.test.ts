@@ -687,6 +687,10 @@ describe('local mirrors through the real CLI', () => {
       assert.equal(readFileSync(join(c.mirrors.b!, 'x.txt'), 'utf8'), F1);
       assert.equal(existsSync(join(c.mirrors.a!, 'x.txt')), false);
       assert.equal(readFileSync(marker, 'utf8'), '{garbage');
+      // status says so too: not absent (it is there), failed, with the reason.
+      const st = (await status(c)).mirrors.find((m) => m.name === 'a')!;
+      assert.deepEqual([st.state, st.present], ['failed', false]);
+      assert.match(st.message ?? '', /\.satchel-mirror is malformed/);
     });
   });
 

@@ -109,7 +109,7 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
   const conflicts = ctx.state.listConflicts();
   const daemon = liveDaemon(ctx);
   // A running daemon knows which mirrors are there: no second connection (nor password prompt).
-  const presence = new Map<string, { present: boolean; message: string }>();
+  const presence = new Map<string, { present: boolean; message: string; damaged?: true }>();
   for (const [name, m] of Object.entries(ctx.config.mirrors)) {
     const live = daemon?.mirrors[name];
     presence.set(
@@ -141,7 +141,8 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       drift,
       driftPending,
     };
-    if (!p.present) return { ...base, state: 'absent', pending: null, message: p.message };
+    if (!p.present)
+      return { ...base, state: p.damaged ? 'failed' : 'absent', pending: null, message: p.message };
     if (typeof plans === 'string') return { ...base, state: 'ok', pending: null, message: plans };
     if (plan === undefined || plan.state === 'planned' || plan.state === 'synced') {
       return { ...base, state: 'ok', pending: plan === undefined ? null : plan.in + plan.out };
