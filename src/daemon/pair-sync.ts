@@ -43,11 +43,6 @@ export interface MirrorReport {
    * mirrors that were scanned.
    */
   readonly drift?: readonly string[];
-  /**
-   * The drifted paths someone else added on the push-only mirror, which the case does not
-   * hold: removed by this sync (a subset of `drift`).
-   */
-  readonly driftRemoved?: readonly string[];
   /** For absent, halted and failed mirrors: one line saying why. */
   readonly message?: string;
   /** What the user can do about it. */
@@ -197,30 +192,6 @@ function planIntents(plan: PairPlan): Intent[] {
 }
 
 /**
- * Files and links a push-only mirror's plan removes that neither the case nor the ancestor
- * knows: someone else added them on the server (the ones Satchel wrote and someone changed are
- * the scan's drift notices, `known`).
- */
-function foreignFiles(
-  plan: PairPlan,
-  ancestor: ReadonlyMap<string, Entry>,
-  caseSnapshot: Snapshot,
-  known: ReadonlySet<string>,
-): string[] {
-  return plan.mirrorOps
-    .flatMap((op) =>
-      op.type === 'remove' &&
-      op.expected.kind !== 'directory' &&
-      !ancestor.has(op.path) &&
-      !caseSnapshot.has(op.path) &&
-      !known.has(op.path)
-        ? [op.path]
-        : [],
-    )
-    .sort();
-}
-
-/**
  * Settles the intents a sync killed during its commit left behind (crash safety), in plan
  * order. A rename whose side now has `path` and no longer `from` happened: the ancestor's
  * entries move with it. A write whose side now holds exactly the intended content happened, and
@@ -318,14 +289,11 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     now: input.now,
   });
   const drift = (mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path);
-  // A file someone else added on a push-only mirror is drift too: it goes, and is said to go.
-  const added = input.pushOnly ? foreignFiles(plan, ancestor, caseScan.snapshot, new Set(drift)) : [];
   // Only push-only mirrors can drift (others bring such a change into the case).
   const base = {
     mirror: input.mirrorName,
     conflicts: plan.conflicts,
-    ...(input.pushOnly || drift.length > 0 ? { drift: [...drift, ...added].sort() } : {}),
-    ...(added.length > 0 ? { driftRemoved: added } : {}),
+    ...(input.pushOnly || drift.length > 0 ? { drift } : {}),
   };
 
   if (

@@ -172,14 +172,6 @@ async function publishFlow(
     assert.deepEqual(served(ftpd, ftpd.folder), expected(now, ['empty']));
     const quietAgain = (await satchelJson<StatusReport>(['-C', work, 'status'], { env })).mirrors[0]!;
     assert.deepEqual([quietAgain.drift, quietAgain.driftPending], [['docs/guide.md'], []]);
-    // A file someone else added on the server: drift as well, and the line says it is removed.
-    curl(ftpd, ['-T', drifted, ftpUrl(ftpd, `${ftpd.folder}/foreign.html`)]);
-    const foreign = await satchelOk(['-C', work, 'sync'], { env });
-    assert.match(
-      foreign.stdout,
-      /~ foreign\.html: added on the server by someone else \(drift\); removed \(the case has no such file\)/,
-    );
-    assert.deepEqual(served(ftpd, ftpd.folder), expected(now, ['empty']));
 
     // The server goes away: absent, nothing changed; it comes back: the next sync converges.
     await ftpd.stop();

@@ -49,23 +49,17 @@ function headline(r: MirrorReport): string {
   }
 }
 
-/**
- * What became of the drifted `path` in the run `r` reports: the case's version replaced it, or
- * (someone added it on the server and the case has no such file) it was removed.
- */
+/** What became of the drifted `path` in the run `r` reports. */
 function driftOutcome(r: MirrorReport, path: string): string {
-  const removed = r.driftRemoved?.includes(path) === true;
   switch (r.state) {
     case 'synced':
-      if (r.problems.some((p) => p.path === path))
-        return `not ${removed ? 'removed' : 'replaced'} (see the problem below); retried by the next sync`;
-      return removed ? 'removed (the case has no such file)' : "replaced with the case's version";
+      return r.problems.some((p) => p.path === path)
+        ? 'not replaced (see the problem below); retried by the next sync'
+        : "replaced with the case's version";
     case 'planned':
-      return removed
-        ? 'a sync removes it (the case has no such file)'
-        : "a sync replaces it with the case's version";
+      return "a sync replaces it with the case's version";
     default:
-      return `not ${removed ? 'removed' : 'replaced'} yet (the sync did not go through)`;
+      return 'not replaced yet (the sync did not go through)';
   }
 }
 
@@ -80,9 +74,7 @@ function printReport(r: MirrorReport): void {
     say(`  ${op.side}: ${op.type} ${op.from === undefined ? op.path : `${op.from} → ${op.path}`}`);
   }
   for (const path of r.drift ?? [])
-    say(
-      `  ~ ${path}: ${r.driftRemoved?.includes(path) === true ? 'added on the server by someone else' : 'changed on the server'} (drift); ${driftOutcome(r, path)}`,
-    );
+    say(`  ~ ${path}: changed on the server (drift); ${driftOutcome(r, path)}`);
   for (const p of r.problems) say(`  ! ${p.path === '' ? '(root)' : p.path}: ${p.message}`);
   for (const c of r.conflicts) say(`  conflict: ${c.path} (kept older version as ${c.copyPath})`);
 }
