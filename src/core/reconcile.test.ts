@@ -74,10 +74,14 @@ function holds(s: Snapshot, entry: Entry): boolean {
 }
 
 /** Syncs and checks the properties every row must have; returns the plan. */
-function syncAndCheck(pair: SimPair, options: SyncOptions = {}): PairPlan {
+function syncAndCheck(pair: SimPair, options: SyncOptions = {}, foreign: readonly string[] = []): PairPlan {
   const before = { ancestor: pair.ancestor, case: pair.caseSnapshot, mirror: pair.mirrorSnapshot };
   const plan = syncPair(pair, options);
-  assertEqualSides(pair);
+  // Files someone else put on a push-only mirror stay there, and only there.
+  const withoutForeign = new Map([...pair.mirrorSnapshot].filter(([p]) => !foreign.includes(p)));
+  for (const p of foreign)
+    assert.ok(pair.mirrorSnapshot.has(p), `${p} was removed from the push-only mirror`);
+  assertEqualSides({ ...pair, mirrorSnapshot: withoutForeign });
   // Push-only mirrors are never a source: their drift is overwritten on purpose.
   for (const side of options.pushOnly ? (['case'] as const) : (['case', 'mirror'] as const)) {
     for (const [path, entry] of before[side]) {
@@ -463,19 +467,19 @@ describe('reconcile: scenarios', () => {
     assert.deepEqual(plan.mirrorOps, []);
   });
 
-  it('push-only: the mirror is made equal to the case, its drift overwritten, renames kept', () => {
-    const a = snap({ keep: F1, moved: F2, edited: F1 });
+  it('push-only: the mirror follows the case, its drift overwritten, renames kept, what others added kept', () => {
+    const a = snap({ keep: F1, moved: F2, edited: F1, gone: F1 });
     const c = snap({ keep: F1, 'dir/moved': F2, edited: F1 });
-    const m = snap({ keep: F1, moved: F2, edited: F3, extra: F1 });
+    const m = snap({ keep: F1, moved: F2, edited: F3, gone: F1, extra: F1, '.htaccess': F3 });
     const pair: SimPair = { ancestor: a, caseSnapshot: c, mirrorSnapshot: m };
-    const plan = syncAndCheck(pair, { pushOnly: true });
+    const plan = syncAndCheck(pair, { pushOnly: true }, ['extra', '.htaccess']);
     assert.deepEqual(plan.caseOps, []);
     assert.deepEqual(plan.conflicts, []);
     assert.deepEqual(
       plan.mirrorOps.map(
         (op) => `${op.type} ${op.type === 'rename' ? op.from + '→' : ''}${operationPath(op)}`,
       ),
-      ['remove extra', 'mkdir dir', 'rename moved→dir/moved', 'write edited'],
+      ['remove gone', 'mkdir dir', 'rename moved→dir/moved', 'write edited'],
     );
   });
 

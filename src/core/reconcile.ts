@@ -158,7 +158,11 @@ export function reconcile(input: ReconcileInput): PairPlan {
   );
   for (const path of union) {
     const c = caseSnapshot.get(path);
-    const t = pushOnly ? c : decide(ancestor.get(path), c, mirror.get(path));
+    const a = ancestor.get(path);
+    const m = mirror.get(path);
+    // Push-only: the case's version wins everywhere it has one, and what the case deleted goes;
+    // a file someone else put on the mirror, which Satchel never published, stays as it is.
+    const t = !pushOnly ? decide(a, c, m) : c === undefined && a === undefined ? m : c;
     if (t !== undefined) target.set(path, t);
   }
 

@@ -573,6 +573,35 @@ describe('local mirrors through the real CLI', () => {
     });
   });
 
+  test('a push-only mirror: what Satchel never published there is kept; what it published follows the case', async () => {
+    await withTempDir('push-only', async (root) => {
+      const site = join(root, 'site');
+      writeTree(site, { '.htaccess': 'Deny from all\n', 'guestbook.txt': 'signed by a visitor\n' });
+      const c = await createCase(root, {});
+      writeTree(c.path, { 'index.html': '<h1>site</h1>\n', 'old.html': 'old\n' });
+      await satchelOk(['-C', c.path, 'mirror', 'add', 'site', site, '--push-only']);
+      await sync(c);
+      const published = () => contents(readTree(site, { ignore: (p) => p === '.satchel-mirror' }));
+      assert.deepEqual(published(), {
+        '.htaccess': 'Deny from all\n',
+        'guestbook.txt': 'signed by a visitor\n',
+        'index.html': '<h1>site</h1>\n',
+        'old.html': 'old\n',
+      });
+      // Someone adds a file later; the case deletes one it published: only that one goes.
+      writeTree(site, { 'comment-42.txt': 'nice site\n' });
+      rmSync(join(c.path, 'old.html'));
+      await sync(c);
+      assert.deepEqual(published(), {
+        '.htaccess': 'Deny from all\n',
+        'comment-42.txt': 'nice site\n',
+        'guestbook.txt': 'signed by a visitor\n',
+        'index.html': '<h1>site</h1>\n',
+      });
+      await assertQuietSync(c);
+    });
+  });
+
   test('a named pipe is a special-file problem: left alone on both sides, quiet once ignored', async () => {
     await withCase(async (c) => {
       writeTree(c.path, { 'ok.txt': F1 });
