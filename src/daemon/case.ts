@@ -397,6 +397,18 @@ export async function addMirror(
       ? undefined
       : (await ftpKind()).normalizeFingerprint(options.ftpsFingerprint);
   const passphraseFile = options.passphraseFile === undefined ? undefined : resolve(options.passphraseFile);
+  if (passphraseFile !== undefined) {
+    const real = existsSync(passphraseFile) ? realpathSync(passphraseFile) : passphraseFile;
+    if (isWithin(real, realpathSync(ctx.root))) {
+      throw new SatchelError(
+        'usage',
+        `the passphrase file ${passphraseFile} is inside the case: it would be replicated, in plain text, to every mirror`,
+        {
+          hint: 'keep it outside the case, for example in ~/.config/satchel/ (chmod 600), and name that file',
+        },
+      );
+    }
+  }
   // Asked before anything is checked or written (the prompt may take a while).
   const passphraseCheck =
     options.encrypt === true

@@ -10,7 +10,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { cryptRemote, rclone } from '../helpers/rclone.js';
@@ -109,6 +117,19 @@ describe('encrypted mirrors and rclone crypt', () => {
       const file = join(dir, 'second-passphrase');
       writeFileSync(file, 'another passphrase, from a file\n', { mode: 0o600 });
       for (const m of ['one', 'two']) mkdirSync(join(dir, m));
+      // A passphrase file inside the case would be replicated in plain text: refused.
+      const inside = join(work, 'passphrase.txt');
+      writeFileSync(inside, 'secret\n', { mode: 0o600 });
+      const refused = await runSatchel(
+        ['-C', work, 'mirror', 'add', 'two', join(dir, 'two'), '--encrypt', '--passphrase-file', inside],
+        { env },
+      );
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /is inside the case: it would be replicated, in plain text, to every mirror/,
+      );
+      rmSync(inside);
       await satchelOk(['-C', work, 'mirror', 'add', 'one', join(dir, 'one'), '--encrypt'], { env });
       // The variable is set as well: the file given for this mirror is the one that counts.
       await satchelOk(
