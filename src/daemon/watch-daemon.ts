@@ -281,13 +281,17 @@ export class WatchDaemon implements WorkerHost {
       );
     }
     const ejected = ejectReport(report, root);
-    // Left alone from now on (saves wait in the queue) until it is unplugged and back, or
-    // `satchel sync <mirror>` asks for it: a save just after `eject` must not be half-written
-    // when the stick is pulled.
-    worker.ejected = true;
-    worker.state = 'absent';
-    worker.message = `ejected: safe to unplug (${root}); synced again when it is plugged back in`;
-    await this.#dropMirrorWatch(worker);
+    // A stick or share is left alone from now on (saves wait in the queue) until it is
+    // unplugged and back, or `satchel sync <mirror>` asks for it: a save just after `eject`
+    // must not be half-written when the stick is pulled.
+    // (A server is never unplugged: an SFTP or FTP mirror goes on being replicated.)
+    const config = this.#ctx.config.mirrors[worker.name];
+    if (config !== undefined && parseMirrorUrl(config.url).kind === 'path') {
+      worker.ejected = true;
+      worker.state = 'absent';
+      worker.message = `ejected: safe to unplug (${root}); synced again when it is plugged back in`;
+      await this.#dropMirrorWatch(worker);
+    }
     this.#log.write({ event: 'ejected', mirror: worker.name, message: `safe to unplug (${root})` });
     this.changed();
     return { ejected };
