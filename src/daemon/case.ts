@@ -676,7 +676,10 @@ export interface MirrorPresence {
   readonly present: boolean;
   /** Why the mirror is absent (empty when present). */
   readonly message: string;
-  /** It is there but unusable: its marker is damaged (not absent: `status` says failed). */
+  /**
+   * It is not missing but unusable: a damaged marker, a refused login, an unknown or changed
+   * host key (`status` says failed: something to fix, not to plug in).
+   */
   readonly damaged?: true;
 }
 
@@ -700,7 +703,9 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
     }
     return { present: true, message: '' };
   } catch (e) {
-    const damaged = e instanceof SatchelError && e.code === 'config-invalid';
+    const damaged =
+      e instanceof SatchelError &&
+      ['config-invalid', 'auth-failed', 'host-key-unknown', 'host-key-changed'].includes(e.code);
     return {
       present: false,
       message: e instanceof Error ? e.message : String(e),

@@ -35,6 +35,11 @@ function absent(name: string, message: string, hint: string): MirrorReport {
   return { mirror: name, state: 'absent', in: 0, out: 0, conflicts: [], problems: [], message, hint };
 }
 
+/** The report of a mirror that is there but cannot be used, with the error's stable code. */
+function failed(name: string, e: SatchelError): MirrorReport {
+  return { ...absent(name, e.message, e.hint ?? ''), state: 'failed', code: e.code };
+}
+
 /** Checks presence of mirror `name` of the case and opens it. */
 export async function openMirror(ctx: CaseContext, name: string): Promise<OpenedMirror> {
   const config = ctx.config.mirrors[name];
@@ -48,7 +53,7 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
     return {
       ...base,
       replica: undefined,
-      absentReport: { ...absent(name, e.message, e.hint ?? ''), state: 'failed' },
+      absentReport: failed(name, e),
     };
   }
   if (url.kind !== 'path' && config.encrypt) {
@@ -68,11 +73,10 @@ export async function openMirror(ctx: CaseContext, name: string): Promise<Opened
   } catch (e) {
     if (!(e instanceof SatchelError)) throw e;
     // A damaged marker fails this mirror only; the others are synced as usual.
-    const report = absent(name, e.message, e.hint ?? '');
     return {
       ...base,
       replica: undefined,
-      absentReport: e.code === 'config-invalid' ? { ...report, state: 'failed' } : report,
+      absentReport: e.code === 'config-invalid' ? failed(name, e) : absent(name, e.message, e.hint ?? ''),
     };
   }
   let root = url.root;
@@ -178,10 +182,8 @@ async function openRemoteMirror<S>(
   const notOpened = (e: SatchelError): OpenedMirror => ({
     ...base,
     replica: undefined,
-    absentReport: {
-      ...absent(base.name, e.message, e.hint ?? ''),
-      ...(e.code === 'mirror-absent' ? {} : { state: 'failed' as const }),
-    },
+    absentReport:
+      e.code === 'mirror-absent' ? absent(base.name, e.message, e.hint ?? '') : failed(base.name, e),
   });
   let session: S;
   try {
@@ -283,7 +285,7 @@ async function openEncrypted(
     return {
       ...base,
       replica: undefined,
-      absentReport: { ...absent(base.name, e.message, e.hint ?? ''), state: 'failed' },
+      absentReport: failed(base.name, e),
     };
   }
 }

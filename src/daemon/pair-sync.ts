@@ -8,6 +8,7 @@
  * written only after both commits returned, i.e. after the changes it records are durable.
  */
 import type { Capabilities } from '../core/capabilities.js';
+import type { SatchelErrorCode } from '../core/errors.js';
 import { parentPath, sameEntry, type Entry, type Snapshot } from '../core/entry.js';
 import { inScope } from '../core/scope.js';
 import type { Conflict, Operation, PairPlan } from '../core/plan.js';
@@ -43,6 +44,11 @@ export interface MirrorReport {
    * mirrors that were scanned.
    */
   readonly drift?: readonly string[];
+  /**
+   * For a failed mirror, the stable error code when there is one (`auth-failed`,
+   * `host-key-changed`, `config-invalid` for a damaged marker or a wrong passphrase, …).
+   */
+  readonly code?: SatchelErrorCode;
   /** For absent, halted and failed mirrors: one line saying why. */
   readonly message?: string;
   /** What the user can do about it. */

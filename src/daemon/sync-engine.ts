@@ -112,6 +112,7 @@ function failureReport(name: string, e: unknown): MirrorReport {
     problems: [],
     message: e instanceof Error ? e.message : String(e),
     ...(err?.hint ? { hint: err.hint } : {}),
+    ...(err !== undefined && !absent ? { code: err.code } : {}),
   };
 }
 

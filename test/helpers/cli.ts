@@ -225,6 +225,8 @@ export interface MirrorSyncReport {
   readonly drift?: readonly string[];
   readonly message?: string;
   readonly hint?: string;
+  /** For a failed mirror: the stable error code, when there is one. */
+  readonly code?: string;
   readonly operations?: readonly unknown[];
 }
 

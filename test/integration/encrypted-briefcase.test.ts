@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSatchel, satchelOk } from '../helpers/cli.js';
+import { runSatchel, type SyncReport, satchelOk } from '../helpers/cli.js';
 import { createExfatImage, mountExfat } from '../helpers/exfat.js';
 import { createFat32Image, mountFat32 } from '../helpers/fat32.js';
 import type { MountedImage } from '../helpers/image.js';
@@ -181,6 +181,14 @@ async function roundTrip(kind: Stick): Promise<void> {
     const refused = await runSatchel(['-C', home, 'sync'], { env: WRONG });
     assert.notEqual(refused.code, 0, refused.stdout + refused.stderr);
     assert.match(refused.stdout + refused.stderr, /wrong passphrase for the encrypted mirror "stick"/);
+    // Scripts tell why: the run's error code and the mirror's own say auth-failed.
+    const json = await runSatchel(['-C', home, 'sync', '--json'], { env: WRONG });
+    const report = json.json<SyncReport & { error: { code: string } }>();
+    assert.deepEqual(
+      [report.error.code, report.mirrors[0]?.code],
+      ['auth-failed', 'auth-failed'],
+      json.stdout,
+    );
     assert.deepEqual(diffTrees(snap, rawStick(stick)), [], 'a refused sync wrote to the stick');
     rmSync(join(home, 'late.txt'));
     await unplug();

@@ -89,11 +89,16 @@ function runFailure(reports: readonly MirrorReport[], named: readonly string[]):
   );
   const first = failing[0];
   if (first === undefined) return undefined;
+  // Failed mirrors that all failed for one reason give that reason's code (a wrong passphrase,
+  // a refused login), else the generic `io`.
+  const codes = new Set(failing.filter((r) => r.state === 'failed').map((r) => r.code ?? 'io'));
   const code = failing.some((r) => r.state === 'halted')
     ? 'mirror-halted'
-    : failing.some((r) => r.state === 'failed')
-      ? 'io'
-      : 'mirror-absent';
+    : codes.size === 1
+      ? [...codes][0]!
+      : codes.size > 1
+        ? 'io'
+        : 'mirror-absent';
   const what = failing.map((r) => `${r.mirror} ${r.state}`).join(', ');
   return new SatchelError(code, `sync incomplete: ${what}`, {
     hint:
