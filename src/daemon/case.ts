@@ -690,10 +690,13 @@ export interface MirrorPresence {
 export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresence> {
   try {
     const url = parseMirrorUrl(mirror.url);
+    // A server is asked once (a second connection doubled the wait on one that hangs).
+    if (url.kind === 'sftp' || url.kind === 'ftp') {
+      const why = url.kind === 'sftp' ? await sftpAbsence(url, mirror.id) : await ftpAbsence(url, mirror);
+      return { present: why === '', message: why };
+    }
     const located = await locateMirror(mirror);
     if (located) return { present: true, message: located.moved ? `found at ${located.root}` : '' };
-    if (url.kind === 'sftp') return { present: false, message: await sftpAbsence(url, mirror.id) };
-    if (url.kind === 'ftp') return { present: false, message: await ftpAbsence(url, mirror) };
     const root = url.root;
     const marker = await readMarker(root);
     if (marker === undefined)
