@@ -72,3 +72,17 @@ it('Include inside a Host block applies only to that block, and the block goes o
   const other = resolveHost('other', {}, ssh);
   assert.deepEqual([other.port, other.user], [22, 'everyone']);
 });
+
+it('ProxyJump or ProxyCommand for the host is refused with what to do, never bypassed', () => {
+  const ssh = join(dir, 'proxy');
+  mkdirSync(ssh);
+  writeFileSync(
+    join(ssh, 'config'),
+    'Host inside\n  HostName 10.0.0.5\n  ProxyJump gate\nHost direct\n  ProxyCommand none\n',
+  );
+  assert.throws(
+    () => resolveHost('inside', {}, ssh),
+    /sets ProxyJump for inside, which Satchel does not follow yet/,
+  );
+  assert.equal(resolveHost('direct', {}, ssh).hostName, 'direct');
+});

@@ -5,12 +5,13 @@
  * with patterns and negations, `HostName`, `User`, `Port`, `IdentityFile`, `Include` with glob
  * patterns as `ssh` expands them (sorted, relative to the SSH folder, inside a `Host` block only for
  * that block's hosts); the first value obtained for a keyword wins, `IdentityFile` accumulates;
- * `Match` blocks are skipped), and
+ * `Match` blocks are skipped; `ProxyJump`/`ProxyCommand` are refused, not silently bypassed), and
  * where that folder is: `SATCHEL_SSH_DIR`, else `~/.ssh` (`HOME`). Pure except for reading files.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { SatchelError } from '../../core/errors.js';
 
 /** The folder holding `config`, `known_hosts` and the `id_*` keys. */
 export function sshDir(): string {
@@ -198,6 +199,19 @@ export function resolveHost(
     for (const [key, value] of block.settings) {
       if (key === 'identityfile') identities.push(value);
       else if (!values.has(key)) values.set(key, value);
+    }
+  }
+  for (const key of ['proxyjump', 'proxycommand']) {
+    const value = values.get(key);
+    if (value !== undefined && value.toLowerCase() !== 'none') {
+      const name = key === 'proxyjump' ? 'ProxyJump' : 'ProxyCommand';
+      throw new SatchelError(
+        'mirror-unsupported',
+        `${join(dir, 'config')} sets ${name} for ${alias}, which Satchel does not follow yet`,
+        {
+          hint: `reach the server directly, or forward a port (\`ssh -N -L 2222:${values.get('hostname') ?? alias}:22 <jump host>\`) and use sftp://user@localhost:2222/path`,
+        },
+      );
     }
   }
   const hostName = (values.get('hostname') ?? alias).replace(/%h/g, alias);
