@@ -7,14 +7,20 @@
  * marker names the same case adopts that marker's id: that is the briefcase, a second
  * computer's case taking the same stick as its mirror.
  */
-import { PASSPHRASE_ENV, newPassphraseCheck, sameCheck } from '../mirrors/encrypted/passphrase.js';
+import { NameCipher } from '../mirrors/encrypted/crypt.js';
+import {
+  PASSPHRASE_ENV,
+  keysOfCheck,
+  newPassphraseCheck,
+  sameCheck,
+} from '../mirrors/encrypted/passphrase.js';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Capabilities } from '../core/capabilities.js';
 import { SatchelError } from '../core/errors.js';
-import { MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
+import { isTempName, MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
 import { ftpKind, sftpKind } from './mirror-kinds.js';
@@ -445,6 +451,8 @@ export async function addMirror(
     }
     try {
       checkAdoptedEncryption(name, root, marker, adopted, passphraseCheck);
+      if (!adopted && passphraseCheck !== undefined && parsed.kind === 'path')
+        checkExistingNamesDecrypt(name, root, passphraseCheck);
     } catch (e) {
       prepared.done();
       throw e;
@@ -505,6 +513,33 @@ function checkAdoptedEncryption(
       data: { root },
     });
   }
+}
+
+/**
+ * A folder made encrypted by `rclone` (or by a case whose marker is gone) holds names
+ * encrypted with some passphrase: when none of them decrypts with the one given, it is the
+ * wrong one, and taking it would write this case's files beside them under another key.
+ */
+function checkExistingNamesDecrypt(name: string, root: string, passphraseCheck: string): void {
+  const keys = keysOfCheck(passphraseCheck);
+  if (keys === undefined) return;
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((n) => n !== MARKER_NAME && !isTempName(n));
+  } catch {
+    return;
+  }
+  if (names.length === 0) return;
+  const cipher = new NameCipher(keys);
+  if (names.some((n) => cipher.decryptSegment(n) !== undefined)) return;
+  throw new SatchelError(
+    'auth-failed',
+    `wrong passphrase for the encrypted mirror "${name}": none of the ${names.length} names already in ${root} decrypt with it`,
+    {
+      hint: `give the passphrase it was encrypted with (for an rclone crypt remote, rclone's password); if the folder is not an encrypted one, pick an empty folder; nothing was written`,
+      data: { root },
+    },
+  );
 }
 
 /** A new mirror's root, reached and checked, with its marker decided but not yet written. */

@@ -98,6 +98,26 @@ describe('encrypted mirrors and rclone crypt', () => {
       const work = join(dir, 'case');
       await satchelOk(['init', work]);
       const file = join(dir, 'passphrase');
+      // A mistyped passphrase: none of rclone's names decrypt with it, so it is refused at once.
+      const typo = join(dir, 'typo');
+      writeFileSync(typo, `${PASSPHRASE}x\n`, { mode: 0o600 });
+      const refused = await runSatchel([
+        '-C',
+        work,
+        'mirror',
+        'add',
+        'stick',
+        store,
+        '--encrypt',
+        '--passphrase-file',
+        typo,
+      ]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /wrong passphrase for the encrypted mirror "stick": none of the \d+ names already in .* decrypt with it/,
+      );
+      assert.equal(existsSync(join(store, '.satchel-mirror')), false, 'a marker was written');
       writeFileSync(file, `${PASSPHRASE}\n`, { mode: 0o600 });
       await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt', '--passphrase-file', file]);
       // The passphrase file is remembered (as a path): no environment needed.

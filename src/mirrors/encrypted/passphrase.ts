@@ -100,6 +100,11 @@ export async function newPassphraseCheck(source: PassphraseSource): Promise<stri
   return check;
 }
 
+/** The keys derived in this process for passphrase check `check` (by {@link newPassphraseCheck}). */
+export function keysOfCheck(check: string): CryptKeys | undefined {
+  return derived.get(check);
+}
+
 /** Whether two passphrase checks are the same (compared in constant time). */
 export function sameCheck(a: string, b: string): boolean {
   const x = Buffer.from(a, 'utf8');
