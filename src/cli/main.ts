@@ -89,7 +89,6 @@ export async function buildProgram(only?: string): Promise<Command> {
     .option('-C <dir>', 'work on the case in <dir> (given before the command, as in git)')
     .enablePositionalOptions()
     .exitOverride()
-    .showHelpAfterError('(run `satchel --help` for usage)')
     .configureOutput({ outputError: (text, write) => write(text) });
   const cli = cliOf(program);
   const chosen = COMMANDS.filter((c) => only === undefined || c.name === only);
@@ -119,6 +118,16 @@ function ignoreClosedOutput(): void {
   }
 }
 
+/** What to do after a usage error of Commander's: `-C` after the command, or the command's help. */
+function usageHint(error: CommanderError, argv: readonly string[]): string {
+  const command = chosenCommand(argv);
+  if (error.code === 'commander.unknownOption' && /'(-C|--dir)'/.test(error.message))
+    return `-C <dir> goes before the command: satchel -C <dir> ${command ?? '<command>'} …`;
+  return command === undefined
+    ? 'run `satchel --help` for usage'
+    : `run \`satchel ${command} --help\` for usage`;
+}
+
 /** Runs the CLI with `argv` (as in `process.argv`) and sets the process exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
   ignoreClosedOutput();
@@ -131,16 +140,13 @@ export async function main(argv: readonly string[]): Promise<void> {
         process.exitCode = EXIT_OK;
         return;
       }
-      // Commander has printed its message on stderr already; scripts asking for JSON get it on stdout too.
+      // Commander has printed its message on stderr already; the hint follows (and, for
+      // scripts asking for JSON, both go to stdout too).
+      const hint = usageHint(error, argv);
+      process.stderr.write(`hint: ${hint}\n`);
       if (argv.includes('--json')) {
         const message = error.message.replace(/^error: /, '');
-        process.stdout.write(
-          JSON.stringify(
-            { error: { code: 'usage', message, hint: 'run `satchel --help` for usage' } },
-            null,
-            2,
-          ) + '\n',
-        );
+        process.stdout.write(JSON.stringify({ error: { code: 'usage', message, hint } }, null, 2) + '\n');
       }
       process.exitCode = EXIT_USAGE;
       return;
