@@ -196,6 +196,31 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     assert.equal(r.mirrors[0]!.state, 'synced', JSON.stringify(r));
   });
 
+  it('a nearly full server disk: uploads that fit one at a time get through; the rest is no-space', async () => {
+    const work = join(top, 'work-full');
+    const remote = join(top, 'remote-full');
+    mkdirSync(remote);
+    runTool('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'satchel-sftp-full', remote]);
+    try {
+      await satchelOk(['init', work]);
+      await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+      writeFileSync(join(work, 'b1.bin'), Buffer.alloc(1200 * 1024, 1));
+      writeFileSync(join(work, 'b2.bin'), Buffer.alloc(1200 * 1024, 2));
+      const r = (await sync(work)).mirrors[0]!;
+      assert.equal(r.state, 'synced', JSON.stringify(r));
+      // Together they do not fit; one at a time, one does, and the other is a no-space problem.
+      const stored = ['b1.bin', 'b2.bin'].filter((n) => existsSync(join(remote, n)));
+      assert.equal(stored.length, 1, JSON.stringify(r.problems));
+      assert.deepEqual(
+        r.problems.map((p) => p.code),
+        ['no-space'],
+      );
+      assert.deepEqual(temps(remote), []);
+    } finally {
+      runTool('umount', [remote]);
+    }
+  });
+
   it('a server that is not there makes the mirror absent, with the reason', async () => {
     const work = join(top, 'work4');
     const remote = join(top, 'remote4');

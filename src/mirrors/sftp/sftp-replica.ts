@@ -430,6 +430,7 @@ export class SftpReplica implements Replica {
     );
     await asked;
     let failure = settled.find((r) => r.status === 'rejected');
+    if (failure === undefined) await this.#retryAfterNoSpace(operations, source, staged, folders);
     if (failure === undefined && unsynced.size > 0) {
       try {
         await this.#makeDurable(operations, staged, unsynced, limit);
@@ -454,6 +455,30 @@ export class SftpReplica implements Replica {
         await this.#discardUnused(staged, []);
       },
     };
+  }
+
+  /**
+   * Uploads that ran out of room together may each fit alone (two 1.5 MB files, 2 MB free):
+   * writes of a batch that failed for room, or with the bare "Failure" OpenSSH answers for it,
+   * are tried again one at a time, the smallest first, each fsynced; then a full disk shows as
+   * a no-space problem of the ones that still do not fit.
+   */
+  async #retryAfterNoSpace(
+    operations: readonly Operation[],
+    source: ContentSource,
+    staged: Map<number, Staged | Problem>,
+    folders: Map<string, Promise<string>>,
+  ): Promise<void> {
+    const failed = [...staged].filter(
+      ([, r]) => 'code' in r && (r.code === 'no-space' || r.code === 'io-error'),
+    );
+    // Only when uploads ran side by side (one alone had nothing to share the room with), and
+    // not for a whole tree that cannot fit.
+    if (failed.length === 0 || failed.length > 64 || staged.size < 2) return;
+    const bySize = failed
+      .map(([i]) => [i, operations[i] as WriteOperation] as const)
+      .sort(([, a], [, b]) => a.entry.size - b.entry.size);
+    for (const [i, op] of bySize) staged.set(i, await this.#stage(op, source, this.#s.sftp, folders, true));
   }
 
   /**
