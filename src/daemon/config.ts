@@ -49,6 +49,9 @@ import {
 import { STATE_DIR_NAME } from '../core/reserved.js';
 import { MIRROR_NAME_PATTERN, parseMirrorUrl } from './mirror-url.js';
 
+/** How often `watch` polls a mirror it cannot watch (a server, a network mount) by default. */
+export const NETWORK_POLL_SECONDS = 5;
+
 /** The config file's name inside the case's state folder. */
 export const CONFIG_FILE_NAME = 'config.toml';
 

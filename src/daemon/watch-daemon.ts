@@ -32,6 +32,7 @@ import { pathsWithInode } from '../state/state-store.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
 import { unknownMirror, type CaseContext } from './case.js';
+import { NETWORK_POLL_SECONDS } from './config.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { withFoldedSiblings } from './case-siblings.js';
 import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
@@ -180,7 +181,7 @@ export class WatchDaemon implements WorkerHost {
     this.#notifier = options.notifier;
     this.#settleMs = options.settleMs ?? 200;
     this.#presenceMs = options.presenceIntervalMs ?? 1000;
-    this.#networkPollMs = (options.networkPollSeconds ?? 5) * 1000;
+    this.#networkPollMs = (options.networkPollSeconds ?? NETWORK_POLL_SECONDS) * 1000;
     this.#safetyMs = options.safetyIntervalMs ?? 10 * 60_000;
     this.#stateDir = join(this.#ctx.root, STATE_DIR_NAME);
   }

@@ -120,6 +120,10 @@ describe('encrypted mirrors and rclone crypt', () => {
       assert.equal(existsSync(join(store, '.satchel-mirror')), false, 'a marker was written');
       writeFileSync(file, `${PASSPHRASE}\n`, { mode: 0o600 });
       await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt', '--passphrase-file', file]);
+      // mirror list says what the encrypted mirror can store: no links, whatever the folder could.
+      const listed = await satchelOk(['-C', work, 'mirror', 'list', '--json']);
+      const { mirrors } = JSON.parse(listed.stdout) as { mirrors: { capabilities: { symlinks: boolean } }[] };
+      assert.equal(mirrors[0]?.capabilities.symlinks, false, listed.stdout);
       // The passphrase file is remembered (as a path): no environment needed.
       await satchelOk(['-C', work, 'sync', '--json']);
       assertTreesEqual(src, work);

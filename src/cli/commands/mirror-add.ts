@@ -84,7 +84,7 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
         say(
           `Added mirror "${added.name}" at ${added.root}` +
             (added.adopted
-              ? ` (it already held this case's marker: the same mirror as on another computer)`
+              ? ` (it already held this case's marker: the same mirror, added before here or on another computer)`
               : ' (marker written)'),
         );
         if (added.config.capabilities)

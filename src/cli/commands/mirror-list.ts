@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import type { Capabilities } from '../../core/capabilities.js';
 import { mirrorPresence } from '../../daemon/case.js';
-import type { MirrorConfig } from '../../daemon/config.js';
+import { NETWORK_POLL_SECONDS, type MirrorConfig } from '../../daemon/config.js';
+import { encryptedCapabilities } from '../../mirrors/encrypted/encrypted-replica.js';
 import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
 
 /** One mirror as `mirror list --json` and `mirror add --json` print it. */
@@ -31,9 +32,16 @@ export function mirrorInfo(name: string, mirror: MirrorConfig, present: boolean)
     id: mirror.id,
     pushOnly: mirror.pushOnly,
     encrypt: mirror.encrypt,
-    poll: mirror.pollSeconds ?? null,
+    // A server is polled every 5 s unless the mirror says otherwise (see watch).
+    poll: mirror.pollSeconds ?? (/^(s?ftps?):\/\//.test(mirror.url) ? NETWORK_POLL_SECONDS : null),
     present,
-    capabilities: mirror.capabilities ?? null,
+    // What the mirror can store: an encrypted one holds no links, whatever its folder could.
+    capabilities:
+      mirror.capabilities === undefined
+        ? null
+        : mirror.encrypt
+          ? encryptedCapabilities(mirror.capabilities)
+          : mirror.capabilities,
   };
 }
 

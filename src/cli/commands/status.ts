@@ -185,7 +185,8 @@ function mirrorLine(m: MirrorStatus): string {
       return `  ${m.name}: present — ${pending}, ${last}${conflicts}`;
     }
     case 'absent':
-      return `  ${m.name}: absent — ${m.message ?? ''}; ${last}${conflicts}`;
+      // A message that is a sentence already ends with its own stop: no second mark after it.
+      return `  ${m.name}: absent — ${(m.message ?? '').replace(/\.$/, '')}; ${last}${conflicts}`;
     case 'halted':
       return `  ${m.name}: HALTED — ${m.message ?? ''}${conflicts}`;
     case 'failed':
