@@ -232,6 +232,12 @@ describe('satchel CLI', () => {
       // Node's recursive mkdir loops forever there; the satchel helper's timeout would end it.
       expectFailure(await satchel(['init', `/proc/satchel-test-${process.pid}/work`], top), /cannot create/);
     });
+    it("another case's folder is refused as a mirror (the two cases would be merged)", async () => {
+      const mine = await newCase('two-cases/mine');
+      const other = await newCase('two-cases/other');
+      const r = expectExit(await satchel(['mirror', 'add', 'm', other], mine), 2);
+      assert.match(r.stderr, /is the folder of another case \(it holds \.satchel\/config\.toml\)/);
+    });
     it("a case made inside another case's mirror folder: init says so", async () => {
       const mirror = folder('mirror-of-other');
       writeFileSync(join(mirror, '.satchel-mirror'), '{}');

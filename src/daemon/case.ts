@@ -28,6 +28,7 @@ import { locateMirror } from './mirror-locate.js';
 import { StateStore } from '../state/state-store.js';
 import { acquireCaseLock } from './case-lock.js';
 import {
+  CONFIG_FILE_NAME,
   configFile,
   loadConfig,
   removeMirrorFromFile,
@@ -565,6 +566,13 @@ async function prepareMirrorRoot(
   const root = existingFolder(url.root);
   checkSeparateFromCase(root, ctx.root);
   checkSeparateFromMirrors(root, ctx);
+  if (existsSync(join(root, STATE_DIR_NAME, CONFIG_FILE_NAME))) {
+    throw new SatchelError(
+      'usage',
+      `${root} is the folder of another case (it holds ${STATE_DIR_NAME}/${CONFIG_FILE_NAME}): as a mirror of this case, both cases would be merged into it`,
+      { hint: "pick an empty folder, or a stick or share folder of this case's own" },
+    );
+  }
   const { marker, adopted } = await markerFor(root, ctx);
   return {
     root,
