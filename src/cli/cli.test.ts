@@ -232,6 +232,22 @@ describe('satchel CLI', () => {
       // Node's recursive mkdir loops forever there; the satchel helper's timeout would end it.
       expectFailure(await satchel(['init', `/proc/satchel-test-${process.pid}/work`], top), /cannot create/);
     });
+    it('options of another kind of mirror are refused, not stored unused', async () => {
+      const work = await newCase('kinds/work');
+      const dir = folder('kinds/m');
+      for (const [option, extra] of [
+        ['--accept-new-host-key', []],
+        ['--password-env', ['FTP_PASSWORD']],
+      ] as const) {
+        const r = expectExit(await satchel(['mirror', 'add', 'm', dir, option, ...extra], work), 2);
+        assert.match(r.stderr, new RegExp(`^satchel: ${option} only goes with an s?ftp`, 'm'));
+      }
+      const search = expectExit(
+        await satchel(['mirror', 'add', 'm', 'sftp://host/x', '--search', dir], work),
+        2,
+      );
+      assert.match(search.stderr, /--search only goes with a path/);
+    });
     it("another case's folder is refused as a mirror (the two cases would be merged)", async () => {
       const mine = await newCase('two-cases/mine');
       const other = await newCase('two-cases/other');

@@ -382,10 +382,18 @@ export async function addMirror(
       },
     );
   }
-  if (
-    options.passwordEnv !== undefined &&
-    (parsed.kind !== 'ftp' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.passwordEnv))
-  ) {
+  // Options that belong to one kind of mirror are refused for the others, not stored unused.
+  const onlyFor = (option: string, kinds: string): SatchelError =>
+    new SatchelError('usage', `${option} only goes with ${kinds} mirror`, {
+      hint: `leave ${option} out for ${url}`,
+    });
+  if (options.passwordEnv !== undefined && parsed.kind !== 'ftp')
+    throw onlyFor('--password-env', 'an ftp:// or ftps://');
+  if (options.acceptNewHostKey === true && parsed.kind !== 'sftp')
+    throw onlyFor('--accept-new-host-key', 'an sftp://');
+  if ((options.search?.length ?? 0) > 0 && parsed.kind !== 'path')
+    throw onlyFor('--search', 'a path (a stick or share is looked for where it is mounted)');
+  if (options.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.passwordEnv)) {
     throw new SatchelError(
       'usage',
       `--password-env ${options.passwordEnv}: expected the name of an environment variable, for an ftp:// or ftps:// mirror`,
