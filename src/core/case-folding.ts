@@ -246,9 +246,8 @@ export function planRespells(input: RespellInput): Respells {
  */
 export function respellOperations(ops: readonly Operation[], spellings: readonly Spelling[]): Operation[] {
   if (spellings.length === 0) return [...ops];
-  const respells = spellings;
   const moved = (p: string): string => {
-    for (const r of respells) if (isSameOrBelow(p, r.from)) p = r.to + p.slice(r.from.length);
+    for (const r of spellings) if (isSameOrBelow(p, r.from)) p = r.to + p.slice(r.from.length);
     return p;
   };
   return ops.map((op) =>
