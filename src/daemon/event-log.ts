@@ -76,8 +76,12 @@ export function summary(e: DaemonEvent): string {
   // A mirror that (re)appeared: the briefcase line, `stick: 12 in, 3 out, 0 conflicts`.
   if (e.event === 'present' && e.message)
     return `${who}${e.message} (present${e.root ? ` at ${String(e.root)}` : ''})`;
-  const paths = e.paths?.length
-    ? ` ${e.paths.length} (${e.paths.slice(0, 3).join(', ')}${e.paths.length > 3 ? ', …' : ''})`
+  // A conflict names its path and where the other version went.
+  if (e.event === 'conflict' && e.paths?.length === 2)
+    return `${who}conflict ${e.paths[0]} (the other version kept as ${e.paths[1]})${e.message ? ` — ${e.message}` : ''}`;
+  const unique = [...new Set(e.paths ?? [])];
+  const paths = unique.length
+    ? ` ${unique.length} (${unique.slice(0, 3).join(', ')}${unique.length > 3 ? ', …' : ''})`
     : '';
   return `${who}${e.event}${paths}${e.message ? ` — ${e.message}` : ''}`;
 }

@@ -1,0 +1,27 @@
+/** Tests of the event log's one-line summaries. */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { summary } from './event-log.js';
+
+it('a conflict names its path and where the other version went', () => {
+  assert.equal(
+    summary({
+      event: 'conflict',
+      mirror: 'stick',
+      paths: ['a.txt', 'a.conflict-20261125-081500-stick.txt'],
+      message: 'edited on both the case and stick',
+    }),
+    'stick: conflict a.txt (the other version kept as a.conflict-20261125-081500-stick.txt) — edited on both the case and stick',
+  );
+});
+
+it('paths are counted and listed once each, at most three', () => {
+  assert.equal(
+    summary({ event: 'shipped', mirror: 'm', paths: ['k.txt', 'k.conflict.txt', 'k.txt'] }),
+    'm: shipped 2 (k.txt, k.conflict.txt)',
+  );
+  assert.equal(
+    summary({ event: 'shipped', mirror: 'm', paths: ['a', 'b', 'c', 'd'] }),
+    'm: shipped 4 (a, b, c, …)',
+  );
+});
