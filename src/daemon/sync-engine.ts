@@ -136,7 +136,11 @@ export function scanReplica(
 export function recordStatus(ctx: CaseContext, reports: Iterable<MirrorReport>, at: number): void {
   for (const r of reports) {
     if (r.state === 'planned') continue;
-    const syncedAt = r.state === 'synced' ? at : ctx.state.getMirrorStatus(r.mirror)?.lastSyncedAt;
+    const before = ctx.state.getMirrorStatus(r.mirror);
+    const syncedAt = r.state === 'synced' ? at : before?.lastSyncedAt;
+    // The drift a run replaced stays on record until a later run finds drift again: under
+    // `watch` the next poll, seconds later, finds none and would wipe it before anyone looked.
+    const drift = r.drift !== undefined && r.drift.length > 0 ? r.drift : before?.drift;
     ctx.state.setMirrorStatus(r.mirror, {
       lastSyncAt: at,
       ...(syncedAt === undefined ? {} : { lastSyncedAt: syncedAt }),
@@ -145,7 +149,7 @@ export function recordStatus(ctx: CaseContext, reports: Iterable<MirrorReport>, 
       in: r.in,
       out: r.out,
       problems: r.problems.length,
-      ...(r.drift ? { drift: r.drift } : {}),
+      ...(drift !== undefined && drift.length > 0 ? { drift } : {}),
       ...(r.state === 'halted' && r.message ? { halted: r.message } : {}),
     });
   }

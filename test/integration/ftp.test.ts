@@ -162,6 +162,10 @@ async function publishFlow(
     );
     const after = (await sync()).mirrors[0]!;
     assert.deepEqual([after.out, after.problems.length, after.drift], [0, 0, []], JSON.stringify(after));
+    // A later run that finds no drift does not wipe what the last one replaced (under watch the
+    // next poll comes seconds later).
+    const kept = (await satchelJson<StatusReport>(['-C', work, 'status'], { env })).mirrors[0]!;
+    assert.deepEqual(kept.drift, ['ünïcödé 名前.txt']);
     // The human line of a sync that replaces drift.
     curl(ftpd, ['-T', drifted, ftpUrl(ftpd, `${ftpd.folder}/docs/guide.md`)]);
     const humanSync = await satchelOk(['-C', work, 'sync'], { env });

@@ -198,7 +198,7 @@ function mirrorLine(m: MirrorStatus): string {
 function driftLine(m: MirrorStatus, path: string): string {
   const what = m.driftPending.includes(path)
     ? "the next sync replaces it with the case's version"
-    : "replaced with the case's version by the last sync";
+    : "replaced with the case's version by the last sync that found drift";
   return `    ~ ${path}: changed on the server (drift); ${what}`;
 }
 
