@@ -81,6 +81,25 @@ describe('parseMirrorUrl', () => {
   it('refuses unknown schemes', () => {
     assertSatchelError(() => parseMirrorUrl('http://host/x'), 'usage', /unknown scheme http:/);
   });
+  it('names a bad port, in SFTP and FTP URLs', () => {
+    assertSatchelError(
+      () => parseMirrorUrl('sftp://lab:99999/x'),
+      'usage',
+      /the port "99999" is not a number from 1 to 65535/,
+    );
+    assertSatchelError(
+      () => parseMirrorUrl('ftp://me@host:abc/x'),
+      'usage',
+      /the port "abc" is not a number/,
+    );
+  });
+  it("an FTP URL naming no folder says how to name the login folder's or an absolute one", () => {
+    assertSatchelError(
+      () => parseMirrorUrl('ftp://host/'),
+      'usage',
+      /ftp:\/\/host\/\/abs\/path for an absolute one/,
+    );
+  });
   it('refuses file URLs with a remote host', () => {
     assertSatchelError(() => parseMirrorUrl('file://server/share'), 'usage', /not a local file URL/);
   });

@@ -103,13 +103,21 @@ export function validateMirrorName(name: string): void {
   }
 }
 
+/** Why `url` does not parse as a URL, as precisely as can be told (a bad port is named). */
+function invalidUrlReason(url: string): string {
+  const port = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/]*):([^/]*)/i.exec(url)?.[1];
+  if (port !== undefined && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+    return `the port "${port}" is not a number from 1 to 65535`;
+  return 'it is not a valid URL';
+}
+
 /** Parses `sftp://[user@]host[:port]/path` (`/~/path`: relative to the login folder). */
 function parseSftpUrl(url: string): SftpMirrorUrl {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw sftpUsage(url, 'it is not a valid URL', cause);
+    throw sftpUsage(url, invalidUrlReason(url), cause);
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw sftpUsage(url, 'it names no host');
@@ -150,13 +158,16 @@ function parseFtpUrl(url: string, secure: boolean): FtpMirrorUrl {
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw usage('it is not a valid URL', cause);
+    throw usage(invalidUrlReason(url), cause);
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw usage('it names no host');
   if (parsed.password !== '') throw usage('passwords do not belong in the URL');
   const raw = decodeURIComponent(parsed.pathname);
-  if (raw === '' || raw === '/') throw usage('it names no folder');
+  if (raw === '' || raw === '/')
+    throw usage(
+      'it names no folder (ftp://host/<folder> below the login folder, ftp://host//abs/path for an absolute one)',
+    );
   const path = withoutTrailingSlash(raw.startsWith('//') ? raw : raw.slice(1));
   return {
     kind: 'ftp',
