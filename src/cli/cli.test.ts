@@ -83,6 +83,12 @@ describe('satchel CLI', () => {
   }
 
   describe('usage', () => {
+    it("help <command> shows that command's help (exit 0); help of no such command says so (exit 2)", async () => {
+      const ok = expectExit(await satchel(['help', 'sync'], top), 0);
+      assert.match(ok.stdout, /^Usage: satchel sync/m);
+      const unknown = expectExit(await satchel(['help', 'nope'], top), 2);
+      assert.match(unknown.stderr, /^error: unknown command 'nope'$/m);
+    });
     it('lists every command of the contract in --help', async () => {
       const r = expectExit(await satchel(['--help'], top), 0);
       for (const command of [

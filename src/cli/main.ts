@@ -131,12 +131,28 @@ function usageHint(error: CommanderError, argv: readonly string[]): string {
 /** Runs the CLI with `argv` (as in `process.argv`) and sets the process exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
   ignoreClosedOutput();
+  // `satchel help <command>` of a command that does not exist: say so (Commander shows the
+  // whole help and exits 2 without a word about why).
+  const asked = argv[2] === 'help' ? argv[3] : undefined;
+  if (asked !== undefined && !asked.startsWith('-') && !COMMANDS.some((c) => c.name === asked)) {
+    process.stderr.write(
+      `error: unknown command '${asked}'\nhint: run \`satchel --help\` for the commands\n`,
+    );
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
   try {
     await (await buildProgram(chosenCommand(argv))).parseAsync([...argv]);
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end with a CommanderError too, but they succeeded.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+      // (`satchel help [command]` ends with `commander.help` and exit code 0; a command group
+      // given no subcommand shows its help with exit code 1: bad usage.)
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        (error.code === 'commander.help' && error.exitCode === 0)
+      ) {
         process.exitCode = EXIT_OK;
         return;
       }
