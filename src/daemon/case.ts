@@ -17,7 +17,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Capabilities } from '../core/capabilities.js';
 import { SatchelError } from '../core/errors.js';
 import { isTempName, MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
@@ -27,6 +27,7 @@ import { ftpKind, sftpKind } from './mirror-kinds.js';
 import { locateMirror } from './mirror-locate.js';
 import { StateStore } from '../state/state-store.js';
 import { acquireCaseLock } from './case-lock.js';
+import { isWithin, realOrAbsolute } from './folders.js';
 import {
   CONFIG_FILE_NAME,
   configFile,
@@ -267,12 +268,6 @@ function existingFolder(dir: string): string {
   return realpathSync(dir);
 }
 
-/** Whether `inner` is `outer` or lies below it (both real, absolute paths). */
-function isWithin(inner: string, outer: string): boolean {
-  const rel = relative(outer, inner);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
 /** Refuses a mirror folder that is the case, lies inside it, or contains it. */
 function checkSeparateFromCase(mirrorRoot: string, caseRoot: string): void {
   const realCase = realpathSync(caseRoot);
@@ -298,7 +293,7 @@ function checkSeparateFromMirrors(mirrorRoot: string, ctx: CaseContext): void {
     try {
       const url = parseMirrorUrl(mirror.url);
       if (url.kind !== 'path') continue;
-      other = existsSync(url.root) ? realpathSync(url.root) : resolve(url.root);
+      other = realOrAbsolute(url.root);
     } catch {
       continue;
     }
@@ -413,8 +408,7 @@ export async function addMirror(
       : (await ftpKind()).normalizeFingerprint(options.ftpsFingerprint);
   const passphraseFile = options.passphraseFile === undefined ? undefined : resolve(options.passphraseFile);
   if (passphraseFile !== undefined) {
-    const real = existsSync(passphraseFile) ? realpathSync(passphraseFile) : passphraseFile;
-    if (isWithin(real, realpathSync(ctx.root))) {
+    if (isWithin(realOrAbsolute(passphraseFile), realpathSync(ctx.root))) {
       throw new SatchelError(
         'usage',
         `the passphrase file ${passphraseFile} is inside the case: it would be replicated, in plain text, to every mirror`,

@@ -18,17 +18,8 @@
  * …
  * ```
  */
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import type { Capabilities } from '../core/capabilities.js';
 import { SatchelError } from '../core/errors.js';
@@ -47,6 +38,7 @@ import {
   withDefault,
 } from '../core/schema.js';
 import { STATE_DIR_NAME } from '../core/reserved.js';
+import { isWithin, realOrAbsolute } from './folders.js';
 import { MIRROR_NAME_PATTERN, parseMirrorUrl } from './mirror-url.js';
 
 /** How often `watch` polls a mirror it cannot watch (a server, a network mount) by default. */
@@ -349,24 +341,13 @@ export function loadConfig(caseRoot: string): CaseConfig {
  * deeper each time, and `watch` would do so without end.
  */
 function checkMirrorFolders(file: string, config: CaseConfig, caseRoot: string): void {
-  const real = (p: string): string => {
-    try {
-      return realpathSync(p);
-    } catch {
-      return resolve(p);
-    }
-  };
-  const theCase = real(caseRoot);
-  const within = (inner: string, outer: string): boolean => {
-    const rel = relative(outer, inner);
-    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-  };
+  const theCase = realOrAbsolute(caseRoot);
   for (const [name, m] of Object.entries(config.mirrors)) {
     const url = parseMirrorUrl(m.url);
     if (url.kind !== 'path') continue;
-    const root = real(url.root);
-    if (!within(root, theCase) && !within(theCase, root)) continue;
-    const where = within(root, theCase) ? `is inside the case ${theCase}` : `contains the case ${theCase}`;
+    const root = realOrAbsolute(url.root);
+    if (!isWithin(root, theCase) && !isWithin(theCase, root)) continue;
+    const where = isWithin(root, theCase) ? `is inside the case ${theCase}` : `contains the case ${theCase}`;
     throw new SatchelError('config-invalid', `${file}: mirrors.${name}.url: the folder ${root} ${where}`, {
       hint: `a mirror must be a folder outside the case; ${editHint(file, name)}`,
       data: { file, key: `mirrors.${name}.url`, mirror: name },

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { POSIX_CAPABILITIES } from '../core/capabilities.js';
 import { SatchelError } from '../core/errors.js';
-import { IgnoreRules } from '../core/ignore-rules.js';
+import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore-rules.js';
 import { STATE_DIR_NAME } from '../core/reserved.js';
 import { PathReplica } from '../mirrors/path/path-replica.js';
 import type { Replica, ScanResult } from '../replica/replica.js';
@@ -35,14 +35,11 @@ export interface SyncOptions {
 /** Files whose mtime is this recent are re-hashed even when size and mtime match the cache. */
 const RACY_WINDOW_MS = 2000;
 
-/** The case's ignore rules file, at its root (replicated like any file). */
-const IGNORE_FILE = '.satchelignore';
-
 /** Reads the case's `.satchelignore` into ignore rules (defaults included). */
 export async function loadIgnoreRules(caseRoot: string): Promise<IgnoreRules> {
   let text: string | undefined;
   try {
-    text = await readFile(join(caseRoot, IGNORE_FILE), 'utf8');
+    text = await readFile(join(caseRoot, IGNORE_FILE_NAME), 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -236,7 +233,7 @@ export async function reconcileMirrors(
             caseNow = outcome.caseAfter;
             lastChange = i;
           }
-          if (!rulesReloaded && !options.dryRun && outcome.caseChanged.includes(IGNORE_FILE)) {
+          if (!rulesReloaded && !options.dryRun && outcome.caseChanged.includes(IGNORE_FILE_NAME)) {
             // The mirror brought new ignore rules: the case is seen through them from the next
             // mirror on, and those visited before are visited again.
             rulesReloaded = true;

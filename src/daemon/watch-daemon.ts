@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SatchelError } from '../core/errors.js';
-import type { IgnoreRules } from '../core/ignore-rules.js';
+import { IGNORE_FILE_NAME, type IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
 import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
 import type { Problem } from '../core/problem.js';
@@ -356,7 +356,7 @@ export class WatchDaemon implements WorkerHost {
     if (this.#stopping) return;
     const ready: string[] = [];
     for (const h of hints) {
-      if (h.path === '.satchelignore') void this.#reloadIgnore();
+      if (h.path === IGNORE_FILE_NAME) void this.#reloadIgnore();
       if (h.kind === 'rescan' && h.path === '') {
         this.#log.write({ event: 'rescan', message: 'events were lost: reconciling everything' });
         for (const w of this.#workers.values()) w.requestFull();

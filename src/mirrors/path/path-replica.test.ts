@@ -220,6 +220,20 @@ describe('path replica on exFAT (exfat-fuse on a loop device)', () => {
 function writeOf(source: MemoryReplica, path: string, content: string, expected?: Entry): WriteOperation {
   const mtimeMs = Date.UTC(2024, 5, 1, 12, 0, 0);
   source.put(path, content, { mtimeMs });
+  return { ...localWrite(path, content, mtimeMs), expected };
+}
+
+/** A content source whose files are the local files below `dir`, as a path replica's are. */
+function localSource(dir: string): ContentSource {
+  return {
+    open: () => Promise.reject(new Error('not used: the sources are local files')),
+    localFile: (path) => join(dir, path),
+    unchanged: async () => true,
+  };
+}
+
+/** A write to `path` of `content` as a file with `mtimeMs`, from the same path of the other side. */
+function localWrite(path: string, content: Buffer | string, mtimeMs: number): WriteOperation {
   const entry: FileEntry = {
     kind: 'file',
     size: Buffer.byteLength(content),
@@ -227,7 +241,7 @@ function writeOf(source: MemoryReplica, path: string, content: string, expected?
     executable: false,
     hash: createHash('sha256').update(content).digest('hex'),
   };
-  return { type: 'write', path, entry, from: { side: 'case', path, entry }, expected };
+  return { type: 'write', path, entry, from: { side: 'case', path, entry }, expected: undefined };
 }
 
 /** A mirror replica over `root` with POSIX capabilities. */
@@ -405,26 +419,8 @@ describe('path replica specifics', () => {
     for (const nativeCalls of [true, false]) {
       const root = await fsp.mkdtemp(join(base, 'gone-'));
       const replica = plainMirror(root, nativeCalls);
-      const content = Buffer.from('saved by an editor, then renamed away\n');
-      const entry: FileEntry = {
-        kind: 'file',
-        size: content.length,
-        mtimeMs: Date.UTC(2024, 5, 1),
-        executable: false,
-        hash: createHash('sha256').update(content).digest('hex'),
-      };
-      const source: ContentSource = {
-        open: () => Promise.reject(new Error('not used: the source is a local file')),
-        localFile: (path) => join(base, 'nowhere', path),
-        unchanged: async () => true,
-      };
-      const write: WriteOperation = {
-        type: 'write',
-        path: '.b.tmp',
-        entry,
-        from: { side: 'case', path: '.b.tmp', entry },
-        expected: undefined,
-      };
+      const source = localSource(join(base, 'nowhere'));
+      const write = localWrite('.b.tmp', 'saved by an editor, then renamed away\n', Date.UTC(2024, 5, 1));
       const results = await (await replica.prepare([write], source)).commit();
       assert.equal(results[0]?.ok, false);
       const problem = results[0]?.ok === false ? results[0].problem : undefined;
@@ -449,24 +445,10 @@ describe('path replica specifics', () => {
         ['open.txt', 0o666, Buffer.from('umask decides\n')],
       ];
       const ops: WriteOperation[] = [];
-      const entryOf = (content: Buffer, mtimeMs: number): FileEntry => ({
-        kind: 'file',
-        size: content.length,
-        mtimeMs,
-        executable: false,
-        hash: createHash('sha256').update(content).digest('hex'),
-      });
       for (const [name, mode, content] of files) {
         await fsp.writeFile(join(from, name), content);
         await fsp.chmod(join(from, name), mode);
-        const entry = entryOf(content, (await fsp.lstat(join(from, name))).mtimeMs);
-        ops.push({
-          type: 'write',
-          path: name,
-          entry,
-          from: { side: 'case', path: name, entry },
-          expected: undefined,
-        });
+        ops.push(localWrite(name, content, (await fsp.lstat(join(from, name))).mtimeMs));
       }
       // 8 MiB with 4 KiB of data in the middle.
       const image = join(from, 'disk.img');
@@ -475,19 +457,8 @@ describe('path replica specifics', () => {
       await handle.truncate(8 * 1024 * 1024);
       await handle.close();
       const imageBytes = await fsp.readFile(image);
-      const imageEntry = entryOf(imageBytes, (await fsp.lstat(image)).mtimeMs);
-      ops.push({
-        type: 'write',
-        path: 'disk.img',
-        entry: imageEntry,
-        from: { side: 'case', path: 'disk.img', entry: imageEntry },
-        expected: undefined,
-      });
-      const source: ContentSource = {
-        open: () => Promise.reject(new Error('not used: local files')),
-        localFile: (path) => join(from, path),
-        unchanged: async () => true,
-      };
+      ops.push(localWrite('disk.img', imageBytes, (await fsp.lstat(image)).mtimeMs));
+      const source = localSource(from);
       const results = await (await replica.prepare(ops, source)).commit();
       assert.deepEqual(
         results.map((r) => r.ok),
@@ -514,25 +485,8 @@ describe('path replica specifics', () => {
     await fsp.writeFile(join(from, 'f.txt'), 'x\n');
     execFileSync('touch', ['-d', '2025-01-02T03:04:05.123456789Z', join(from, 'f.txt')]);
     const st = await fsp.lstat(join(from, 'f.txt'), { bigint: true });
-    const entry: FileEntry = {
-      kind: 'file',
-      size: 2,
-      mtimeMs: (await fsp.lstat(join(from, 'f.txt'))).mtimeMs,
-      executable: false,
-      hash: createHash('sha256').update('x\n').digest('hex'),
-    };
-    const source: ContentSource = {
-      open: () => Promise.reject(new Error('not used: local files')),
-      localFile: (path) => join(from, path),
-      unchanged: async () => true,
-    };
-    const write: WriteOperation = {
-      type: 'write',
-      path: 'f.txt',
-      entry,
-      from: { side: 'case', path: 'f.txt', entry },
-      expected: undefined,
-    };
+    const write = localWrite('f.txt', 'x\n', (await fsp.lstat(join(from, 'f.txt'))).mtimeMs);
+    const source = localSource(from);
     const [result] = await (await plainMirror(root, true).prepare([write], source)).commit();
     assert.equal(result?.ok, true);
     assert.equal((await fsp.lstat(join(root, 'f.txt'), { bigint: true })).mtimeNs, st.mtimeNs);
