@@ -373,29 +373,6 @@ static int copy_sparse(int in, int out, off_t size, const char** syscall) {
   return 0;
 }
 
-/* Copies `len` bytes with read/write: file systems without copy_file_range (some FUSE mounts). */
-static int copy_by_reading(int in, int out) {
-  char* buffer = io_buffer();
-  const size_t size = IO_BUFFER_BYTES;
-  if (buffer == NULL) return ENOMEM;
-  if (lseek(in, 0, SEEK_SET) < 0 || lseek(out, 0, SEEK_SET) < 0 || ftruncate(out, 0) != 0) return errno;
-  for (;;) {
-    ssize_t n = read(in, buffer, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return 0;
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = write(out, buffer + done, (size_t)(n - done));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return errno;
-      }
-      done += w;
-    }
-  }
-}
 
 /* Sets mode, times, flush and stat of the open `out`; 0 or an errno (syscall named). */
 static int settle_open_file(int out, copy_t* c, struct stat* st, const char** syscall) {
@@ -505,7 +482,15 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
     syscall = "copy_file_range";
     break;
   }
-  if (err == 0 && use_read && (err = copy_by_reading(in, out)) != 0) syscall = "write";
+  /* File systems without copy_file_range (some FUSE mounts): the whole file again, read and written. */
+  if (err == 0 && use_read) {
+    if (ftruncate(out, 0) != 0) {
+      err = errno;
+      syscall = "ftruncate";
+    } else if ((err = copy_range_by_reading(in, out, 0, before.st_size)) != 0) {
+      syscall = "write";
+    }
+  }
   if (err == 0) err = settle_open_file(out, c, &copy, &syscall);
   if (err == 0 && fstat(in, &after) != 0) {
     err = errno;
