@@ -59,7 +59,9 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "node-args.h"
 #include "node-errors.h"
+#include "staged-file.h"
 #include "sha256.h"
 
 #define FIELDS 5
@@ -111,10 +113,6 @@ static void listing_free(listing_t* l) {
   memset(l, 0, sizeof *l);
 }
 
-static double ms_of(const struct timespec* ts) {
-  /* The same arithmetic as Node's msFromTimeSpec, so values compare equal to Stats.mtimeMs. */
-  return (double)ts->tv_sec * 1e3 + (double)ts->tv_nsec / 1e6;
-}
 
 static void fill_from_stat(double* row, const struct stat* st) {
   if (S_ISREG(st->st_mode)) {
@@ -128,7 +126,7 @@ static void fill_from_stat(double* row, const struct stat* st) {
   }
   row[1] = (double)st->st_mode;
   row[2] = (double)st->st_size;
-  row[3] = ms_of(&st->st_mtim);
+  row[3] = ms_of_timespec(&st->st_mtim);
   row[4] = (double)st->st_ino;
 }
 
@@ -240,20 +238,9 @@ static napi_value result_of(napi_env env, const listing_t* l) {
   return result;
 }
 
-/* Reads argument 0 as a path string into a malloc'ed buffer (NULL after throwing). */
+/* A path argument as a malloc'ed string (NULL after throwing). */
 static char* path_arg(napi_env env, napi_value value) {
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "fastfs: the folder must be a string");
-    return NULL;
-  }
-  char* path = malloc(len + 1);
-  if (path == NULL) {
-    napi_throw_error(env, NULL, "fastfs: out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, value, path, len + 1, &len);
-  return path;
+  return string_arg_copy(env, value, "fastfs: a path must be a string");
 }
 
 static napi_value list_sync(napi_env env, napi_callback_info info) {
@@ -294,20 +281,6 @@ typedef struct {
   struct timespec exact_time;
 } copy_t;
 
-static void set_times(struct timespec* ts, double ms) {
-  double sec = ms / 1e3;
-  time_t whole = (time_t)sec;
-  if ((double)whole > sec) whole -= 1; /* floor for times before 1970 */
-  double rest_ns = (ms - (double)whole * 1e3) * 1e6;
-  long ns = (long)(rest_ns + 0.5);
-  if (ns >= 1000000000L) {
-    whole += 1;
-    ns -= 1000000000L;
-  }
-  if (ns < 0) ns = 0;
-  ts->tv_sec = whole;
-  ts->tv_nsec = ns;
-}
 
 #define IO_BUFFER_BYTES (1 << 20)
 
@@ -376,17 +349,12 @@ static int copy_sparse(int in, int out, off_t size, const char** syscall) {
 
 /* Sets mode, times, flush and stat of the open `out`; 0 or an errno (syscall named). */
 static int settle_open_file(int out, copy_t* c, struct stat* st, const char** syscall) {
-  if (c->mode >= 0 && fchmod(out, (mode_t)c->mode) != 0) return (*syscall = "fchmod", errno);
-  struct timespec times[2];
+  struct timespec mtime;
   if (c->exact)
-    times[0] = c->exact_time;
+    mtime = c->exact_time;
   else
-    set_times(&times[0], c->mtime_ms);
-  times[1] = times[0];
-  if (futimens(out, times) != 0) return (*syscall = "futimens", errno);
-  if (c->flush && fsync(out) != 0) return (*syscall = "fsync", errno);
-  if (fstat(out, st) != 0) return (*syscall = "fstat", errno);
-  return 0;
+    timespec_of_ms(&mtime, c->mtime_ms);
+  return settle_staged(out, c->mode, &mtime, c->flush, st, syscall);
 }
 
 /*
@@ -406,7 +374,7 @@ static int finish_staged(int out, const char* temp, int err, const char* syscall
     return 0;
   }
   c->out[3] = (double)st->st_size;
-  c->out[4] = ms_of(&st->st_mtim);
+  c->out[4] = ms_of_timespec(&st->st_mtim);
   c->out[5] = (double)st->st_mode;
   c->out[6] = (double)st->st_ino;
   return 1;
@@ -440,7 +408,7 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
   }
   /* The plan asks for the source's own time (a double of milliseconds cannot hold every
      nanosecond): the copy gets it exactly, as `cp -p` and `rsync -t` give it. */
-  double off_ms = ms_of(&before.st_mtim) - c->mtime_ms;
+  double off_ms = ms_of_timespec(&before.st_mtim) - c->mtime_ms;
   if (off_ms < 0.0005 && off_ms > -0.0005) {
     c->exact = 1;
     c->exact_time = before.st_mtim;
@@ -491,6 +459,7 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
       syscall = "write";
     }
   }
+  if (err == 0) start_writeback(out, before.st_size, c->flush);
   if (err == 0) err = settle_open_file(out, c, &copy, &syscall);
   if (err == 0 && fstat(in, &after) != 0) {
     err = errno;
@@ -499,7 +468,7 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
   close(in);
   if (!finish_staged(out, temp, err, syscall, &copy, c)) return;
   c->out[0] = (double)after.st_size;
-  c->out[1] = ms_of(&after.st_mtim);
+  c->out[1] = ms_of_timespec(&after.st_mtim);
   c->out[2] = (before.st_size != after.st_size || before.st_ino != after.st_ino ||
                before.st_mtim.tv_sec != after.st_mtim.tv_sec ||
                before.st_mtim.tv_nsec != after.st_mtim.tv_nsec)
@@ -573,11 +542,6 @@ static napi_value copy_sync(napi_env env, napi_callback_info info) {
 
 /* ---- hashing files -------------------------------------------------------------------------- */
 
-static int same_file_state(const struct stat* a, const struct stat* b) {
-  return a->st_size == b->st_size && a->st_ino == b->st_ino && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
 /* Hashes one file into `digest`; fills HASH_FIELDS numbers at `out` (see the header comment). */
 static void hash_file(const char* path, double* out, uint8_t digest[32]) {
   char* buffer = io_buffer();
@@ -610,7 +574,7 @@ static void hash_file(const char* path, double* out, uint8_t digest[32]) {
     if (err == 0) {
       sha256_final(&ctx, digest);
       out[1] = (double)before.st_size;
-      out[2] = ms_of(&before.st_mtim);
+      out[2] = ms_of_timespec(&before.st_mtim);
       out[3] = (double)before.st_ino;
       out[4] = same_file_state(&before, &after) ? 0 : 1;
     }

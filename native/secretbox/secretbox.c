@@ -41,10 +41,24 @@
  *   sealChunksAsync / openChunksAsync (same arguments) -> a Promise of the same result, computed
  *                                                on the thread pool; input and output must not be
  *                                                touched until it settles.
+ *   sealFileTo(src, temp, key, nonce, expectedSize, mode, mtimeMs, flush, out, digest)
+ *                                             -> undefined: a whole encrypted copy. Creates `temp`
+ *                                                (O_EXCL), writes rclone's header and the boxes of
+ *                                                `src` (up to expectedSize + 1 bytes: one more tells
+ *                                                a file that grew), sets mode (unless negative) and
+ *                                                mtime, fsyncs when `flush`; fills `digest` (32
+ *                                                bytes) with the SHA-256 of the copy and `out` (8
+ *                                                doubles): plaintext bytes read, the source's size
+ *                                                and mtimeMs after, 1 when its fstat changed while
+ *                                                it was read, the copy's size, mtimeMs, mode, inode.
+ *                                                On failure `temp` is removed and a Node-style
+ *                                                system error names `src` or `temp`
+ *   sealFileToAsync (same arguments)          -> a Promise of the same, on the thread pool
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,7 +67,9 @@
 
 #include <node_api.h>
 
+#include "node-args.h"
 #include "node-errors.h"
+#include "staged-file.h"
 
 #define KEY_BYTES 32
 #define NONCE_BYTES 24
@@ -963,12 +979,15 @@ static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_val
     napi_throw_error(env, NULL, "secretbox: out of memory");
     return NULL;
   }
-  size_t path_len = 0, out_len = 0;
+  size_t out_len = 0;
   double offset = 0, max = 0;
   uint8_t *key, *nonce;
   napi_value key_nonce[2] = {argv[3], argv[4]};
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok ||
-      napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+  if ((job->path = string_arg_copy(env, argv[0], "secretbox: sealFile needs a path")) == NULL) {
+    file_job_free(env, job);
+    return NULL;
+  }
+  if (napi_get_value_double(env, argv[1], &offset) != napi_ok ||
       napi_get_value_double(env, argv[2], &max) != napi_ok || !(offset >= 0) || !(max >= 0) ||
       max > 1024.0 * 1024 * 1024) {
     file_job_free(env, job);
@@ -985,19 +1004,6 @@ static file_job_t *file_job_args(napi_env env, napi_callback_info info, napi_val
   if (out_len < sealed_length(job->max)) {
     file_job_free(env, job);
     napi_throw_range_error(env, NULL, "secretbox: the output must hold max bytes sealed");
-    return NULL;
-  }
-  job->path = malloc(path_len + 1);
-  if (job->path == NULL) {
-    file_job_free(env, job);
-    napi_throw_error(env, NULL, "secretbox: out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, argv[0], job->path, path_len + 1, &path_len);
-  if (strlen(job->path) != path_len) {
-    /* As Node's fs does: a NUL inside would silently name another file. */
-    file_job_free(env, job);
-    napi_throw_type_error(env, NULL, "secretbox: the path must not contain a NUL byte");
     return NULL;
   }
   memcpy(job->key, key, KEY_BYTES);
@@ -1052,6 +1058,277 @@ static napi_value js_seal_file_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+
+/*
+ * sealFileTo / sealFileToAsync: a whole encrypted copy in one job. Reads a local file, seals it
+ * in rclone's format (header: magic and nonce, then one box per 64 KiB) into a new temporary file
+ * (O_EXCL: never replacing anything), hashing what it writes, then settles the copy (mode, mtime,
+ * optional fsync) and compares the source's fstat before and after. On the thread pool the main
+ * thread neither reads, seals, hashes nor writes, and several files are sealed on several cores.
+ */
+#define SEAL_TO_BATCH_CHUNKS 16
+#define SEAL_TO_FIELDS 8
+
+static const uint8_t RCLONE_MAGIC[8] = {'R', 'C', 'L', 'O', 'N', 'E', 0, 0};
+
+typedef struct seal_to_job {
+  char *src;
+  char *temp;
+  uint8_t key[KEY_BYTES];
+  uint8_t nonce[NONCE_BYTES];
+  double expected; /* the plaintext size planned: one byte more is read to tell a file that grew */
+  double mode;     /* < 0: the umask's default stays */
+  double mtime_ms;
+  int flush;
+  double *out; /* SEAL_TO_FIELDS numbers, see js_seal_file_to */
+  uint8_t *digest;
+  napi_ref out_ref;
+  napi_ref digest_ref;
+  int err;
+  const char *syscall;
+  int failed_on_src;
+  napi_deferred deferred;
+  napi_async_work work;
+} seal_to_job_t;
+
+/* Writes all `len` bytes of `buf`; 0 or an errno. */
+static int write_full(int fd, const uint8_t *buf, size_t len) {
+  for (size_t done = 0; done < len;) {
+    ssize_t n = write(fd, buf + done, len - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+/* This thread's batch buffer (header room plus SEAL_TO_BATCH_CHUNKS boxes), NULL without memory. */
+static uint8_t *seal_to_buffer(void) {
+  static __thread uint8_t *buffer = NULL;
+  if (buffer == NULL) buffer = malloc(8 + NONCE_BYTES + SEAL_TO_BATCH_CHUNKS * (CHUNK_BYTES + TAG_BYTES));
+  return buffer;
+}
+
+/* Reads, seals and writes the content of open `in` into open `out`; 0 or an errno (`*syscall`). */
+static int seal_to_content(seal_to_job_t *job, int in, int out, sha256_ctx_t *ctx, uint64_t *plain,
+                           const char **syscall) {
+  uint8_t *buf = seal_to_buffer();
+  if (buf == NULL) return (*syscall = "malloc", ENOMEM);
+  uint8_t nonce[NONCE_BYTES];
+  memcpy(nonce, job->nonce, sizeof nonce);
+  memcpy(buf, RCLONE_MAGIC, sizeof RCLONE_MAGIC);
+  memcpy(buf + sizeof RCLONE_MAGIC, nonce, NONCE_BYTES);
+  size_t head = sizeof RCLONE_MAGIC + NONCE_BYTES;
+  uint64_t limit = (uint64_t)job->expected + 1;
+  int end = 0;
+  *plain = 0;
+  while (!end) {
+    size_t batch = 0; /* plaintext bytes in this batch */
+    uint8_t *boxes = buf + head;
+    for (size_t i = 0; i < SEAL_TO_BATCH_CHUNKS && *plain + batch < limit; i++) {
+      uint64_t left = limit - *plain - batch;
+      size_t want = left < CHUNK_BYTES ? (size_t)left : CHUNK_BYTES;
+      ssize_t got = read_full(in, boxes + i * (CHUNK_BYTES + TAG_BYTES) + TAG_BYTES, want,
+                              (int64_t)(*plain + batch));
+      if (got < 0) {
+        job->failed_on_src = 1;
+        return (*syscall = "read", errno);
+      }
+      batch += (size_t)got;
+      if ((size_t)got < want) {
+        end = 1;
+        break;
+      }
+    }
+    if (*plain + batch >= limit || batch < SEAL_TO_BATCH_CHUNKS * (size_t)CHUNK_BYTES) end = 1;
+    for (size_t at = 0, i = 0; at < batch; at += CHUNK_BYTES, i++) {
+      size_t n = batch - at < CHUNK_BYTES ? batch - at : CHUNK_BYTES;
+      uint8_t *box = boxes + i * (CHUNK_BYTES + TAG_BYTES);
+      seal_one(box, box + TAG_BYTES, n, job->key, nonce);
+      nonce_increment(nonce);
+    }
+    size_t len = head + sealed_length(batch);
+    sha256_update(ctx, buf, len);
+    int err = write_full(out, buf, len);
+    if (err != 0) return (*syscall = "write", err);
+    *plain += batch;
+    head = 0; /* only the first batch carries the header */
+  }
+  return 0;
+}
+
+static void seal_to_execute(napi_env env, void *data) {
+  (void)env;
+  seal_to_job_t *job = (seal_to_job_t *)data;
+  const char *syscall = "open";
+  int in = open(job->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat before, after, copy;
+  if (in < 0 || fstat(in, &before) != 0 || !S_ISREG(before.st_mode)) {
+    job->err = in < 0 ? errno : !S_ISREG(before.st_mode) ? EINVAL : errno;
+    job->syscall = in < 0 || !S_ISREG(before.st_mode) ? "open" : "fstat";
+    job->failed_on_src = 1;
+    if (in >= 0) close(in);
+    return;
+  }
+  int out = open(job->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (out < 0) {
+    job->err = errno;
+    job->syscall = "open";
+    close(in);
+    return;
+  }
+  sha256_ctx_t ctx;
+  sha256_init(&ctx);
+  uint64_t plain = 0;
+  int err = seal_to_content(job, in, out, &ctx, &plain, &syscall);
+  struct timespec mtime;
+  timespec_of_ms(&mtime, job->mtime_ms);
+  if (err == 0) start_writeback(out, (off_t)plain, job->flush);
+  if (err == 0) err = settle_staged(out, job->mode, &mtime, job->flush, &copy, &syscall);
+  if (err == 0 && fstat(in, &after) != 0) {
+    err = errno;
+    syscall = "fstat";
+    job->failed_on_src = 1;
+  }
+  close(in);
+  if (close(out) != 0 && err == 0) {
+    err = errno;
+    syscall = "close";
+  }
+  if (err != 0) {
+    unlink(job->temp);
+    job->err = err;
+    job->syscall = syscall;
+    return;
+  }
+  sha256_final(&ctx, job->digest);
+  job->out[0] = (double)plain;
+  job->out[1] = (double)after.st_size;
+  job->out[2] = ms_of_timespec(&after.st_mtim);
+  job->out[3] = same_file_state(&before, &after) ? 0 : 1;
+  job->out[4] = (double)copy.st_size;
+  job->out[5] = ms_of_timespec(&copy.st_mtim);
+  job->out[6] = (double)copy.st_mode;
+  job->out[7] = (double)copy.st_ino;
+}
+
+static void seal_to_free(napi_env env, seal_to_job_t *job) {
+  wipe(job->key, sizeof job->key);
+  free(job->src);
+  free(job->temp);
+  if (job->out_ref != NULL) napi_delete_reference(env, job->out_ref);
+  if (job->digest_ref != NULL) napi_delete_reference(env, job->digest_ref);
+  if (job->work != NULL) napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/*
+ * Reads (src, temp, key, nonce, expectedSize, mode, mtimeMs, flush, out, digest) into a new job
+ * (NULL with an exception pending when they are wrong).
+ */
+static seal_to_job_t *seal_to_args(napi_env env, napi_callback_info info, napi_value *out_value,
+                                   napi_value *digest_value) {
+  size_t argc = 10;
+  napi_value argv[10];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  static const char *usage =
+      "secretbox.sealFileTo(src, temp, key, nonce, expectedSize, mode, mtimeMs, flush, out, digest)";
+  if (argc < 10) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  seal_to_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "secretbox: out of memory");
+    return NULL;
+  }
+  uint8_t *key, *nonce, *out, *digest;
+  size_t out_len = 0, digest_len = 0;
+  bool flush = false;
+  napi_value key_nonce[2] = {argv[2], argv[3]};
+  if ((job->src = string_arg_copy(env, argv[0], usage)) == NULL ||
+      (job->temp = string_arg_copy(env, argv[1], usage)) == NULL || !get_key_nonce(env, key_nonce, &key, &nonce) ||
+      !get_bytes(env, argv[9], "secretbox: the digest must be a Uint8Array", &digest, &digest_len)) {
+    seal_to_free(env, job);
+    return NULL;
+  }
+  napi_typedarray_type type;
+  void *out_data = NULL;
+  if (napi_get_value_double(env, argv[4], &job->expected) != napi_ok || !(job->expected >= 0) ||
+      napi_get_value_double(env, argv[5], &job->mode) != napi_ok ||
+      napi_get_value_double(env, argv[6], &job->mtime_ms) != napi_ok ||
+      napi_get_value_bool(env, argv[7], &flush) != napi_ok ||
+      napi_get_typedarray_info(env, argv[8], &type, &out_len, &out_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || out_len < SEAL_TO_FIELDS || digest_len < 32) {
+    seal_to_free(env, job);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  out = out_data;
+  job->out = (double *)out;
+  job->digest = digest;
+  job->flush = flush;
+  memcpy(job->key, key, KEY_BYTES);
+  memcpy(job->nonce, nonce, NONCE_BYTES);
+  *out_value = argv[8];
+  *digest_value = argv[9];
+  return job;
+}
+
+static napi_value seal_to_error(napi_env env, const seal_to_job_t *job) {
+  return make_errno_error(env, job->err, job->syscall, job->failed_on_src ? job->src : job->temp);
+}
+
+/* sealFileTo(...) -> undefined, on the calling thread; fills `out` and `digest` (see the header). */
+static napi_value js_seal_file_to(napi_env env, napi_callback_info info) {
+  napi_value out, digest, result;
+  seal_to_job_t *job = seal_to_args(env, info, &out, &digest);
+  if (job == NULL) return NULL;
+  seal_to_execute(env, job);
+  if (job->err != 0) {
+    napi_throw(env, seal_to_error(env, job));
+    seal_to_free(env, job);
+    return NULL;
+  }
+  seal_to_free(env, job);
+  NAPI_CALL(env, napi_get_undefined(env, &result));
+  return result;
+}
+
+static void seal_to_complete(napi_env env, napi_status status, void *data) {
+  seal_to_job_t *job = (seal_to_job_t *)data;
+  napi_value result;
+  if (status != napi_ok) {
+    reject_with(env, job->deferred, "secretbox: the job was cancelled");
+  } else if (job->err != 0) {
+    napi_reject_deferred(env, job->deferred, seal_to_error(env, job));
+  } else {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  seal_to_free(env, job);
+}
+
+/* sealFileToAsync(...) -> Promise<undefined>, the same on the thread pool. */
+static napi_value js_seal_file_to_async(napi_env env, napi_callback_info info) {
+  napi_value out, digest, promise;
+  seal_to_job_t *job = seal_to_args(env, info, &out, &digest);
+  if (job == NULL) return NULL;
+  if (napi_create_reference(env, out, 1, &job->out_ref) != napi_ok ||
+      napi_create_reference(env, digest, 1, &job->digest_ref) != napi_ok ||
+      napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    seal_to_free(env, job);
+    napi_throw_error(env, NULL, "secretbox: cannot start the job");
+    return NULL;
+  }
+  if (!queue_work(env, "satchel:secretbox-seal-to", seal_to_execute, seal_to_complete, job, &job->work,
+                  job->deferred))
+    seal_to_free(env, job);
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   pick_wide_lanes();
   pick_sha256("SATCHEL_SECRETBOX_NO_SHA_NI");
@@ -1073,6 +1350,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sha256Update", js_sha256_update},
       {"sha256Digest", js_sha256_digest},
       {"sealFileAsync", js_seal_file_async},
+      {"sealFileTo", js_seal_file_to},
+      {"sealFileToAsync", js_seal_file_to_async},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -7,7 +7,12 @@
  * secretbox (`secretbox.ts`) does the same, box by box, on the main thread. Both give the same
  * bytes (the tests check that).
  */
-import { loadSecretboxBinding, type SealFileArgs, type SecretboxBinding } from './native-secretbox.js';
+import {
+  loadSecretboxBinding,
+  type SealFileArgs,
+  type SealFileToArgs,
+  type SecretboxBinding,
+} from './native-secretbox.js';
 import { OVERHEAD_BYTES, open, seal } from './secretbox.js';
 
 /** Plaintext bytes per chunk. */
@@ -45,6 +50,23 @@ export const sealFileBatch: ((...args: SealFileArgs) => Promise<number> | number
     ? undefined
     : (...args) =>
         args[2] < FILE_THREAD_POOL_FROM_BYTES ? native.sealFile(...args) : native.sealFileAsync(...args);
+
+/**
+ * Files of this many plaintext bytes and more are sealed into their copy on the thread pool;
+ * smaller ones on the calling thread, where a hand-off would cost more than the work.
+ */
+const COPY_THREAD_POOL_FROM_BYTES = 16 * 1024;
+
+/**
+ * Seals a whole local file into a new temporary file in one native call (see {@link
+ * SecretboxBinding.sealFileToAsync}): on the thread pool for larger files, on the calling
+ * thread for small ones. `undefined` without the addon.
+ */
+export const sealFileTo: ((...args: SealFileToArgs) => Promise<void> | void) | undefined =
+  native === undefined
+    ? undefined
+    : (...args) =>
+        args[4] < COPY_THREAD_POOL_FROM_BYTES ? native.sealFileTo(...args) : native.sealFileToAsync(...args);
 
 /**
  * The addon's SHA-256 contexts, which the file sealers feed where they seal (on the thread pool

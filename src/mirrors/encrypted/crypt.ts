@@ -30,8 +30,10 @@ import {
   sealedLength,
   sealedSha256,
   sealFileBatch,
+  sealFileTo,
 } from './chunks.js';
 import { emeTransform } from './eme.js';
+import { SEAL_TO_FIELDS } from './native-secretbox.js';
 import { NONCE_BYTES } from './secretbox.js';
 
 /** The first 8 bytes of every encrypted file. */
@@ -459,6 +461,67 @@ export async function* encryptFile(
     if (spareBatches.length < 16) spareBatches.push(batch);
   }
   return { plainBytes, hash: hash.digest('hex') };
+}
+
+/** What {@link encryptFileTo} read and wrote. */
+export interface EncryptedCopy extends EncryptedFile {
+  /** The source changed (size, mtime or inode) while it was read. */
+  readonly sourceMoved: boolean;
+  /** The source's size and mtime after it was read. */
+  readonly sourceSize: number;
+  readonly sourceMtimeMs: number;
+  /** The copy as fstat saw it once settled. */
+  readonly stat: {
+    readonly size: number;
+    readonly mtimeMs: number;
+    readonly mode: number;
+    readonly ino: number;
+  };
+}
+
+/**
+ * Encrypts the local file at `path` into the new file `temp` (never replacing one) in one
+ * native call, as {@link encryptFile} would yield it, and settles the copy: `mode` (unless
+ * negative), mtime `mtimeMs`, an fsync when `flush`. `expectedSize` is the plaintext size
+ * planned (a file found longer stops at one byte more: the count tells). `undefined` without
+ * the addon: the caller then streams {@link encryptFile}. On failure nothing is left at `temp`.
+ */
+export function encryptFileTo(
+  path: string,
+  temp: string,
+  keys: CryptKeys,
+  expectedSize: number,
+  settle: { readonly mode: number; readonly mtimeMs: number; readonly flush: boolean },
+): Promise<EncryptedCopy> | undefined {
+  if (sealFileTo === undefined) return undefined;
+  const out = new Float64Array(SEAL_TO_FIELDS);
+  const digest = Buffer.allocUnsafe(32);
+  const args = [
+    path,
+    temp,
+    keys.dataKey,
+    freshNonce(),
+    expectedSize,
+    settle.mode,
+    settle.mtimeMs,
+    settle.flush,
+    out,
+    digest,
+  ] as const;
+  const result = (): EncryptedCopy => ({
+    plainBytes: out[0]!,
+    hash: digest.toString('hex'),
+    sourceMoved: out[3] === 1,
+    sourceSize: out[1]!,
+    sourceMtimeMs: out[2]!,
+    stat: { size: out[4]!, mtimeMs: out[5]!, mode: out[6]!, ino: out[7]! },
+  });
+  try {
+    const job = sealFileTo(...args);
+    return job === undefined ? Promise.resolve(result()) : job.then(result);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
 }
 
 /**

@@ -151,6 +151,44 @@ describe('encrypted replica over a path replica', () => {
     assert.deepEqual(scan.problems, []);
   });
 
+  it('a case file that changed after the scan is changed-during-sync and leaves nothing behind', async () => {
+    const { storage, caseRoot, caseReplica } = await withFiles({});
+    const content = { 'same-size.txt': 'before', 'grown.txt': 'short', 'big.bin': 'b'.repeat(100_000) };
+    for (const [p, c] of Object.entries(content)) await fsp.writeFile(join(caseRoot, p), c);
+    const caseScan = await scanAll(caseReplica);
+    await fsp.writeFile(join(caseRoot, 'same-size.txt'), 'AFTER!');
+    await fsp.utimes(join(caseRoot, 'same-size.txt'), 1_700_000_000, 1_700_000_000);
+    await fsp.writeFile(join(caseRoot, 'grown.txt'), 'much longer now');
+    const ops = [...caseScan.snapshot].map(([p, e]) => {
+      const entry = e as FileEntry;
+      return {
+        type: 'write' as const,
+        path: p,
+        entry,
+        from: { side: 'case' as const, path: p, entry },
+        expected: undefined,
+      };
+    });
+    const results = await (await storage.replica.prepare(ops, caseReplica.content)).commit();
+    const codes = Object.fromEntries(
+      ops.map((op, i) => [op.path, results[i]!.ok ? 'ok' : results[i]!.problem.code]),
+    );
+    assert.deepEqual(codes, {
+      'big.bin': 'ok',
+      'grown.txt': 'changed-during-sync',
+      'same-size.txt': 'changed-during-sync',
+    });
+    const after = await scanAll(storage.replica);
+    assert.deepEqual([...after.snapshot.keys()], ['big.bin']);
+    assert.equal((after.snapshot.get('big.bin') as FileEntry).hash, sha256(content['big.bin']));
+    const raw = await fsp.readdir(storage.root);
+    assert.deepEqual(
+      raw.filter((n) => isTempName(n)),
+      [],
+      'no temporary file left',
+    );
+  });
+
   it('renames re-encrypt the names and keep the content', async () => {
     const { storage, names } = await withFiles({ 'd/old.txt': Buffer.from('x') });
     const before = await scanAll(storage.replica);

@@ -40,6 +40,7 @@ import {
   decryptStream,
   encryptedSize,
   encryptFile,
+  encryptFileTo,
   encryptStream,
   hashDecrypted,
   maxPlainNameBytes,
@@ -368,6 +369,8 @@ interface EncryptedRef {
   readonly plain: FileEntry;
   /** The final ciphertext hash, or {@link SOURCE_CHANGED} when the plaintext was not the planned one. */
   result: string | undefined;
+  /** The plaintext was read from a local file whose size and mtime matched the plan throughout. */
+  checked?: boolean;
 }
 
 /** What an {@link EncryptedRef} holds instead of a hash when the plaintext read was not the planned one. */
@@ -383,6 +386,8 @@ const SOURCE_CHANGED = 'the source changed while it was read';
  * streams, so the inner replica does not hash them again): a local source file (the case) is checked as the
  * plain mirror checks its copies (bytes read against the planned size here, size and mtime
  * after the copy by the inner replica); a streamed source is hashed against the planned hash.
+ * For a local file and a local inner disk, `writeLocalCopy` does the whole copy in one native
+ * job (read, seal, hash, write, settle), which also compares the source's fstat with the plan.
  */
 class EncryptingSource implements ContentSource {
   readonly #outer: ContentSource;
@@ -462,6 +467,31 @@ class EncryptingSource implements ContentSource {
     );
   }
 
+  writeLocalCopy(
+    path: string,
+    entry: FileEntry,
+    temp: string,
+    settle: { readonly mode: number; readonly mtimeMs: number; readonly flush: boolean },
+  ): Promise<{ readonly size: number; readonly mtimeMs: number; readonly mode: number }> | undefined {
+    const state = this.#state(entry);
+    const planned = state.plain;
+    const local = this.#outer.localFile(path);
+    if (local === undefined) return undefined;
+    // One native job reads, seals, hashes and writes (on the thread pool for larger files), and
+    // compares the source's fstat before and after with the plan: as the plain mirror's copy.
+    const job = encryptFileTo(local, temp, this.#keys, planned.size, settle);
+    return job?.then((copy) => {
+      const same =
+        copy.plainBytes === planned.size &&
+        !copy.sourceMoved &&
+        copy.sourceSize === planned.size &&
+        copy.sourceMtimeMs === planned.mtimeMs;
+      state.result = same ? copy.hash : SOURCE_CHANGED;
+      state.checked = same;
+      return copy.stat;
+    });
+  }
+
   localFile(): string | undefined {
     return undefined;
   }
@@ -472,6 +502,6 @@ class EncryptingSource implements ContentSource {
   async unchanged(path: string, entry: FileEntry): Promise<boolean> {
     const state = this.#state(entry);
     if (state.result === undefined || state.result === SOURCE_CHANGED) return false;
-    return this.#outer.unchanged(path, state.plain);
+    return state.checked === true || this.#outer.unchanged(path, state.plain);
   }
 }

@@ -2,11 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { advanceNonce, BOX_BYTES, CHUNK_BYTES, openChunks, sealChunks, sealedLength } from './chunks.js';
-import { loadSecretboxBinding, type SecretboxBinding } from './native-secretbox.js';
+import { loadSecretboxBinding, SEAL_TO_FIELDS, type SecretboxBinding } from './native-secretbox.js';
 import { open, seal } from './secretbox.js';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 
@@ -235,6 +235,88 @@ describe('native secretbox addon', () => {
       JSON.parse(r.stdout),
       [0, 55, 56, 63, 64, 65, 119, 120, 1000, 100000].map((n) => digestOf(Buffer.alloc(n, n % 251))),
     );
+  });
+
+  it('seals a whole file into a new file as rclone writes it, hashed and settled, sync and on the thread pool', async () => {
+    const nb = native();
+    const dir = makeTempDir('secretbox-seal-to');
+    try {
+      const key = randomBytes(32);
+      const nonce = randomBytes(24);
+      const mtimeMs = Date.UTC(2024, 4, 6, 7, 8, 9, 123);
+      const sizes = [0, 1, 65_535, 65_536, 65_537, 16 * 65_536, 16 * 65_536 + 1, 33 * 65_536 + 7];
+      let n = 0;
+      for (const size of sizes) {
+        const content = randomBytes(size);
+        const src = join(dir, `src-${size}`);
+        writeFileSync(src, content);
+        for (const sealTo of [nb.sealFileTo, nb.sealFileToAsync]) {
+          const temp = join(dir, `temp-${n++}`);
+          const out = new Float64Array(SEAL_TO_FIELDS);
+          const digest = Buffer.alloc(32);
+          await sealTo(src, temp, key, nonce, size, 0o640, mtimeMs, n % 2 === 0, out, digest);
+          const stored = readFileSync(temp);
+          const expected = Buffer.concat([
+            Buffer.from('RCLONE\0\0', 'latin1'),
+            nonce,
+            jsSealChunks(content, nonce, key),
+          ]);
+          assert.ok(stored.equals(expected), `${size} bytes: rclone's header and boxes`);
+          assert.equal(digest.toString('hex'), createHash('sha256').update(stored).digest('hex'));
+          const st = statSync(temp);
+          assert.deepEqual(
+            [...out],
+            [size, size, statSync(src).mtimeMs, 0, stored.length, st.mtimeMs, st.mode, st.ino],
+            `${size} bytes: what was read and the copy's fstat`,
+          );
+          assert.equal(st.mode & 0o7777, 0o640);
+          assert.equal(st.mtimeMs, mtimeMs);
+        }
+      }
+
+      const src = join(dir, 'grown');
+      writeFileSync(src, randomBytes(3 * 65_536));
+      const out = new Float64Array(SEAL_TO_FIELDS);
+      const digest = Buffer.alloc(32);
+      nb.sealFileTo(src, join(dir, 'grown-copy'), key, nonce, 65_536, -1, mtimeMs, false, out, digest);
+      assert.equal(out[0], 65_537, 'a file longer than planned: one byte more is read, which tells');
+      assert.equal(out[1], 3 * 65_536);
+
+      // Never replaces a file; a failure names the file and leaves nothing behind.
+      const taken = join(dir, 'taken');
+      writeFileSync(taken, 'keep me');
+      for (const sealTo of [nb.sealFileTo, nb.sealFileToAsync]) {
+        await assert.rejects(
+          async () => sealTo(src, taken, key, nonce, 3 * 65_536, -1, mtimeMs, false, out, digest),
+          (e: NodeJS.ErrnoException) => e.code === 'EEXIST' && e.path === taken,
+        );
+        assert.equal(readFileSync(taken, 'utf8'), 'keep me');
+        const missing = join(dir, 'missing');
+        const temp = join(dir, 'never');
+        await assert.rejects(
+          async () => sealTo(missing, temp, key, nonce, 1, -1, mtimeMs, false, out, digest),
+          (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.path === missing,
+        );
+        mkdirSync(join(dir, 'folder'), { recursive: true });
+        await assert.rejects(
+          async () => sealTo(join(dir, 'folder'), temp, key, nonce, 1, -1, mtimeMs, false, out, digest),
+          (e: NodeJS.ErrnoException) => e.code === 'EINVAL',
+        );
+        assert.equal(existsSync(temp), false);
+      }
+      assert.throws(
+        () =>
+          nb.sealFileTo(src, join(dir, 'x'), key, nonce, 1, -1, mtimeMs, false, new Float64Array(2), digest),
+        TypeError,
+        'an outcome array too short is refused',
+      );
+      assert.throws(
+        () => nb.sealFileTo(`${src}\0x`, join(dir, 'x'), key, nonce, 1, -1, mtimeMs, false, out, digest),
+        /must not contain a NUL byte/,
+      );
+    } finally {
+      removeTempDir(dir);
+    }
   });
 
   it('advances nonces as repeated increments would', () => {

@@ -24,6 +24,30 @@ export type SealFileArgs = [
 ];
 
 /**
+ * The arguments of the whole-file sealers: the local file to read, the new temporary file to
+ * create (never replacing one), key and first nonce, the plaintext size planned (one byte more
+ * is read, to tell a file that grew), the copy's mode (negative: the umask's default), mtime and
+ * whether to fsync it, and where to put the outcome: `out` ({@link SEAL_TO_FIELDS} numbers:
+ * plaintext bytes read, the source's size and mtimeMs after, 1 when the source changed while it
+ * was read, the copy's size, mtimeMs, mode and inode) and `digest` (the SHA-256 of the copy).
+ */
+export type SealFileToArgs = [
+  src: string,
+  temp: string,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  expectedSize: number,
+  mode: number,
+  mtimeMs: number,
+  flush: boolean,
+  out: Float64Array,
+  digest: Uint8Array,
+];
+
+/** Numbers in the `out` array of the whole-file sealers. */
+export const SEAL_TO_FIELDS = 8;
+
+/**
  * The addon's functions (see `native/secretbox/secretbox.c`). `key` is 32 bytes, `nonce` 24;
  * chunk `i` of a multi-chunk call is sealed under `nonce + i` (little-endian, with carry), and
  * every chunk but the last holds exactly 64 KiB of plaintext, as in rclone's format.
@@ -49,6 +73,14 @@ export interface SecretboxBinding {
   sealFileAsync(...args: SealFileArgs): Promise<number>;
   /** {@link sealFileAsync} on the calling thread: for small files, cheaper than a hand-off. */
   sealFile(...args: SealFileArgs): number;
+  /**
+   * A whole encrypted copy in one call on the thread pool: reads `src`, writes rclone's header
+   * and boxes into the new file `temp`, hashing them, settles it (mode, mtime, optional fsync).
+   * On failure `temp` is removed; rejects with a Node-style system error naming `src` or `temp`.
+   */
+  sealFileToAsync(...args: SealFileToArgs): Promise<void>;
+  /** {@link sealFileToAsync} on the calling thread. */
+  sealFileTo(...args: SealFileToArgs): void;
   /** A new SHA-256 context (FIPS 180-4; the x86 SHA extensions where the processor has them). */
   sha256Start(): Buffer;
   /** Feeds `data` to a context. */

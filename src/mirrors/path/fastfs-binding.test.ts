@@ -65,6 +65,8 @@ describe('fastfs addon', () => {
         assert.equal(e.path, join(dir, 'nope'));
         return true;
       });
+      // A NUL inside a path would make C read a shorter path: refused, as Node's fs refuses it.
+      await assert.rejects(async () => fs().list(`${dir}\0/nope`), /must not contain a NUL byte/);
     });
 
     it(`${flavour}: a staged copy has the content, mode and mtime asked for`, async () => {

@@ -462,7 +462,7 @@ export class PathReplica implements Replica {
         const moved = r.sourceMoved || r.sourceSize !== from.size || r.sourceMtimeMs !== from.mtimeMs;
         if (!moved) stat = r;
       } else {
-        stat = await this.#copyStream(op, source, temp, mode, flush);
+        stat = await this.#copyFromSource(op, source, temp, mode, flush);
       }
       if (stat === undefined || stat.size !== from.size) {
         await this.#discard(temp, op.path, lock);
@@ -498,6 +498,31 @@ export class PathReplica implements Replica {
       code: 'changed-during-sync',
       message: `${op.from.path} changed or went away while it was copied to ${this.label}; it is picked up by the next sync`,
     };
+  }
+
+  /**
+   * Writes the content of `op.from` (a source without a local file) into `temp`: in one native
+   * call where the source offers it for a local disk ({@link ContentSource.writeLocalCopy}),
+   * else streamed; its stat, or undefined when the content is not what the plan expected.
+   */
+  async #copyFromSource(
+    op: WriteOperation,
+    source: ContentSource,
+    temp: string,
+    mode: number,
+    flush: boolean,
+  ): Promise<StoredStat | undefined> {
+    const direct =
+      this.#io === blockingIo && this.#fast !== undefined
+        ? source.writeLocalCopy?.(op.from.path, op.from.entry, temp, {
+            mode,
+            mtimeMs: op.entry.mtimeMs,
+            flush,
+          })
+        : undefined;
+    if (direct === undefined) return this.#copyStream(op, source, temp, mode, flush);
+    const stat = await direct;
+    return (await source.unchanged(op.from.path, op.from.entry)) ? stat : undefined;
   }
 
   /**
