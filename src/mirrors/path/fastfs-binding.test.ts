@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
-import { fastFs, LISTING_FIELDS, ListedKind } from './fastfs-binding.js';
+import { fastFs, LISTING_FIELDS, ListedKind, POOL_COPY_FROM_BYTES } from './fastfs-binding.js';
 
 // The addon is built by `npm run build`; the suite fails loudly when it is missing.
 describe('fastfs addon', () => {
@@ -70,10 +70,11 @@ describe('fastfs addon', () => {
     });
 
     it(`${flavour}: a staged copy has the content, mode and mtime asked for`, async () => {
+      // 'é ü.bin' is over POOL_COPY_FROM_BYTES: copied on the thread pool in both flavours.
       for (const name of ['a.txt', 'é ü.bin', 'empty']) {
         const temp = join(dir, `copy-${flavour}-${name}`);
         const src = join(dir, 'tree', name);
-        const r = await fs().copy(src, temp, 0o751, 1_600_000_000_500.25, true);
+        const r = await fs().copy(src, temp, 0o751, 1_600_000_000_500.25, true, lstatSync(src).size);
         assert.deepEqual(readFileSync(temp), readFileSync(src), name);
         const st = lstatSync(temp);
         assert.equal(st.mode & 0o7777, 0o751);
@@ -167,16 +168,20 @@ describe('fastfs addon', () => {
     });
 
     it(`${flavour}: a copy never replaces an existing file, and a failed one leaves nothing`, async () => {
-      const temp = join(dir, `taken-${flavour}`);
-      writeFileSync(temp, 'keep me');
-      await assert.rejects(fs().copy(join(dir, 'tree/a.txt'), temp, 0o644, 0, false), { code: 'EEXIST' });
-      assert.equal(readFileSync(temp, 'utf8'), 'keep me');
-      const gone = join(dir, `never-${flavour}`);
-      await assert.rejects(fs().copy(join(dir, 'tree/missing'), gone, 0o644, 0, false), {
-        code: 'ENOENT',
-        path: join(dir, 'tree/missing'),
-      });
-      assert.throws(() => lstatSync(gone), { code: 'ENOENT' });
+      for (const size of [1, POOL_COPY_FROM_BYTES]) {
+        const temp = join(dir, `taken-${flavour}-${size}`);
+        writeFileSync(temp, 'keep me');
+        await assert.rejects(fs().copy(join(dir, 'tree/a.txt'), temp, 0o644, 0, false, size), {
+          code: 'EEXIST',
+        });
+        assert.equal(readFileSync(temp, 'utf8'), 'keep me');
+        const gone = join(dir, `never-${flavour}-${size}`);
+        await assert.rejects(fs().copy(join(dir, 'tree/missing'), gone, 0o644, 0, false, size), {
+          code: 'ENOENT',
+          path: join(dir, 'tree/missing'),
+        });
+        assert.throws(() => lstatSync(gone), { code: 'ENOENT' });
+      }
     });
   }
 });

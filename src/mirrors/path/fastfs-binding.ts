@@ -56,6 +56,15 @@ export interface FileHash {
   readonly moved: boolean;
 }
 
+/**
+ * On a local disk (the blocking flavour) files of this size and more are still copied on the
+ * thread pool: their copies then run on another core while the main thread copies the small
+ * files one after another (measured on 2 cores, 10,000 files / 300 MB: first sync 1.96 s ->
+ * 1.53 s median of 6; with every copy on the pool the creates of small files cost more system
+ * time than they save).
+ */
+export const POOL_COPY_FROM_BYTES = 64 * 1024;
+
 /** Numbers per file in the addon's hash results. */
 const HASH_FIELDS = 5;
 
@@ -94,9 +103,18 @@ export interface FastFs {
   list(dir: string): Promise<FolderListing>;
   /**
    * Creates `temp` (never replacing a file), copies `src` into it, sets `mode` (unless negative)
-   * and the mtime, fsyncs it when `flush`. On failure nothing is left at `temp`.
+   * and the mtime, fsyncs it when `flush`. On failure nothing is left at `temp`. `size` is the
+   * size planned: in the blocking flavour, files from {@link POOL_COPY_FROM_BYTES} are copied on
+   * the thread pool all the same.
    */
-  copy(src: string, temp: string, mode: number, mtimeMs: number, flush: boolean): Promise<CopyReport>;
+  copy(
+    src: string,
+    temp: string,
+    mode: number,
+    mtimeMs: number,
+    flush: boolean,
+    size: number,
+  ): Promise<CopyReport>;
   /**
    * Hashes the files `paths` on the thread pool (both flavours), one job for the batch; per file
    * its {@link FileHash}, or the errno number that stopped it (EINVAL: not a regular file).
@@ -174,10 +192,17 @@ export function fastFs(blocking: boolean): FastFs | undefined {
         err ? reject(err) : resolve(hashesOf(paths.length, out, digests)),
       ),
     );
+  const copyOnPool: FastFs['copy'] = (src, temp, mode, mtimeMs, flush) =>
+    new Promise((resolve, reject) =>
+      b.copy(src, temp, mode, mtimeMs, flush, (err, out) => (err ? reject(err) : resolve(report(out)))),
+    );
   if (blocking) {
     return {
       list: async (dir) => b.listSync(dir),
-      copy: async (src, temp, mode, mtimeMs, flush) => report(b.copySync(src, temp, mode, mtimeMs, flush)),
+      copy: async (src, temp, mode, mtimeMs, flush, size) =>
+        size >= POOL_COPY_FROM_BYTES
+          ? copyOnPool(src, temp, mode, mtimeMs, flush, size)
+          : report(b.copySync(src, temp, mode, mtimeMs, flush)),
       hash,
       writeNew,
       renameNoReplace: async (from, to) => b.renameNoReplaceSync(from, to),
@@ -190,10 +215,7 @@ export function fastFs(blocking: boolean): FastFs | undefined {
       new Promise((resolve, reject) => b.renameNoReplace(from, to, (err) => (err ? reject(err) : resolve()))),
     list: (dir) =>
       new Promise((resolve, reject) => b.list(dir, (err, listing) => (err ? reject(err) : resolve(listing)))),
-    copy: (src, temp, mode, mtimeMs, flush) =>
-      new Promise((resolve, reject) =>
-        b.copy(src, temp, mode, mtimeMs, flush, (err, out) => (err ? reject(err) : resolve(report(out)))),
-      ),
+    copy: copyOnPool,
   };
 }
 

@@ -458,7 +458,7 @@ export class PathReplica implements Replica {
         // One call (native where built): copy, mode, mtime, flush and the stats of both files.
         // A new file is no more open to group and others than its source.
         const capped = existing === undefined && mode >= 0 ? mode + MODE_CAP_BY_SOURCE : mode;
-        const r = await this.#copyLocal(local, temp, capped, op.entry.mtimeMs, flush);
+        const r = await this.#copyLocal(local, temp, capped, op.entry.mtimeMs, flush, from.size);
         const moved = r.sourceMoved || r.sourceSize !== from.size || r.sourceMtimeMs !== from.mtimeMs;
         if (!moved) stat = r;
       } else {
