@@ -47,10 +47,11 @@
  *                                                `src` (up to expectedSize + 1 bytes: one more tells
  *                                                a file that grew), sets mode (unless negative) and
  *                                                mtime, fsyncs when `flush`; fills `digest` (32
- *                                                bytes) with the SHA-256 of the copy and `out` (8
- *                                                doubles): plaintext bytes read, the source's size
- *                                                and mtimeMs after, 1 when its fstat changed while
- *                                                it was read, the copy's size, mtimeMs, mode, inode.
+ *                                                bytes; an empty one: no hash) with the SHA-256 of
+ *                                                the copy and `out` (8 doubles): plaintext bytes
+ *                                                read, the source's size and mtimeMs after, 1 when
+ *                                                its fstat changed while it was read, the copy's
+ *                                                size, mtimeMs, mode, inode.
  *                                                On failure `temp` is removed and a Node-style
  *                                                system error names `src` or `temp`
  *   sealFileToAsync (same arguments)          -> a Promise of the same, on the thread pool
@@ -1111,7 +1112,10 @@ static uint8_t *seal_to_buffer(void) {
   return buffer;
 }
 
-/* Reads, seals and writes the content of open `in` into open `out`; 0 or an errno (`*syscall`). */
+/*
+ * Reads, seals and writes the content of open `in` into open `out`, feeding what it writes to
+ * `ctx` unless NULL; 0 or an errno (`*syscall`).
+ */
 static int seal_to_content(seal_to_job_t *job, int in, int out, sha256_ctx_t *ctx, uint64_t *plain,
                            const char **syscall) {
   uint8_t *buf = seal_to_buffer();
@@ -1150,7 +1154,7 @@ static int seal_to_content(seal_to_job_t *job, int in, int out, sha256_ctx_t *ct
       nonce_increment(nonce);
     }
     size_t len = head + sealed_length(batch);
-    sha256_update(ctx, buf, len);
+    if (ctx != NULL) sha256_update(ctx, buf, len);
     int err = write_full(out, buf, len);
     if (err != 0) return (*syscall = "write", err);
     *plain += batch;
@@ -1182,7 +1186,7 @@ static void seal_to_execute(napi_env env, void *data) {
   sha256_ctx_t ctx;
   sha256_init(&ctx);
   uint64_t plain = 0;
-  int err = seal_to_content(job, in, out, &ctx, &plain, &syscall);
+  int err = seal_to_content(job, in, out, job->digest != NULL ? &ctx : NULL, &plain, &syscall);
   struct timespec mtime;
   timespec_of_ms(&mtime, job->mtime_ms);
   if (err == 0) start_writeback(out, (off_t)plain, job->flush);
@@ -1203,7 +1207,7 @@ static void seal_to_execute(napi_env env, void *data) {
     job->syscall = syscall;
     return;
   }
-  sha256_final(&ctx, job->digest);
+  if (job->digest != NULL) sha256_final(&ctx, job->digest);
   job->out[0] = (double)plain;
   job->out[1] = (double)after.st_size;
   job->out[2] = ms_of_timespec(&after.st_mtim);
@@ -1261,14 +1265,14 @@ static seal_to_job_t *seal_to_args(napi_env env, napi_callback_info info, napi_v
       napi_get_value_double(env, argv[6], &job->mtime_ms) != napi_ok ||
       napi_get_value_bool(env, argv[7], &flush) != napi_ok ||
       napi_get_typedarray_info(env, argv[8], &type, &out_len, &out_data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || out_len < SEAL_TO_FIELDS || digest_len < 32) {
+      type != napi_float64_array || out_len < SEAL_TO_FIELDS || (digest_len != 0 && digest_len < 32)) {
     seal_to_free(env, job);
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   out = out_data;
   job->out = (double *)out;
-  job->digest = digest;
+  job->digest = digest_len == 0 ? NULL : digest;
   job->flush = flush;
   memcpy(job->key, key, KEY_BYTES);
   memcpy(job->nonce, nonce, NONCE_BYTES);

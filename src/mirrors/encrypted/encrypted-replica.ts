@@ -367,11 +367,20 @@ export class EncryptedReplica implements Replica {
 interface EncryptedRef {
   /** The outer operation's source entry (plaintext). */
   readonly plain: FileEntry;
-  /** The final ciphertext hash, or {@link SOURCE_CHANGED} when the plaintext was not the planned one. */
+  /**
+   * The final ciphertext hash, {@link SEALED_FROM_CHECKED_FILE}, or {@link SOURCE_CHANGED} when
+   * the plaintext was not the planned one.
+   */
   result: string | undefined;
   /** The plaintext was read from a local file whose size and mtime matched the plan throughout. */
   checked?: boolean;
 }
+
+/**
+ * What an {@link EncryptedRef} holds instead of a hash for a copy sealed in one native job from a
+ * local file that matched the plan throughout (see {@link EncryptingSource.writeLocalCopy}).
+ */
+const SEALED_FROM_CHECKED_FILE = 'sealed from a local file that matched the plan (not hashed)';
 
 /** What an {@link EncryptedRef} holds instead of a hash when the plaintext read was not the planned one. */
 const SOURCE_CHANGED = 'the source changed while it was read';
@@ -477,16 +486,18 @@ class EncryptingSource implements ContentSource {
     const planned = state.plain;
     const local = this.#outer.localFile(path);
     if (local === undefined) return undefined;
-    // One native job reads, seals, hashes and writes (on the thread pool for larger files), and
-    // compares the source's fstat before and after with the plan: as the plain mirror's copy.
-    const job = encryptFileTo(local, temp, this.#keys, planned.size, settle);
+    // One native job reads, seals and writes (on the thread pool for larger files), and compares
+    // the source's fstat before and after with the plan, as the plain mirror's copy does. The
+    // copy is not hashed: nothing compares a vouched-for copy's ciphertext hash (the stored
+    // entry carries the plaintext hash), and the fstat comparison is the check.
+    const job = encryptFileTo(local, temp, this.#keys, planned.size, { ...settle, hash: false });
     return job?.then((copy) => {
       const same =
         copy.plainBytes === planned.size &&
         !copy.sourceMoved &&
         copy.sourceSize === planned.size &&
         copy.sourceMtimeMs === planned.mtimeMs;
-      state.result = same ? copy.hash : SOURCE_CHANGED;
+      state.result = same ? SEALED_FROM_CHECKED_FILE : SOURCE_CHANGED;
       state.checked = same;
       return copy.stat;
     });

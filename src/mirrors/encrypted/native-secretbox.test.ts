@@ -310,6 +310,12 @@ describe('native secretbox addon', () => {
         TypeError,
         'an outcome array too short is refused',
       );
+      // An empty digest: the same copy, not hashed.
+      const unhashed = join(dir, 'unhashed');
+      nb.sealFileTo(src, unhashed, key, nonce, 3 * 65_536, -1, mtimeMs, false, out, Buffer.alloc(0));
+      nb.sealFileTo(src, join(dir, 'hashed'), key, nonce, 3 * 65_536, -1, mtimeMs, false, out, digest);
+      assert.ok(readFileSync(unhashed).equals(readFileSync(join(dir, 'hashed'))));
+      assert.equal(out[0], 3 * 65_536);
       assert.throws(
         () => nb.sealFileTo(`${src}\0x`, join(dir, 'x'), key, nonce, 1, -1, mtimeMs, false, out, digest),
         /must not contain a NUL byte/,
