@@ -5,12 +5,27 @@
  */
 import { SatchelError } from '../core/errors.js';
 
+/** The question being asked, if any: the next one waits for its answer. */
+let asking: Promise<unknown> = Promise.resolve();
+
 /**
- * Asks `question` on stderr and reads a line from the terminal without echo. Reads with `data`
- * events rather than `for await`: leaving an async iterator early destroys stdin, and the next
- * question (a passphrase asked twice) would then fail.
+ * Asks `question` on stderr and reads a line from the terminal without echo. Questions asked at
+ * the same time (mirrors probed together) are asked one after another, never interleaved.
  */
 export function promptHidden(question: string): Promise<string> {
+  const answer = asking.then(
+    () => askNow(question),
+    () => askNow(question),
+  );
+  asking = answer.catch(() => undefined);
+  return answer;
+}
+
+/**
+ * Asks at once. Reads with `data` events rather than `for await`: leaving an async iterator early
+ * destroys stdin, and the next question (a passphrase asked twice) would then fail.
+ */
+function askNow(question: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(question);
   stdin.setRawMode(true);

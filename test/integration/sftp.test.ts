@@ -266,6 +266,59 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     }
   });
 
+  it('status and mirror list ask every server at once: two hung servers cost one wait, not two', async () => {
+    // Two servers that accept and never answer; note when each is first asked.
+    const sockets = new Set<Socket>();
+    const asked: number[] = [];
+    const servers = [0, 1].map((i) =>
+      createServer((s) => {
+        sockets.add(s);
+        asked[i] ??= Date.now();
+      }),
+    );
+    for (const srv of servers) await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    try {
+      const work = join(top, 'work-hung2');
+      await satchelOk(['init', work]);
+      for (const name of ['one', 'two']) {
+        mkdirSync(join(top, `remote-${name}`));
+        await satchelOk(
+          ['-C', work, 'mirror', 'add', name, url(join(top, `remote-${name}`)), '--accept-new-host-key'],
+          {
+            env,
+          },
+        );
+      }
+      const config = join(work, '.satchel', 'config.toml');
+      let text = readFileSync(config, 'utf8');
+      for (const srv of servers)
+        text = text.replace(`:${sshd!.port}/`, `:${(srv.address() as AddressInfo).port}/`);
+      writeFileSync(config, text);
+      // Asked one after the other, the second server would be asked only once the first one's
+      // wait of 4 s is over; asked together, both within the same moment.
+      const quick = { ...env, SATCHEL_SFTP_TIMEOUT_MS: '4000' };
+      for (const args of [
+        ['status', '--json'],
+        ['mirror', 'list', '--json'],
+      ]) {
+        asked.length = 0;
+        const r = await runSatchel(['-C', work, ...args], { env: quick });
+        assert.doesNotMatch(r.stderr, /Unhandled|node:events/, r.stderr);
+        assert.equal(asked.length, 2, `${args[0]}: both servers were asked`);
+        const gap = Math.abs(asked[1]! - asked[0]!);
+        assert.ok(
+          gap < 2000,
+          `${args[0]}: the second server was asked ${gap} ms after the first, not at once`,
+        );
+        for (const sock of sockets) sock.destroy();
+        sockets.clear();
+      }
+    } finally {
+      for (const s of sockets) s.destroy();
+      for (const srv of servers) await new Promise((resolve) => srv.close(resolve));
+    }
+  });
+
   it('a server that accepts and never answers: sync says so, watch keeps replicating to the other mirrors', async () => {
     // Accepts every connection and never says a word (a hung sshd, a black-holing firewall).
     const sockets = new Set<Socket>();

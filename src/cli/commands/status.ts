@@ -109,16 +109,20 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
   const conflicts = ctx.state.listConflicts();
   const daemon = liveDaemon(ctx);
   // A running daemon knows which mirrors are there: no second connection (nor password prompt).
-  const presence = new Map<string, { present: boolean; message: string; damaged?: true }>();
-  for (const [name, m] of Object.entries(ctx.config.mirrors)) {
-    const live = daemon?.mirrors[name];
-    presence.set(
-      name,
-      live === undefined
-        ? await mirrorPresence(m)
-        : { present: live.state !== 'absent', message: live.message ?? 'not there (satchel watch)' },
-    );
-  }
+  // The others are asked all at once: a server that hangs costs one timeout, not one per mirror.
+  const presence = new Map<string, { present: boolean; message: string; damaged?: true }>(
+    await Promise.all(
+      Object.entries(ctx.config.mirrors).map(async ([name, m]) => {
+        const live = daemon?.mirrors[name];
+        return [
+          name,
+          live === undefined
+            ? await mirrorPresence(m)
+            : { present: live.state !== 'absent', message: live.message ?? 'not there (satchel watch)' },
+        ] as const;
+      }),
+    ),
+  );
   const present = [...presence].filter(([, p]) => p.present).map(([name]) => name);
   const plans = daemon ? plansFromDaemon(daemon) : await planPending(ctx, present);
   const mirrors = Object.entries(ctx.config.mirrors).map(([name, m]): MirrorStatus => {

@@ -70,8 +70,11 @@ export function netrcPassword(host: string, user: string, file = netrcFile()): s
   return finish() ?? fallback;
 }
 
-/** Passwords typed at a prompt, kept in memory for the rest of the process (asked once). */
-const prompted = new Map<string, string>();
+/**
+ * Passwords typed at a prompt, kept in memory for the rest of the process: asked once, also when
+ * two mirrors on one server want it at the same time.
+ */
+const prompted = new Map<string, Promise<string>>();
 
 /** The password for `source`; throws `auth-failed` naming where it was looked for. */
 export async function ftpPassword(source: PasswordSource): Promise<string> {
@@ -87,8 +90,10 @@ export async function ftpPassword(source: PasswordSource): Promise<string> {
   const asked = prompted.get(key);
   if (asked !== undefined) return asked;
   if (source.interactive === true && process.stdin.isTTY) {
-    const answer = await promptHidden(`FTP password for ${key}: `);
+    const answer = promptHidden(`FTP password for ${key}: `);
     prompted.set(key, answer);
+    // A cancelled prompt is not remembered: the next attempt asks again.
+    answer.catch(() => prompted.delete(key));
     return answer;
   }
   throw new SatchelError('auth-failed', `no password for ${user}@${host}`, {
