@@ -1,7 +1,7 @@
 /** Tests of the event log's one-line summaries. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { summary } from './event-log.js';
+import { notesFields, summary } from './event-log.js';
 
 it('a conflict names its path and where the other version went', () => {
   assert.equal(
@@ -24,4 +24,18 @@ it('paths are counted and listed once each, at most three', () => {
     summary({ event: 'shipped', mirror: 'm', paths: ['a', 'b', 'c', 'd'] }),
     'm: shipped 4 (a, b, c, …)',
   );
+});
+
+it('deletions and renames say so: a deleted path is not read as shipped content', () => {
+  assert.equal(
+    summary({
+      event: 'shipped',
+      mirror: 'm',
+      paths: ['new.txt', 'old.txt', 'new name.txt', 'gone.txt'],
+      ...notesFields({ deleted: ['gone.txt'], renamed: [['old.txt', 'new name.txt']] }),
+    }),
+    'm: shipped 3 (new.txt, old.txt → new name.txt, gone.txt deleted)',
+  );
+  assert.deepEqual(notesFields({ deleted: [], renamed: [] }), {}, 'no fields when there is nothing to say');
+  assert.deepEqual(notesFields(undefined), {});
 });

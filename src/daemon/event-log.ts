@@ -6,6 +6,7 @@
  */
 import { appendFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ChangeNotes } from './pair-sync.js';
 
 /** What kind of thing happened. */
 export type EventKind =
@@ -70,7 +71,37 @@ export class EventLog {
   }
 }
 
-/** The human one-liner of an event, e.g. `stick: shipped 3 (a.txt, b.txt, …)`. */
+/**
+ * The `deleted` and `renamed` fields of a `shipped` or `incoming` event: which of its paths were
+ * deletions and renames ([from, to]); absent when there were none.
+ */
+export function notesFields(notes: ChangeNotes | undefined): {
+  deleted?: readonly string[];
+  renamed?: readonly (readonly [string, string])[];
+} {
+  if (notes === undefined) return {};
+  return {
+    ...(notes.deleted.length > 0 ? { deleted: notes.deleted } : {}),
+    ...(notes.renamed.length > 0 ? { renamed: notes.renamed } : {}),
+  };
+}
+
+/** The paths of an event as the human line shows them: `gone.txt deleted`, `old.txt → new.txt`. */
+function shownPaths(e: DaemonEvent): string[] {
+  const deleted = new Set(Array.isArray(e.deleted) ? (e.deleted as string[]) : []);
+  const renamed = Array.isArray(e.renamed) ? (e.renamed as [string, string][]) : [];
+  const renameOf = new Map(renamed.map(([from, to]) => [to, from]));
+  const renamedAway = new Set(renamed.map(([from]) => from));
+  const out: string[] = [];
+  for (const p of new Set(e.paths ?? [])) {
+    if (renamedAway.has(p)) continue;
+    const from = renameOf.get(p);
+    out.push(from !== undefined ? `${from} → ${p}` : deleted.has(p) ? `${p} deleted` : p);
+  }
+  return out;
+}
+
+/** The human one-liner of an event, e.g. `stick: shipped 3 (a.txt, b.txt, old.txt deleted)`. */
 export function summary(e: DaemonEvent): string {
   const who = e.mirror ? `${e.mirror}: ` : '';
   // A mirror that (re)appeared: the briefcase line, `stick: 12 in, 3 out, 0 conflicts`.
@@ -79,7 +110,7 @@ export function summary(e: DaemonEvent): string {
   // A conflict names its path and where the other version went.
   if (e.event === 'conflict' && e.paths?.length === 2)
     return `${who}conflict ${e.paths[0]} (the other version kept as ${e.paths[1]})${e.message ? ` — ${e.message}` : ''}`;
-  const unique = [...new Set(e.paths ?? [])];
+  const unique = shownPaths(e);
   const paths = unique.length
     ? ` ${unique.length} (${unique.slice(0, 3).join(', ')}${unique.length > 3 ? ', …' : ''})`
     : '';

@@ -100,6 +100,9 @@ export interface PairOutcome {
   readonly caseChanged: readonly string[];
   /** Mirror paths this cycle changed. */
   readonly mirrorChanged: readonly string[];
+  /** Which of the changes on each side were deletions and renames (for the daemon's log). */
+  readonly caseNotes?: ChangeNotes;
+  readonly mirrorNotes?: ChangeNotes;
   /** Nothing was applied: the plan deletes too much for a scoped cycle (see `escalateDeletesFrom`). */
   readonly escalate?: true;
 }
@@ -146,6 +149,25 @@ function changedPaths(ops: readonly Operation[], results: readonly OperationResu
     else out.push(op.path);
   });
   return out;
+}
+
+/** Which of a side's applied changes were deletions and renames (the rest are writes). */
+export interface ChangeNotes {
+  /** Paths removed. */
+  readonly deleted: readonly string[];
+  /** Renames, as [from, to]. */
+  readonly renamed: readonly (readonly [string, string])[];
+}
+
+function changeNotes(ops: readonly Operation[], results: readonly OperationResult[]): ChangeNotes {
+  const deleted: string[] = [];
+  const renamed: [string, string][] = [];
+  ops.forEach((op, i) => {
+    if (!results[i]?.ok) return;
+    if (op.type === 'remove') deleted.push(op.path);
+    else if (op.type === 'rename') renamed.push([op.from, op.to]);
+  });
+  return { deleted, renamed };
 }
 
 function problemsOf(results: readonly OperationResult[]): Problem[] {
@@ -430,5 +452,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     },
     caseChanged: changedPaths(plan.caseOps, caseResults),
     mirrorChanged: changedPaths(plan.mirrorOps, mirrorResults),
+    caseNotes: changeNotes(plan.caseOps, caseResults),
+    mirrorNotes: changeNotes(plan.mirrorOps, mirrorResults),
   };
 }

@@ -39,7 +39,7 @@ import { type ControlRequest, controlSocketPath, serveControl } from './control.
 import { ejectReport } from './eject.js';
 import { settleConflict } from './resolve.js';
 import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatusAsync } from './daemon-status.js';
-import type { EventLog } from './event-log.js';
+import { type EventLog, notesFields } from './event-log.js';
 import { MirrorWorker, type WorkerHost } from './mirror-worker.js';
 import { locateMirror } from './mirror-locate.js';
 import { openMirror } from './mirror-replica.js';
@@ -635,9 +635,19 @@ export class WatchDaemon implements WorkerHost {
       ctx.state.updateHashes('case', scopedHashUpdates(caseScan.snapshot, outcome.caseAfter.hashes));
       const r = { ...outcome.report, problems: outcome.report.problems.filter((p) => !stillWritten.has(p)) };
       if (outcome.mirrorChanged.length > 0)
-        this.#log.write({ event: 'shipped', mirror: worker.name, paths: outcome.mirrorChanged });
+        this.#log.write({
+          event: 'shipped',
+          mirror: worker.name,
+          paths: outcome.mirrorChanged,
+          ...notesFields(outcome.mirrorNotes),
+        });
       if (outcome.caseChanged.length > 0) {
-        this.#log.write({ event: 'incoming', mirror: worker.name, paths: outcome.caseChanged });
+        this.#log.write({
+          event: 'incoming',
+          mirror: worker.name,
+          paths: outcome.caseChanged,
+          ...notesFields(outcome.caseNotes),
+        });
         this.#notifier.notify('Satchel', `${worker.name}: ${outcome.caseChanged.length} change(s) in`);
         this.#dispatch(outcome.caseChanged, worker);
       }

@@ -18,6 +18,7 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   symlinkSync,
   utimesSync,
@@ -165,6 +166,24 @@ describe('satchel watch: incoming changes from a mirror, locking and conflicts',
       assert.ok(kinds.has(k), `events.log has no '${k}' line: ${[...kinds].join(', ')}`);
     const conflict = readEvents(c.path).find((e) => e.event === 'conflict');
     assert.ok(conflict?.paths?.includes('plan.txt'), JSON.stringify(conflict));
+  });
+
+  test('a deletion and a rename in the case are logged as such, not as shipped content', async () => {
+    writeFileSync(join(c.path, 'gone.txt'), 'bye');
+    writeFileSync(join(c.path, 'before.txt'), 'the same content under a new name');
+    await waitForMirrorsEqual(c);
+    rmSync(join(c.path, 'gone.txt'));
+    renameSync(join(c.path, 'before.txt'), join(c.path, 'after.txt'));
+    await waitForMirrorsEqual(c);
+    const shipped = (): ReturnType<typeof readEvents> =>
+      readEvents(c.path).filter((e) => e.event === 'shipped' && e.mirror === 'a');
+    await waitUntil(
+      'shipped events that name the deletion and the rename',
+      () =>
+        shipped().some((e) => (e.deleted as string[] | undefined)?.includes('gone.txt') === true) &&
+        shipped().some((e) => JSON.stringify(e.renamed ?? []).includes('["before.txt","after.txt"]')),
+      { detail: () => JSON.stringify(shipped().slice(-4)) },
+    );
   });
 });
 
