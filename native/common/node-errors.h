@@ -40,4 +40,19 @@ static inline napi_value make_errno_error(napi_env env, int err, const char* sys
   return error;
 }
 
+/*
+ * make_errno_error for a copy: the error names `src` and carries `source: true` when it concerns
+ * the file read (`on_source`), else it names `temp`, the file being written.
+ */
+static inline napi_value make_copy_error(napi_env env, int err, const char* syscall, const char* src,
+                                         const char* temp, int on_source) {
+  napi_value error = make_errno_error(env, err, syscall, on_source ? src : temp);
+  if (on_source) {
+    napi_value yes;
+    napi_get_boolean(env, true, &yes);
+    napi_set_named_property(env, error, "source", yes);
+  }
+  return error;
+}
+
 #endif

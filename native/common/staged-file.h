@@ -55,6 +55,48 @@ static inline int settle_staged(int out, double mode, const struct timespec* mti
   return 0;
 }
 
+/*
+ * Opens the file `path` to copy it: read-only, without following a final symbolic link, and
+ * without waiting. O_NONBLOCK makes a named pipe put at the path since it was listed fail at
+ * once instead of blocking until some writer opens it (on the main thread that would stop the
+ * whole process; on the thread pool, a thread forever). The flag is then cleared (it means
+ * nothing for a regular file). Fills `st`; returns the descriptor, or -1 with errno set and
+ * `*syscall` named (EINVAL: not a regular file).
+ */
+static inline int open_regular_file(const char* path, struct stat* st, const char** syscall) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return (*syscall = "open", -1);
+  int err = 0;
+  if (fstat(fd, st) != 0) {
+    err = errno;
+    *syscall = "fstat";
+  } else if (!S_ISREG(st->st_mode)) {
+    err = EINVAL;
+    *syscall = "open";
+  } else {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+  }
+  close(fd);
+  errno = err;
+  return -1;
+}
+
+/* Added to a copy's mode: cap its group and other bits by the source's. */
+#define MODE_CAP_BY_SOURCE 1048576.0
+
+/*
+ * The mode to give a copy of a source with mode `source_mode`: `mode` itself, or, when it holds
+ * MODE_CAP_BY_SOURCE, its permission bits with group and others no wider than the source's (a
+ * new file never lets them do more than the source lets them: a 0600 key stays 0600).
+ */
+static inline double capped_mode(double mode, mode_t source_mode) {
+  if (mode < MODE_CAP_BY_SOURCE) return mode;
+  mode_t m = (mode_t)((long)mode & 07777);
+  return (double)((m & ~(mode_t)077) | (m & source_mode & 077));
+}
+
 /* Staged files at least this long start their writeback at once (see start_writeback). */
 #define EARLY_WRITEBACK_FROM_BYTES 65536
 

@@ -380,30 +380,12 @@ static int finish_staged(int out, const char* temp, int err, const char* syscall
   return 1;
 }
 
-/* Added to copy's mode: cap the group and other bits by the source's (see copy in the header). */
-#define MODE_CAP_BY_SOURCE 1048576.0
-
 static void copy_file(const char* src, const char* temp, copy_t* c) {
-  int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat before, after, copy;
+  int in = open_regular_file(src, &before, &c->syscall);
   if (in < 0) {
     c->err = errno;
-    c->syscall = "open";
     c->failed_on_src = 1;
-    return;
-  }
-  struct stat before, after, copy;
-  if (fstat(in, &before) != 0) {
-    c->err = errno;
-    c->syscall = "fstat";
-    c->failed_on_src = 1;
-    close(in);
-    return;
-  }
-  if (!S_ISREG(before.st_mode)) {
-    c->err = EINVAL;
-    c->syscall = "open";
-    c->failed_on_src = 1;
-    close(in);
     return;
   }
   /* The plan asks for the source's own time (a double of milliseconds cannot hold every
@@ -413,11 +395,8 @@ static void copy_file(const char* src, const char* temp, copy_t* c) {
     c->exact = 1;
     c->exact_time = before.st_mtim;
   }
-  if (c->mode >= MODE_CAP_BY_SOURCE) {
-    /* A new file never lets group or others do more than the source lets them (a 0600 key stays 0600). */
-    mode_t m = (mode_t)((long)c->mode & 07777);
-    c->mode = (double)((m & ~(mode_t)077) | (m & before.st_mode & 077));
-  }
+  c->mode = capped_mode(c->mode, before.st_mode);
+
   int out = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) {
     c->err = errno;
@@ -531,7 +510,7 @@ static napi_value copy_sync(napi_env env, napi_callback_info info) {
   copy_file(src, temp, &c);
   napi_value out = NULL;
   if (c.err != 0) {
-    napi_throw(env, make_errno_error(env, c.err, c.syscall, c.failed_on_src ? src : temp));
+    napi_throw(env, make_copy_error(env, c.err, c.syscall, src, temp, c.failed_on_src));
   } else {
     out = copy_result(env, &c);
   }
@@ -549,35 +528,30 @@ static void hash_file(const char* path, double* out, uint8_t digest[32]) {
     out[0] = ENOMEM;
     return;
   }
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat before, after;
+  const char* syscall = NULL;
+  int fd = open_regular_file(path, &before, &syscall);
   if (fd < 0) {
     out[0] = errno;
     return;
   }
-  struct stat before, after;
   int err = 0;
-  if (fstat(fd, &before) != 0) {
-    err = errno;
-  } else if (!S_ISREG(before.st_mode)) {
-    err = EINVAL;
-  } else {
-    sha256_ctx_t ctx;
-    sha256_init(&ctx);
-    for (;;) {
-      ssize_t n = read(fd, buffer, IO_BUFFER_BYTES);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) err = errno;
-      if (n <= 0) break;
-      sha256_update(&ctx, (const uint8_t*)buffer, (size_t)n);
-    }
-    if (err == 0 && fstat(fd, &after) != 0) err = errno;
-    if (err == 0) {
-      sha256_final(&ctx, digest);
-      out[1] = (double)before.st_size;
-      out[2] = ms_of_timespec(&before.st_mtim);
-      out[3] = (double)before.st_ino;
-      out[4] = same_file_state(&before, &after) ? 0 : 1;
-    }
+  sha256_ctx_t ctx;
+  sha256_init(&ctx);
+  for (;;) {
+    ssize_t n = read(fd, buffer, IO_BUFFER_BYTES);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    sha256_update(&ctx, (const uint8_t*)buffer, (size_t)n);
+  }
+  if (err == 0 && fstat(fd, &after) != 0) err = errno;
+  if (err == 0) {
+    sha256_final(&ctx, digest);
+    out[1] = (double)before.st_size;
+    out[2] = ms_of_timespec(&before.st_mtim);
+    out[3] = (double)before.st_ino;
+    out[4] = same_file_state(&before, &after) ? 0 : 1;
   }
   close(fd);
   out[0] = err;
@@ -793,8 +767,8 @@ static void job_complete(napi_env env, napi_status status, void* data) {
     napi_create_string_utf8(env, "fastfs: the call was cancelled", NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &argv[0]);
   } else if (job->kind == JOB_COPY && job->copy.err != 0) {
-    argv[0] = make_errno_error(env, job->copy.err, job->copy.syscall,
-                               job->copy.failed_on_src ? job->path : job->temp);
+    argv[0] = make_copy_error(env, job->copy.err, job->copy.syscall, job->path, job->temp,
+                              job->copy.failed_on_src);
   } else if (job->kind == JOB_RENAME && job->rename_err != 0) {
     argv[0] = make_errno_error(env, job->rename_err, "rename", job->path);
   } else if (job->kind == JOB_LIST && job->listing.err != 0) {

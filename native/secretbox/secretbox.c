@@ -45,7 +45,8 @@
  *                                             -> undefined: a whole encrypted copy. Creates `temp`
  *                                                (O_EXCL), writes rclone's header and the boxes of
  *                                                `src` (up to expectedSize + 1 bytes: one more tells
- *                                                a file that grew), sets mode (unless negative) and
+ *                                                a file that grew), sets mode (unless negative; +2^20:
+ *                                                group and other bits capped by the source's) and
  *                                                mtime, fsyncs when `flush`; fills `digest` (32
  *                                                bytes; an empty one: no hash) with the SHA-256 of
  *                                                the copy and `out` (8 doubles): plaintext bytes
@@ -1167,15 +1168,14 @@ static void seal_to_execute(napi_env env, void *data) {
   (void)env;
   seal_to_job_t *job = (seal_to_job_t *)data;
   const char *syscall = "open";
-  int in = open(job->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct stat before, after, copy;
-  if (in < 0 || fstat(in, &before) != 0 || !S_ISREG(before.st_mode)) {
-    job->err = in < 0 ? errno : !S_ISREG(before.st_mode) ? EINVAL : errno;
-    job->syscall = in < 0 || !S_ISREG(before.st_mode) ? "open" : "fstat";
+  int in = open_regular_file(job->src, &before, &job->syscall);
+  if (in < 0) {
+    job->err = errno;
     job->failed_on_src = 1;
-    if (in >= 0) close(in);
     return;
   }
+  job->mode = capped_mode(job->mode, before.st_mode);
   int out = open(job->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (out < 0) {
     job->err = errno;
@@ -1282,7 +1282,7 @@ static seal_to_job_t *seal_to_args(napi_env env, napi_callback_info info, napi_v
 }
 
 static napi_value seal_to_error(napi_env env, const seal_to_job_t *job) {
-  return make_errno_error(env, job->err, job->syscall, job->failed_on_src ? job->src : job->temp);
+  return make_copy_error(env, job->err, job->syscall, job->src, job->temp, job->failed_on_src);
 }
 
 /* sealFileTo(...) -> undefined, on the calling thread; fills `out` and `digest` (see the header). */

@@ -95,7 +95,9 @@ export interface ContentSource {
    * source can (an encrypting source over a local file): faster than {@link open}'s stream. Its
    * size, mtime and mode once settled; `undefined` (not a promise) when the source cannot, and
    * the caller then streams {@link open}. The outcome is checked as for a stream: the entry's
-   * `hash` and {@link unchanged}. On failure nothing is left at `temp`.
+   * `hash` and {@link unchanged}. On failure nothing is left at `temp`; an error about the file
+   * read carries `source: true` and names it in `path`. `settle.mode` may hold
+   * MODE_CAP_BY_SOURCE (`mirrors/path/fastfs-binding.ts`), as the path replica's own copies do.
    */
   writeLocalCopy?(
     path: string,

@@ -8,7 +8,7 @@ import type { FileEntry } from '../../core/entry.js';
 import type { WriteOperation } from '../../core/plan.js';
 import { isTempName, MARKER_NAME, STATE_DIR_NAME } from '../../core/reserved.js';
 import { runReplicaContract, type ContractPoke, type ContractStorage } from '../../replica/contract.js';
-import type { Replica, ScanResult } from '../../replica/replica.js';
+import type { OperationResult, Replica, ScanResult } from '../../replica/replica.js';
 import { makeTempDir, removeTempDir } from '../../../test/helpers/temp.js';
 import { PathReplica } from '../path/path-replica.js';
 import { CHUNK_BYTES, deriveKeys, encryptStream, NameCipher, type CryptKeys } from './crypt.js';
@@ -153,12 +153,20 @@ describe('encrypted replica over a path replica', () => {
 
   it('a case file that changed after the scan is changed-during-sync and leaves nothing behind', async () => {
     const { storage, caseRoot, caseReplica } = await withFiles({});
-    const content = { 'same-size.txt': 'before', 'grown.txt': 'short', 'big.bin': 'b'.repeat(100_000) };
+    const content = {
+      'same-size.txt': 'before',
+      'grown.txt': 'short',
+      'deleted.txt': 'going',
+      'big deleted.bin': 'd'.repeat(100_000),
+      'big.bin': 'b'.repeat(100_000),
+    };
     for (const [p, c] of Object.entries(content)) await fsp.writeFile(join(caseRoot, p), c);
     const caseScan = await scanAll(caseReplica);
     await fsp.writeFile(join(caseRoot, 'same-size.txt'), 'AFTER!');
     await fsp.utimes(join(caseRoot, 'same-size.txt'), 1_700_000_000, 1_700_000_000);
     await fsp.writeFile(join(caseRoot, 'grown.txt'), 'much longer now');
+    await fsp.rm(join(caseRoot, 'deleted.txt'));
+    await fsp.rm(join(caseRoot, 'big deleted.bin'));
     const ops = [...caseScan.snapshot].map(([p, e]) => {
       const entry = e as FileEntry;
       return {
@@ -174,7 +182,9 @@ describe('encrypted replica over a path replica', () => {
       ops.map((op, i) => [op.path, results[i]!.ok ? 'ok' : results[i]!.problem.code]),
     );
     assert.deepEqual(codes, {
+      'big deleted.bin': 'changed-during-sync',
       'big.bin': 'ok',
+      'deleted.txt': 'changed-during-sync',
       'grown.txt': 'changed-during-sync',
       'same-size.txt': 'changed-during-sync',
     });
@@ -184,6 +194,63 @@ describe('encrypted replica over a path replica', () => {
     const raw = await fsp.readdir(storage.root);
     assert.deepEqual(
       raw.filter((n) => isTempName(n)),
+      [],
+      'no temporary file left',
+    );
+  });
+
+  it('a new copy is no more open than its case file; a file unreadable since the scan is a read problem', async () => {
+    const { storage, caseRoot, caseReplica, names } = await withFiles({});
+    await fsp.chmod(caseRoot, 0o755);
+    await fsp.writeFile(join(caseRoot, 'key'), 'secret');
+    await fsp.chmod(join(caseRoot, 'key'), 0o600);
+    await fsp.writeFile(join(caseRoot, 'open.txt'), 'o');
+    await fsp.chmod(join(caseRoot, 'open.txt'), 0o644);
+    const locked = ['locked small.txt', 'locked big.bin'];
+    for (const p of locked)
+      await fsp.writeFile(join(caseRoot, p), 'x'.repeat(p.includes('big') ? 100_000 : 10));
+    const caseScan = await scanAll(caseReplica);
+    const writes = (paths: readonly string[]): WriteOperation[] =>
+      paths.map((p) => {
+        const entry = caseScan.snapshot.get(p) as FileEntry;
+        return { type: 'write', path: p, entry, from: { side: 'case', path: p, entry }, expected: undefined };
+      });
+    const modes = await (
+      await storage.replica.prepare(writes(['key', 'open.txt']), caseReplica.content)
+    ).commit();
+    assert.ok(
+      modes.every((r) => r.ok),
+      JSON.stringify(modes),
+    );
+    const mode = async (p: string): Promise<number> =>
+      (await fsp.stat(join(storage.root, names.encryptPath(p)))).mode & 0o777;
+    assert.equal(await mode('key'), 0o600, 'a 0600 key stays 0600 on the mirror');
+    assert.equal(await mode('open.txt'), 0o644 & ~process.umask());
+
+    // Unreadable since the scan, for a user who is not root (root reads anything).
+    if (process.getuid?.() === 0) {
+      for (const p of locked) await fsp.chmod(join(caseRoot, p), 0o000);
+      await fsp.chmod(storage.root, 0o777);
+      process.seteuid!(NOBODY);
+      let results: readonly OperationResult[];
+      try {
+        results = await (await storage.replica.prepare(writes(locked), caseReplica.content)).commit();
+      } finally {
+        process.seteuid!(0);
+      }
+      locked.forEach((p, i) => {
+        const r = results[i]!;
+        assert.ok(!r.ok, p);
+        assert.equal(r.problem.code, 'permission-denied');
+        assert.match(
+          r.problem.message,
+          new RegExp(`^cannot read ${p}: permission denied`),
+          'the file read, not the mirror',
+        );
+      });
+    }
+    assert.deepEqual(
+      (await fsp.readdir(storage.root)).filter((n) => isTempName(n)),
       [],
       'no temporary file left',
     );

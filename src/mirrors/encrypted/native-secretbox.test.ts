@@ -297,6 +297,13 @@ describe('native secretbox addon', () => {
           async () => sealTo(missing, temp, key, nonce, 1, -1, mtimeMs, false, out, digest),
           (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.path === missing,
         );
+        // A named pipe is refused at once: opening it for reading would wait for a writer.
+        const fifo = join(dir, 'fifo');
+        if (!existsSync(fifo)) spawnSync('mkfifo', [fifo]);
+        await assert.rejects(
+          async () => sealTo(fifo, temp, key, nonce, 1, -1, mtimeMs, false, out, digest),
+          (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.path === fifo,
+        );
         mkdirSync(join(dir, 'folder'), { recursive: true });
         await assert.rejects(
           async () => sealTo(join(dir, 'folder'), temp, key, nonce, 1, -1, mtimeMs, false, out, digest),

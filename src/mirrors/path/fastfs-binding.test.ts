@@ -9,6 +9,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +183,23 @@ describe('fastfs addon', () => {
         });
         assert.throws(() => lstatSync(gone), { code: 'ENOENT' });
       }
+    });
+
+    it(`${flavour}: a named pipe put where a file was listed is refused at once, never waited on`, async () => {
+      // Opening a FIFO for reading waits for a writer: forever, on the main thread or a pool thread.
+      const fifo = join(dir, `fifo-${flavour}`);
+      execFileSync('mkfifo', [fifo]);
+      for (const size of [1, POOL_COPY_FROM_BYTES]) {
+        const temp = join(dir, `from-fifo-${flavour}-${size}`);
+        await assert.rejects(fs().copy(fifo, temp, 0o644, 0, false, size), (e: NodeJS.ErrnoException) => {
+          assert.equal(e.code, 'EINVAL');
+          assert.equal(e.path, fifo);
+          assert.equal((e as { source?: boolean }).source, true, 'the error is about the file read');
+          return true;
+        });
+        assert.throws(() => lstatSync(temp), { code: 'ENOENT' });
+      }
+      assert.deepEqual(await fs().hash([fifo]), [osConstants.errno.EINVAL]);
     });
   }
 });

@@ -453,16 +453,16 @@ export class PathReplica implements Replica {
       const mode = this.capabilities.executableBit ? withExecutable(baseMode, op.entry.executable) : -1;
       local = source.localFile(op.from.path);
       const from = op.from.entry;
+      // A new file is no more open to group and others than its source (where the copy sees it).
+      const capped = existing === undefined && mode >= 0 ? mode + MODE_CAP_BY_SOURCE : mode;
       let stat: StoredStat | undefined;
       if (local !== undefined) {
         // One call (native where built): copy, mode, mtime, flush and the stats of both files.
-        // A new file is no more open to group and others than its source.
-        const capped = existing === undefined && mode >= 0 ? mode + MODE_CAP_BY_SOURCE : mode;
         const r = await this.#copyLocal(local, temp, capped, op.entry.mtimeMs, flush, from.size);
         const moved = r.sourceMoved || r.sourceSize !== from.size || r.sourceMtimeMs !== from.mtimeMs;
         if (!moved) stat = r;
       } else {
-        stat = await this.#copyFromSource(op, source, temp, mode, flush);
+        stat = await this.#copyFromSource(op, source, temp, { mode, capped }, flush);
       }
       if (stat === undefined || stat.size !== from.size) {
         await this.#discard(temp, op.path, lock);
@@ -474,17 +474,25 @@ export class PathReplica implements Replica {
     } catch (err) {
       await this.#rethrowIfGone(err);
       if (temp !== undefined || lock !== undefined) await this.#discard(temp, op.path, lock);
+      // The file read: the case file of a local copy, or what an addon's copy names as its source.
+      const sourceFile =
+        local ??
+        ((err as { source?: unknown }).source === true ? (err as NodeJS.ErrnoException).path : undefined);
       // The source was renamed or deleted since the scan (an editor's temporary file, a checkout).
       if (
         errnoOf(err) === 'ENOENT' &&
-        local !== undefined &&
-        (await lstatOrUndefined(local, this.#io)) === undefined
+        sourceFile !== undefined &&
+        (await lstatOrUndefined(sourceFile, this.#io)) === undefined
       )
         return this.#movedDuringCopy(op);
+      // The file read could not be (made unreadable since the scan): not the mirror's fault.
+      // (Node's copyFile names its source in `path` for every error: it also has `dest`.)
+      const e = err as NodeJS.ErrnoException & { dest?: string };
+      const reading = sourceFile !== undefined && e.path === sourceFile && e.dest === undefined;
       const freeBytes = errnoOf(err) === 'ENOSPC' ? await freeSpace(this.#root) : undefined;
       return problemFromError(err, {
         path: op.path,
-        action: 'write',
+        action: reading ? 'read' : 'write',
         bytes: op.entry.size,
         ...(freeBytes === undefined ? {} : { freeBytes }),
       });
@@ -509,18 +517,19 @@ export class PathReplica implements Replica {
     op: WriteOperation,
     source: ContentSource,
     temp: string,
-    mode: number,
+    modes: { readonly mode: number; readonly capped: number },
     flush: boolean,
   ): Promise<StoredStat | undefined> {
     const direct =
       this.#io === blockingIo && this.#fast !== undefined
         ? source.writeLocalCopy?.(op.from.path, op.from.entry, temp, {
-            mode,
+            mode: modes.capped,
             mtimeMs: op.entry.mtimeMs,
             flush,
           })
         : undefined;
-    if (direct === undefined) return this.#copyStream(op, source, temp, mode, flush);
+    // A stream does not show its source's mode: no cap there.
+    if (direct === undefined) return this.#copyStream(op, source, temp, modes.mode, flush);
     const stat = await direct;
     return (await source.unchanged(op.from.path, op.from.entry)) ? stat : undefined;
   }
