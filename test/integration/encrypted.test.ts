@@ -86,6 +86,12 @@ describe('encrypted mirrors and rclone crypt', () => {
       const none = await runSatchel(['-C', work, 'sync'], { env: { SATCHEL_PASSPHRASE: '' } });
       assert.notEqual(none.code, 0);
       assert.match(none.stdout + none.stderr, /needs its passphrase/);
+      // status says so too, with what to do about it.
+      const st = await satchelOk(['-C', work, 'status'], { env: { SATCHEL_PASSPHRASE: '' } });
+      assert.match(
+        st.stdout,
+        /stick: FAILED — the encrypted mirror "stick" needs its passphrase\n {4}hint: set SATCHEL_PASSPHRASE/,
+      );
     }));
 
   test('a tree written by rclone copy is synced into a case byte for byte', () =>

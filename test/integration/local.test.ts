@@ -22,7 +22,14 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { assertExit, mirrorReport, runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
+import {
+  assertExit,
+  mirrorReport,
+  runSatchel,
+  satchelJson,
+  satchelOk,
+  type SyncReport,
+} from '../helpers/cli.js';
 import {
   assertQuietSync,
   conflicts,
@@ -623,6 +630,19 @@ describe('local mirrors through the real CLI', () => {
         assert.equal(readFileSync(join(c.mirrors.a!, 'pipe'), 'utf8'), F2);
         assert.equal(readFileSync(join(c.mirrors.a!, 'ok.txt'), 'utf8'), F1);
       }
+      // status does not call the mirror simply up to date: it names what a sync leaves out.
+      const st = await satchelJson<{
+        mirrors: { name: string; pending: number; problems: { path: string; code: string }[] }[];
+      }>(['-C', c.path, 'status', '--json']);
+      const a = st.mirrors.find((m) => m.name === 'a')!;
+      assert.equal(a.pending, 0);
+      assert.deepEqual(
+        a.problems.map((p) => [p.path, p.code]),
+        [['pipe', 'special-file']],
+      );
+      const text = await satchelOk(['-C', c.path, 'status']);
+      assert.match(text.stdout, /a: present — up to date \(1 path with a problem\)/);
+      assert.match(text.stdout, /\n {4}! pipe: pipe is a named pipe/);
       writeTree(c.path, { '.satchelignore': 'pipe\n' });
       assert.deepEqual(mirrorReport(await sync(c), 'a').problems, []);
       // A pipe on a mirror where the pair agreed on a file is no deletion of that file.

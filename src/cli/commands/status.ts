@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { STATE_DIR_NAME } from '../../core/reserved.js';
+import type { Problem } from '../../core/problem.js';
 import { processAlive } from '../../daemon/case-lock.js';
 import { type DaemonStatus, readDaemonStatus } from '../../daemon/daemon-status.js';
 import { SatchelError } from '../../core/errors.js';
@@ -48,7 +49,14 @@ export interface MirrorStatus {
   readonly drift: readonly string[];
   /** The drifted paths still on the server, which the next sync replaces (from a fresh dry run). */
   readonly driftPending: readonly string[];
+  /**
+   * Paths a sync would not replicate now, each with its problem (an unreadable file, a name the
+   * mirror cannot store …), from the same dry run as `pending`; empty when unknown.
+   */
+  readonly problems: readonly Problem[];
   readonly message?: string;
+  /** What to do about a failed or halted mirror, when known. */
+  readonly hint?: string;
 }
 
 /** `status --json`. */
@@ -144,6 +152,7 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       conflicts: conflicts.filter((c) => c.mirror === name).length,
       drift,
       driftPending,
+      problems: p.present ? [...(plan?.problems ?? [])] : [],
     };
     if (!p.present)
       return { ...base, state: p.damaged ? 'failed' : 'absent', pending: null, message: p.message };
@@ -152,7 +161,13 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       return { ...base, state: 'ok', pending: plan === undefined ? null : plan.in + plan.out };
     }
     const state = plan.state === 'failed' ? 'failed' : plan.state;
-    return { ...base, state, pending: null, ...(plan.message ? { message: plan.message } : {}) };
+    return {
+      ...base,
+      state,
+      pending: null,
+      ...(plan.message ? { message: plan.message } : {}),
+      ...(plan.hint ? { hint: plan.hint } : {}),
+    };
   });
   return {
     case: ctx.root,
@@ -186,7 +201,8 @@ function mirrorLine(m: MirrorStatus): string {
           : m.pending === 0
             ? 'up to date'
             : `${m.pending} pending`;
-      return `  ${m.name}: present — ${pending}, ${last}${conflicts}`;
+      const problems = m.problems.length > 0 ? ` (${plural(m.problems.length, 'path')} with a problem)` : '';
+      return `  ${m.name}: present — ${pending}${problems}, ${last}${conflicts}`;
     }
     case 'absent':
       // A message that is a sentence already ends with its own stop: no second mark after it.
@@ -225,6 +241,8 @@ export function registerStatus(program: Command, cli: Cli): void {
         for (const m of status.mirrors) {
           say(mirrorLine(m));
           for (const path of m.drift) say(driftLine(m, path));
+          for (const problem of m.problems) say(`    ! ${problem.path}: ${problem.message}`);
+          if (m.hint !== undefined) say(`    hint: ${m.hint}`);
         }
         if (status.locked.length > 0) {
           say(`locked (incoming change pending): ${status.locked.map((l) => l.path).join(', ')}`);
