@@ -20,6 +20,7 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { parentPath } from '../core/entry.js';
 import { SatchelError } from '../core/errors.js';
 import { IGNORE_FILE_NAME, type IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
@@ -373,6 +374,7 @@ export class WatchDaemon implements WorkerHost {
         this.#hold(
           from === undefined ? [h.path] : [from, h.path],
           Math.min(REMOVAL_GRACE_MS, this.#settleMs),
+          h.isDir,
         );
         continue;
       }
@@ -423,11 +425,19 @@ export class WatchDaemon implements WorkerHost {
 
   /**
    * Holds `paths` (with any held path they touch) until `ms` pass without news of them; a
-   * finished write of one of them releases them all at once ({@link #release}).
+   * finished write of one of them releases them all at once ({@link #release}). A held folder
+   * and held paths below it are one group (`rm -r` reports the folder after its content): were
+   * the folder released first, its removal would meet content still held, and fail as not empty.
    */
-  #hold(paths: readonly string[], ms: number): void {
+  #hold(paths: readonly string[], ms: number, folder = false): void {
     const group: HeldPaths = { paths: new Set(paths), ms, timer: undefined };
+    const touched = new Set<string>(paths);
     for (const p of paths) {
+      for (let dir = parentPath(p); dir !== ''; dir = parentPath(dir))
+        if (this.#settling.has(dir)) touched.add(dir);
+      if (folder) for (const q of this.#settling.keys()) if (q.startsWith(`${p}/`)) touched.add(q);
+    }
+    for (const p of touched) {
       const old = this.#settling.get(p);
       if (old === undefined || old === group) continue;
       clearTimeout(old.timer);

@@ -168,6 +168,28 @@ describe('satchel watch: incoming changes from a mirror, locking and conflicts',
     assert.ok(conflict?.paths?.includes('plan.txt'), JSON.stringify(conflict));
   });
 
+  test('rm -r of a folder renamed earlier, with a file moved into it: removed everywhere, no false problem', async () => {
+    mkdirSync(join(c.path, 'dir'));
+    writeFileSync(join(c.path, 'dir', 'in.txt'), 'x');
+    writeFileSync(join(c.path, 'loose.bin'), 'y');
+    await waitForMirrorsEqual(c);
+    renameSync(join(c.path, 'dir'), join(c.path, 'dir2'));
+    await waitForMirrorsEqual(c);
+    renameSync(join(c.path, 'loose.bin'), join(c.path, 'dir2', 'moved.bin'));
+    await waitForMirrorsEqual(c);
+    const before = readEvents(c.path).length;
+    runTool('rm', ['-r', join(c.path, 'dir2')]);
+    await waitForMirrorsEqual(c);
+    for (const m of Object.values(c.mirrors))
+      assert.equal(readOrUndefined(join(m, 'dir2', 'in.txt')), undefined);
+    // The folder's removal waits for its content's: never 'cannot remove dir2: the folder is not empty'.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const problems = readEvents(c.path)
+      .slice(before)
+      .filter((e) => e.event === 'problem');
+    assert.deepEqual(problems, []);
+  });
+
   test('a deletion and a rename in the case are logged as such, not as shipped content', async () => {
     writeFileSync(join(c.path, 'gone.txt'), 'bye');
     writeFileSync(join(c.path, 'before.txt'), 'the same content under a new name');
