@@ -296,6 +296,15 @@ export const MODE_CAP_BY_SOURCE = 0x100000;
 export function copyWithNode(io: LocalIo): FastFs['copy'] {
   return async (src, temp, mode, mtimeMs, flush) => {
     const before = await io.lstat(src);
+    if (!before.isFile()) {
+      // As the addon refuses it: opening a named pipe for reading would wait for a writer.
+      throw Object.assign(new Error(`EINVAL: not a regular file, open '${src}'`), {
+        code: 'EINVAL',
+        syscall: 'open',
+        path: src,
+        source: true,
+      });
+    }
     if (mode >= MODE_CAP_BY_SOURCE) {
       const m = mode & 0o7777;
       mode = (m & ~0o077) | (m & before.mode & 0o077);

@@ -434,6 +434,25 @@ describe('path replica specifics', () => {
     }
   });
 
+  it('a named pipe put where the source file was is a per-path problem at once, never waited on', async () => {
+    for (const nativeCalls of [true, false]) {
+      const root = await fsp.mkdtemp(join(base, 'fifo-'));
+      const replica = plainMirror(root, nativeCalls);
+      const sourceDir = await fsp.mkdtemp(join(base, 'fifo-source-'));
+      execFileSync('mkfifo', [join(sourceDir, 'f.txt')]);
+      const write = localWrite('f.txt', 'was a file when scanned\n', Date.UTC(2024, 5, 1));
+      const results = await (await replica.prepare([write], localSource(sourceDir))).commit();
+      const problem = results[0]?.ok === false ? results[0].problem : undefined;
+      assert.ok(problem !== undefined, `nativeCalls ${nativeCalls}: ${JSON.stringify(results[0])}`);
+      assert.match(
+        problem.message,
+        /^cannot read f\.txt/,
+        `nativeCalls ${nativeCalls}: the file read, not the mirror`,
+      );
+      assert.deepEqual(await rawNames(root), [], 'no temporary file stays');
+    }
+  });
+
   it('a new copy is no more open than its local source; a sparse source keeps its holes', async () => {
     for (const nativeCalls of [true, false]) {
       const root = await fsp.mkdtemp(join(base, 'modes-'));
