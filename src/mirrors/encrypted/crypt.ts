@@ -467,8 +467,6 @@ export async function* encryptFile(
 export interface EncryptedCopy {
   /** Plaintext bytes read. */
   readonly plainBytes: number;
-  /** Lower-case hex SHA-256 of the copy, when asked for. */
-  readonly hash: string | undefined;
   /** The source changed (size, mtime or inode) while it was read. */
   readonly sourceMoved: boolean;
   /** The source's size and mtime after it was read. */
@@ -486,10 +484,10 @@ export interface EncryptedCopy {
 /**
  * Encrypts the local file at `path` into the new file `temp` (never replacing one) in one
  * native call, as {@link encryptFile} would yield it, and settles the copy: `mode` (unless
- * negative), mtime `mtimeMs`, an fsync when `flush`; hashes the copy when `hash`.
- * `expectedSize` is the plaintext size planned (a file found longer stops at one byte more: the
- * count tells). `undefined` without the addon: the caller then streams {@link encryptFile}. On
- * failure nothing is left at `temp`.
+ * negative), mtime `mtimeMs`, an fsync when `flush`. The copy is not hashed: the caller checks
+ * it by the source's fstat, which the result carries. `expectedSize` is the plaintext size
+ * planned (a file found longer stops at one byte more: the count tells). `undefined` without the
+ * addon: the caller then streams {@link encryptFile}. On failure nothing is left at `temp`.
  */
 export function encryptFileTo(
   path: string,
@@ -500,12 +498,11 @@ export function encryptFileTo(
     readonly mode: number;
     readonly mtimeMs: number;
     readonly flush: boolean;
-    readonly hash: boolean;
   },
 ): Promise<EncryptedCopy> | undefined {
   if (sealFileTo === undefined) return undefined;
   const out = new Float64Array(SEAL_TO_FIELDS);
-  const digest = Buffer.allocUnsafe(settle.hash ? 32 : 0);
+  const noDigest = Buffer.alloc(0);
   const args = [
     path,
     temp,
@@ -516,11 +513,10 @@ export function encryptFileTo(
     settle.mtimeMs,
     settle.flush,
     out,
-    digest,
+    noDigest,
   ] as const;
   const result = (): EncryptedCopy => ({
     plainBytes: out[0]!,
-    hash: settle.hash ? digest.toString('hex') : undefined,
     sourceMoved: out[3] === 1,
     sourceSize: out[1]!,
     sourceMtimeMs: out[2]!,

@@ -396,7 +396,7 @@ const SOURCE_CHANGED = 'the source changed while it was read';
  * plain mirror checks its copies (bytes read against the planned size here, size and mtime
  * after the copy by the inner replica); a streamed source is hashed against the planned hash.
  * For a local file and a local inner disk, `writeLocalCopy` does the whole copy in one native
- * job (read, seal, hash, write, settle), which also compares the source's fstat with the plan.
+ * job (read, seal, write, settle), which also compares the source's fstat with the plan.
  */
 class EncryptingSource implements ContentSource {
   readonly #outer: ContentSource;
@@ -490,7 +490,7 @@ class EncryptingSource implements ContentSource {
     // the source's fstat before and after with the plan, as the plain mirror's copy does. The
     // copy is not hashed: nothing compares a vouched-for copy's ciphertext hash (the stored
     // entry carries the plaintext hash), and the fstat comparison is the check.
-    const job = encryptFileTo(local, temp, this.#keys, planned.size, { ...settle, hash: false });
+    const job = encryptFileTo(local, temp, this.#keys, planned.size, settle);
     return job?.then((copy) => {
       const same =
         copy.plainBytes === planned.size &&
