@@ -901,10 +901,10 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len, int64_t offset) {
 static void file_job_execute(napi_env env, void *data) {
   (void)env;
   file_job_t *job = (file_job_t *)data;
-  int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  int fd = open_regular_file(job->path, &st, &job->syscall);
   if (fd < 0) {
     job->err = errno;
-    job->syscall = "open";
     return;
   }
   /* Chunk i's plaintext goes where its ciphertext will be: after its 16-byte tag. */

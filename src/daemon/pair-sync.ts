@@ -141,15 +141,6 @@ export function scopedHashUpdates(
 }
 
 /** Paths changed by the successful operations. */
-function changedPaths(ops: readonly Operation[], results: readonly OperationResult[]): string[] {
-  const out: string[] = [];
-  ops.forEach((op, i) => {
-    if (!results[i]?.ok) return;
-    if (op.type === 'rename') out.push(op.from, op.to);
-    else out.push(op.path);
-  });
-  return out;
-}
 
 /** Which of a side's applied changes were deletions and renames (the rest are writes). */
 export interface ChangeNotes {
@@ -159,15 +150,25 @@ export interface ChangeNotes {
   readonly renamed: readonly (readonly [string, string])[];
 }
 
-function changeNotes(ops: readonly Operation[], results: readonly OperationResult[]): ChangeNotes {
+/** The paths a side's applied operations changed (renames: both names), and which were deletions and renames. */
+function sideChanges(
+  ops: readonly Operation[],
+  results: readonly OperationResult[],
+): { readonly changed: string[]; readonly notes: ChangeNotes } {
+  const changed: string[] = [];
   const deleted: string[] = [];
   const renamed: [string, string][] = [];
   ops.forEach((op, i) => {
     if (!results[i]?.ok) return;
+    if (op.type === 'rename') {
+      changed.push(op.from, op.to);
+      renamed.push([op.from, op.to]);
+      return;
+    }
+    changed.push(op.path);
     if (op.type === 'remove') deleted.push(op.path);
-    else if (op.type === 'rename') renamed.push([op.from, op.to]);
   });
-  return { deleted, renamed };
+  return { changed, notes: { deleted, renamed } };
 }
 
 function problemsOf(results: readonly OperationResult[]): Problem[] {
@@ -437,6 +438,8 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
   else state.updateHashes(`mirror:${input.mirrorId}`, scopedHashUpdates(mirrorScan.snapshot, mirrorHashes));
   state.recordConflicts(input.mirrorName, plan.conflicts, input.now);
 
+  const caseChanges = sideChanges(plan.caseOps, caseResults);
+  const mirrorChanges = sideChanges(plan.mirrorOps, mirrorResults);
   return {
     report: {
       ...base,
@@ -450,9 +453,9 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
       hashes: hashesAfter(caseScan.hashes, caseAfter),
       problems: caseScan.problems,
     },
-    caseChanged: changedPaths(plan.caseOps, caseResults),
-    mirrorChanged: changedPaths(plan.mirrorOps, mirrorResults),
-    caseNotes: changeNotes(plan.caseOps, caseResults),
-    mirrorNotes: changeNotes(plan.mirrorOps, mirrorResults),
+    caseChanged: caseChanges.changed,
+    mirrorChanged: mirrorChanges.changed,
+    caseNotes: caseChanges.notes,
+    mirrorNotes: mirrorChanges.notes,
   };
 }

@@ -822,18 +822,16 @@ export class WatchDaemon implements WorkerHost {
    * brought into the case and shipped to every other mirror, then deleted again.
    */
   #settleMirrorPaths(worker: MirrorWorker, paths: readonly string[]): void {
-    const flush = (): void => {
-      const held = this.#mirrorSettling.get(worker.name);
-      this.#mirrorSettling.delete(worker.name);
-      if (held === undefined || this.#stopping) return;
-      const all = [...held.paths];
+    const queue = (all: readonly string[]): void => {
       if (this.#ctx.config.mirrors[worker.name]?.encrypt === true) void this.#queueStored(worker, all);
       else this.#queueMirrorPaths(worker, all);
     };
-    if (this.#settleMs === 0) {
-      this.#mirrorSettling.set(worker.name, { paths: new Set(paths), timer: undefined, deadline: 0 });
-      return flush();
-    }
+    if (this.#settleMs === 0) return queue(paths);
+    const flush = (): void => {
+      const held = this.#mirrorSettling.get(worker.name);
+      this.#mirrorSettling.delete(worker.name);
+      if (held !== undefined && !this.#stopping) queue([...held.paths]);
+    };
     const held = this.#mirrorSettling.get(worker.name) ?? {
       paths: new Set<string>(),
       timer: undefined,

@@ -80,7 +80,7 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
           ...(options.passwordEnv === undefined ? {} : { passwordEnv: options.passwordEnv }),
           ...(options.ftpsFingerprint === undefined ? {} : { ftpsFingerprint: options.ftpsFingerprint }),
         });
-        if (options.json) return printJson(mirrorInfo(added.name, added.config, true));
+        if (options.json) return printJson(await mirrorInfo(added.name, added.config, true));
         say(
           `Added mirror "${added.name}" at ${added.root}` +
             (added.adopted

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import type { Capabilities } from '../../core/capabilities.js';
 import { mirrorPresence } from '../../daemon/case.js';
 import { NETWORK_POLL_SECONDS, type MirrorConfig } from '../../daemon/config.js';
-import { encryptedCapabilities } from '../../mirrors/encrypted/encrypted-replica.js';
+import { parseMirrorUrl } from '../../daemon/mirror-url.js';
+import { encryptedKind } from '../../daemon/mirror-kinds.js';
 import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
 
 /** One mirror as `mirror list --json` and `mirror add --json` print it. */
@@ -24,8 +25,8 @@ export interface MirrorInfo {
   readonly capabilities: Capabilities | null;
 }
 
-/** The {@link MirrorInfo} of mirror `name`. */
-export function mirrorInfo(name: string, mirror: MirrorConfig, present: boolean): MirrorInfo {
+/** The {@link MirrorInfo} of mirror `name` (the encryption code is loaded only for an encrypted one). */
+export async function mirrorInfo(name: string, mirror: MirrorConfig, present: boolean): Promise<MirrorInfo> {
   return {
     name,
     url: mirror.url,
@@ -33,14 +34,14 @@ export function mirrorInfo(name: string, mirror: MirrorConfig, present: boolean)
     pushOnly: mirror.pushOnly,
     encrypt: mirror.encrypt,
     // A server is polled every 5 s unless the mirror says otherwise (see watch).
-    poll: mirror.pollSeconds ?? (/^(s?ftps?):\/\//.test(mirror.url) ? NETWORK_POLL_SECONDS : null),
+    poll: mirror.pollSeconds ?? (parseMirrorUrl(mirror.url).kind !== 'path' ? NETWORK_POLL_SECONDS : null),
     present,
     // What the mirror can store: an encrypted one holds no links, whatever its folder could.
     capabilities:
       mirror.capabilities === undefined
         ? null
         : mirror.encrypt
-          ? encryptedCapabilities(mirror.capabilities)
+          ? (await encryptedKind()).encryptedCapabilities(mirror.capabilities)
           : mirror.capabilities,
   };
 }

@@ -304,6 +304,12 @@ describe('native secretbox addon', () => {
           async () => sealTo(fifo, temp, key, nonce, 1, -1, mtimeMs, false, out, digest),
           (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.path === fifo,
         );
+        // The batch sealers (streamed encryption) refuse it alike.
+        for (const sealBatch of [nb.sealFile, nb.sealFileAsync])
+          await assert.rejects(
+            async () => sealBatch(fifo, 0, 1, key, nonce, Buffer.alloc(sealedLength(1))),
+            (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.path === fifo,
+          );
         mkdirSync(join(dir, 'folder'), { recursive: true });
         await assert.rejects(
           async () => sealTo(join(dir, 'folder'), temp, key, nonce, 1, -1, mtimeMs, false, out, digest),
