@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SatchelError } from '../core/errors.js';
+import { visible } from '../core/visible.js';
 import { openCase, type CaseContext } from '../daemon/case.js';
 
 /** Exit code of a successful run. */
@@ -51,9 +52,9 @@ export function cliOf(program: Command): Cli {
   };
 }
 
-/** Writes lines to stdout. */
+/** Writes lines to stdout (control characters in them, as a file name may hold, as escapes). */
 export function say(...lines: readonly string[]): void {
-  if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
+  if (lines.length > 0) process.stdout.write(lines.map(visible).join('\n') + '\n');
 }
 
 /** Writes `value` as the one JSON document on stdout. */
@@ -107,7 +108,7 @@ export function exitCodeOf(error: unknown): number {
 /** Prints a failure: `satchel: <reason>` and `hint: …` on stderr, plus `{"error": …}` on stdout with --json. */
 export function printFailure(info: ErrorInfo, json: boolean, extra: Record<string, unknown> = {}): void {
   if (json) printJson({ ...extra, error: info });
-  process.stderr.write(`satchel: ${info.message}\nhint: ${info.hint}\n`);
+  process.stderr.write(`satchel: ${visible(info.message)}\nhint: ${visible(info.hint)}\n`);
 }
 
 /**

@@ -39,3 +39,10 @@ it('deletions and renames say so: a deleted path is not read as shipped content'
   assert.deepEqual(notesFields({ deleted: [], renamed: [] }), {}, 'no fields when there is nothing to say');
   assert.deepEqual(notesFields(undefined), {});
 });
+
+it('a control character in a name is written as an escape: one event, one line', () => {
+  assert.equal(
+    summary({ event: 'shipped', mirror: 'm', paths: ['two\nlines.txt', '\u001b[2Jclear.txt'] }),
+    'm: shipped 2 (two\\nlines.txt, \\x1b[2Jclear.txt)',
+  );
+});

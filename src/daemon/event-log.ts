@@ -7,6 +7,7 @@
 import { appendFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChangeNotes } from './pair-sync.js';
+import { visible } from '../core/visible.js';
 
 /** What kind of thing happened. */
 export type EventKind =
@@ -101,8 +102,15 @@ function shownPaths(e: DaemonEvent): string[] {
   return out;
 }
 
-/** The human one-liner of an event, e.g. `stick: shipped 3 (a.txt, b.txt, old.txt deleted)`. */
+/**
+ * The human one-liner of an event, e.g. `stick: shipped 3 (a.txt, b.txt, old.txt deleted)`
+ * (control characters in names written as escapes: one event, one line).
+ */
 export function summary(e: DaemonEvent): string {
+  return visible(summaryText(e));
+}
+
+function summaryText(e: DaemonEvent): string {
   const who = e.mirror ? `${e.mirror}: ` : '';
   // A mirror that (re)appeared: the briefcase line, `stick: 12 in, 3 out, 0 conflicts`.
   if (e.event === 'present' && e.message)

@@ -698,6 +698,33 @@ describe('local mirrors through the real CLI', () => {
     });
   });
 
+  test('a newline or an escape sequence in a name shows as an escape: one name, one line', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'two\nlines.txt': F1, '\u001b[31mred.txt': F2 });
+      const dry = await satchelOk(['-C', c.path, 'sync', '--dry-run']);
+      const lines = dry.stdout.split('\n');
+      assert.ok(
+        lines.some((l) => l.includes('two\\nlines.txt')),
+        `the name on one line, its newline as \\n:\n${dry.stdout}`,
+      );
+      assert.ok(
+        lines.some((l) => l.includes('\\x1b[31mred.txt')),
+        dry.stdout,
+      );
+      assert.ok(!dry.stdout.includes('\u001b'), 'no raw escape character reaches the terminal');
+      assert.ok(!lines.some((l) => l.startsWith('lines.txt')), dry.stdout);
+      // JSON keeps the names as they are.
+      const json = await sync(c, ['--dry-run']);
+      const paths = (mirrorReport(json, 'a').operations ?? []).map((o) => (o as { path: string }).path);
+      assert.ok(
+        paths.includes('two\nlines.txt') && paths.includes('\u001b[31mred.txt'),
+        JSON.stringify(paths),
+      );
+      await sync(c);
+      assertAllEqual(c);
+    });
+  });
+
   test('a malformed config.toml fails with exit 1 naming the file and the key', async () => {
     await withCase(async (c) => {
       const config = join(c.path, '.satchel', 'config.toml');
