@@ -117,15 +117,21 @@ describe('satchel CLI', () => {
       { args: ['status', '--verbose'], stderr: /unknown option '--verbose'/, description: 'unknown option' },
       {
         args: ['mirror', 'add', 'stick'],
-        stderr: /missing required argument 'url'/,
-        description: 'missing argument',
+        stderr: /missing required argument 'url'\nhint: usage: satchel mirror add \[options\] <name> <url>/,
+        description: 'missing argument (the hint gives the whole usage line)',
       },
       { args: ['status', 'extra'], stderr: /too many arguments/, description: 'extra argument' },
       { args: ['status', '-C', '.'], stderr: /unknown option '-C'/, description: '-C after the command' },
       {
         args: ['resolve', 'a.txt'],
-        stderr: /--keep <version>' not specified/,
+        stderr:
+          /--keep <version>' not specified\nhint: usage: satchel resolve <path> --keep case\|mirror\|both/,
         description: 'resolve without --keep',
+      },
+      {
+        args: ['resolve'],
+        stderr: /hint: usage: satchel resolve <path> --keep case\|mirror\|both/,
+        description: 'resolve without anything: the usage line names both',
       },
       {
         args: ['resolve', 'a.txt', '--keep', 'mine'],

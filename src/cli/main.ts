@@ -118,14 +118,34 @@ function ignoreClosedOutput(): void {
   }
 }
 
-/** What to do after a usage error of Commander's: `-C` after the command, or the command's help. */
-function usageHint(error: CommanderError, argv: readonly string[]): string {
+/** Usage errors about what a command was given: missing or wrong arguments and options. */
+const ARGUMENT_ERRORS = new Set([
+  'commander.missingArgument',
+  'commander.missingMandatoryOptionValue',
+  'commander.optionMissingArgument',
+  'commander.invalidArgument',
+  'commander.excessArguments',
+]);
+
+/**
+ * What to do after a usage error of Commander's: `-C` after the command; for missing or wrong
+ * arguments, the command's whole usage line (`satchel resolve <path> --keep case|mirror|both`);
+ * else the command's help.
+ */
+function usageHint(error: CommanderError, argv: readonly string[], program: Command | undefined): string {
   const command = chosenCommand(argv);
   if (error.code === 'commander.unknownOption' && /'(-C|--dir)'/.test(error.message))
     return `-C <dir> goes before the command: satchel -C <dir> ${command ?? '<command>'} …`;
-  return command === undefined
-    ? 'run `satchel --help` for usage'
-    : `run \`satchel ${command} --help\` for usage`;
+  if (command === undefined) return 'run `satchel --help` for usage';
+  let sub = program?.commands.find((c) => c.name() === command);
+  let name = command;
+  // A group's subcommand (`mirror add`): the word after the group's name.
+  const next = argv[argv.indexOf(command) + 1];
+  const leaf = sub?.commands.find((c) => c.name() === next);
+  if (leaf !== undefined) [sub, name] = [leaf, `${command} ${next}`];
+  if (sub !== undefined && sub.commands.length === 0 && ARGUMENT_ERRORS.has(error.code))
+    return `usage: satchel ${name} ${sub.usage()} (\`satchel ${name} --help\` says more)`;
+  return `run \`satchel ${name} --help\` for usage`;
 }
 
 /** Runs the CLI with `argv` (as in `process.argv`) and sets the process exit code. */
@@ -141,8 +161,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = EXIT_USAGE;
     return;
   }
+  let program: Command | undefined;
   try {
-    await (await buildProgram(chosenCommand(argv))).parseAsync([...argv]);
+    program = await buildProgram(chosenCommand(argv));
+    await program.parseAsync([...argv]);
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end with a CommanderError too, but they succeeded.
@@ -158,7 +180,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       }
       // Commander has printed its message on stderr already; the hint follows (and, for
       // scripts asking for JSON, both go to stdout too).
-      const hint = usageHint(error, argv);
+      const hint = usageHint(error, argv, program);
       process.stderr.write(`hint: ${hint}\n`);
       if (argv.includes('--json')) {
         const message = error.message.replace(/^error: /, '');

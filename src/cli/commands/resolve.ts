@@ -21,6 +21,7 @@ export function registerResolve(program: Command, cli: Cli): void {
     program
       .command('resolve')
       .description('settle a conflict: keep the case version, the mirror version, or both')
+      .usage('<path> --keep case|mirror|both [--json]')
       .argument('<path>', 'the conflicted path or its conflict copy')
       .addOption(
         new Option('--keep <version>', 'which version to keep')
