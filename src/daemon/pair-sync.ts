@@ -9,7 +9,7 @@
  */
 import type { Capabilities } from '../core/capabilities.js';
 import type { SatchelErrorCode } from '../core/errors.js';
-import { parentPath, sameEntry, type Entry, type Snapshot } from '../core/entry.js';
+import { comparePaths, parentPath, sameEntry, type Entry, type Snapshot } from '../core/entry.js';
 import { inScope } from '../core/scope.js';
 import type { Conflict, Operation, PairPlan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
@@ -293,6 +293,22 @@ function withoutIgnored(
   return ancestor;
 }
 
+/**
+ * The files of a push-only mirror someone else changed since Satchel wrote them (drift): a file
+ * the ancestor records that the mirror now holds with other content, or as something else. The
+ * case's version replaces it. (A scan that cannot read content cheaply, as FTP's, reports its
+ * drift as scan notices.)
+ */
+function driftOf(ancestor: ReadonlyMap<string, Entry>, mirror: Snapshot): string[] {
+  const out: string[] = [];
+  for (const [path, a] of ancestor) {
+    if (a.kind !== 'file') continue;
+    const m = mirror.get(path);
+    if (m !== undefined && (m.kind !== 'file' || m.hash !== a.hash)) out.push(path);
+  }
+  return out;
+}
+
 /** Runs one cycle of the pair. Throws only when a replica fails as a whole (vanished, unreachable). */
 export async function syncPair(input: PairInput): Promise<PairOutcome> {
   const { state, caseScan, mirrorScan } = input;
@@ -317,8 +333,15 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
     frozen: frozenPaths(caseScan.problems, mirrorScan.problems),
     now: input.now,
   });
-  const drift = (mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path);
   // Only push-only mirrors can drift (others bring such a change into the case).
+  const drift = input.pushOnly
+    ? [
+        ...new Set([
+          ...(mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path),
+          ...driftOf(ancestor, mirrorScan.snapshot),
+        ]),
+      ].sort(comparePaths)
+    : [];
   const base = {
     mirror: input.mirrorName,
     conflicts: plan.conflicts,

@@ -533,7 +533,7 @@ export class WatchDaemon implements WorkerHost {
           event: 'drift',
           mirror: worker.name,
           paths: r.drift,
-          message: "changed on the server by someone else; replaced with the case's version",
+          message: "changed on the mirror by someone else; replaced with the case's version",
         });
       this.#reportProblems(worker, r, () => true);
       if (caseChanged.size > 0) this.#dispatch([...caseChanged], worker);

@@ -145,7 +145,7 @@ async function publishFlow(
     const statusText = await satchelOk(['-C', work, 'status'], { env });
     assert.match(
       statusText.stdout,
-      /~ ünïcödé 名前\.txt: changed on the server \(drift\); the next sync replaces it/,
+      /~ ünïcödé 名前\.txt: changed on the mirror \(drift\); the next sync replaces it/,
     );
     const third = (await sync()).mirrors[0]!;
     assert.equal(third.state, 'synced', JSON.stringify(third));
@@ -171,7 +171,7 @@ async function publishFlow(
     const humanSync = await satchelOk(['-C', work, 'sync'], { env });
     assert.match(
       humanSync.stdout,
-      /~ docs\/guide\.md: changed on the server \(drift\); replaced with the case's version/,
+      /~ docs\/guide\.md: changed on the mirror \(drift\); replaced with the case's version/,
     );
     assert.deepEqual(served(ftpd, ftpd.folder), expected(now, ['empty']));
     const quietAgain = (await satchelJson<StatusReport>(['-C', work, 'status'], { env })).mirrors[0]!;

@@ -606,6 +606,23 @@ describe('local mirrors through the real CLI', () => {
         'index.html': '<h1>site</h1>\n',
       });
       await assertQuietSync(c);
+
+      // Someone edits a published file on the mirror (drift): said by name, and replaced.
+      writeTree(site, { 'index.html': '<h1>defaced</h1>\n' });
+      const status = await satchelJson<{ mirrors: { name: string; driftPending: string[] }[] }>([
+        '-C',
+        c.path,
+        'status',
+        '--json',
+      ]);
+      assert.deepEqual(status.mirrors.find((m) => m.name === 'site')?.driftPending, ['index.html']);
+      const human = await satchelOk(['-C', c.path, 'sync']);
+      assert.match(
+        human.stdout,
+        /~ index\.html: changed on the mirror \(drift\); replaced with the case's version/,
+      );
+      assert.equal(readFileSync(join(site, 'index.html'), 'utf8'), '<h1>site</h1>\n');
+      assert.deepEqual(mirrorReport(await sync(c), 'site').drift, [], 'drift is gone once replaced');
     });
   });
 

@@ -219,7 +219,7 @@ function driftLine(m: MirrorStatus, path: string): string {
   const what = m.driftPending.includes(path)
     ? "the next sync replaces it with the case's version"
     : "replaced with the case's version by the last sync that found drift";
-  return `    ~ ${path}: changed on the server (drift); ${what}`;
+  return `    ~ ${path}: changed on the mirror (drift); ${what}`;
 }
 
 /** Registers `status` on `program`. */

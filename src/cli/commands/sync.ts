@@ -74,7 +74,7 @@ function printReport(r: MirrorReport): void {
     say(`  ${op.side}: ${op.type} ${op.from === undefined ? op.path : `${op.from} → ${op.path}`}`);
   }
   for (const path of r.drift ?? [])
-    say(`  ~ ${path}: changed on the server (drift); ${driftOutcome(r, path)}`);
+    say(`  ~ ${path}: changed on the mirror (drift); ${driftOutcome(r, path)}`);
   for (const p of r.problems) say(`  ! ${p.path === '' ? '(root)' : p.path}: ${p.message}`);
   for (const c of r.conflicts) say(`  conflict: ${c.path} (kept older version as ${c.copyPath})`);
 }
