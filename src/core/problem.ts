@@ -27,3 +27,14 @@ export interface Problem {
   /** Human-readable reason, one line, naming what was attempted. */
   readonly message: string;
 }
+
+/** The message of a `special-file` problem: what `path` is, and that it is left out. */
+export function specialFileMessage(path: string, st: { isFIFO(): boolean; isSocket(): boolean }): string {
+  const what = st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : 'a device file';
+  return `${path} is ${what}: only files, folders and symbolic links are replicated (add it to .satchelignore to leave it out quietly)`;
+}
+
+/** The message of a name that is not UTF-8 (listed with U+FFFD for its bytes): it cannot be reached as listed. */
+export function notUtf8Message(path: string): string {
+  return `cannot read ${path}: its name is not valid UTF-8 (shown with \ufffd for the bytes that are not); rename it (convmv -f <charset> -t utf8 --notest) to replicate it`;
+}

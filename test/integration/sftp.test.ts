@@ -137,6 +137,32 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     assert.deepEqual(temps(remote), []);
   });
 
+  it('a named pipe or a name that is not UTF-8 on the server is a problem named by the sync, not skipped quietly', async () => {
+    const work = join(top, 'work-special');
+    const remote = join(top, 'remote-special');
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    writeTree(remote, { 'fine.txt': 'fine' });
+    runTool('mkfifo', [join(remote, 'pipe')]);
+    // "café.txt" written in Latin-1: the byte 0xE9 alone is not UTF-8.
+    writeFileSync(Buffer.from(`${remote}/caf\u00e9-latin1.txt`, 'latin1'), 'latin-1 name');
+    const r = await sync(work);
+    const m = r.mirrors[0]!;
+    assert.equal(m.state, 'synced', JSON.stringify(r));
+    assert.equal(readFileSync(join(work, 'fine.txt'), 'utf8'), 'fine');
+    const problems = m.problems.map((p) => [p.path, p.code]).sort();
+    assert.deepEqual(problems, [
+      ['caf\ufffd-latin1.txt', 'unreadable'],
+      ['pipe', 'special-file'],
+    ]);
+    assert.match(m.problems.find((p) => p.code === 'unreadable')!.message, /not valid UTF-8.*convmv/);
+    assert.match(m.problems.find((p) => p.code === 'special-file')!.message, /named pipe \(FIFO\)/);
+    // Both stay where they are on the server; nothing came into the case for them.
+    assert.ok(statSync(join(remote, 'pipe')).isFIFO());
+    assert.deepEqual(readdirSync(work).sort(), ['.satchel', 'fine.txt']);
+  });
+
   it('uses ~/.ssh/config aliases and IdentityFile; a refused login and a changed host key fail plainly', async () => {
     const work = join(top, 'work3');
     const remote = join(top, 'remote3');

@@ -25,7 +25,7 @@ import { foldKey } from '../../core/case-folding.js';
 import { normalizeScope } from '../../core/scope.js';
 import { SatchelError } from '../../core/errors.js';
 import { decodeSegment, encodePath } from '../../core/name-encoding.js';
-import type { Problem } from '../../core/problem.js';
+import { notUtf8Message, type Problem, specialFileMessage } from '../../core/problem.js';
 import type { CachedHash, ScanOptions, ScanResult } from '../../replica/replica.js';
 import { constants as osConstants } from 'node:os';
 import {
@@ -41,12 +41,6 @@ import { hashInBatches } from './hash-batches.js';
 import { createLimiter, type Limiter } from './limit.js';
 import { blockingIo, type LocalIo, threadPoolIo } from './local-io.js';
 import { isSatchelInternal, isTempName, MARKER_NAME } from '../../core/reserved.js';
-
-/** What a scan says of a named pipe, socket or device file. */
-function specialFileMessage(path: string, st: { isFIFO(): boolean; isSocket(): boolean }): string {
-  const what = st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : 'a device file';
-  return `${path} is ${what}: only files, folders and symbolic links are replicated (add it to .satchelignore to leave it out quietly)`;
-}
 
 /** How many file-system calls a scan keeps in flight. */
 export const SCAN_PARALLELISM = 32;
@@ -297,7 +291,7 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
       problems.push({
         path,
         code: 'unreadable',
-        message: `cannot read ${path}: its name is not valid UTF-8 (shown with \ufffd for the bytes that are not); rename it (convmv -f <charset> -t utf8 --notest) to replicate it`,
+        message: notUtf8Message(path),
       });
       return;
     }

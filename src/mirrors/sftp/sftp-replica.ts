@@ -34,7 +34,7 @@ import { ancestorsOf, comparePaths, type Entry, type FileEntry } from '../../cor
 import { SatchelError } from '../../core/errors.js';
 import { decodeSegment, encodePath } from '../../core/name-encoding.js';
 import type { Operation, WriteOperation } from '../../core/plan.js';
-import type { Problem, ProblemCode } from '../../core/problem.js';
+import { notUtf8Message, type Problem, type ProblemCode, specialFileMessage } from '../../core/problem.js';
 import { isSatchelInternal, isTempName, MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 import { normalizeScope } from '../../core/scope.js';
 import type {
@@ -308,8 +308,10 @@ export class SftpReplica implements Replica {
             });
         } else if (st.isFile()) {
           if (!ignore(path, false)) await scanFile(path, abs, st);
+        } else if (!ignore(path, false)) {
+          // Anything else (fifo, socket, device) is not replicated: said, and left alone.
+          problems.push({ path, code: 'special-file', message: specialFileMessage(path, st) });
         }
-        // Anything else (fifo, socket, device) is not replicated.
       } catch (err) {
         failed(path, err, st.isDirectory() ? 'read folder' : 'read');
       }
@@ -334,6 +336,14 @@ export class SftpReplica implements Replica {
           const name = decodeSegment(filename, caps);
           const child = path === '' ? name : `${path}/${name}`;
           if (isSatchelInternal(child)) return;
+          if (
+            filename.includes('\ufffd') &&
+            (await limit(() => lstatOrUndefined(s, childAbs)).catch(() => undefined)) === undefined
+          ) {
+            // Bytes that are not UTF-8 came as U+FFFD: the name cannot be reached as listed.
+            problems.push({ path: child, code: 'unreadable', message: notUtf8Message(child) });
+            return;
+          }
           await visit(child, childAbs, attrs, true);
         }),
       );

@@ -21,6 +21,8 @@ declare module 'ssh2' {
     isDirectory(): boolean;
     isFile(): boolean;
     isSymbolicLink(): boolean;
+    isFIFO(): boolean;
+    isSocket(): boolean;
   }
 
   /** One entry of a directory listing. */
