@@ -55,6 +55,15 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
 
   const url = (dir: string): string => `sftp://root@127.0.0.1:${sshd!.port}${dir}`;
   const sync = (work: string, code = 0) => satchelJson<SyncReport>(['-C', work, 'sync'], { env }, code);
+  /** A new case `work-<name>` with the empty server folder `remote-<name>` as its mirror `srv`. */
+  const newPair = async (name: string): Promise<{ work: string; remote: string }> => {
+    const work = join(top, `work-${name}`);
+    const remote = join(top, `remote-${name}`);
+    mkdirSync(remote);
+    await satchelOk(['init', work]);
+    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    return { work, remote };
+  };
 
   it('refuses an unknown host key with its fingerprint, then accepts it with --accept-new-host-key', async () => {
     const work = join(top, 'work1');
@@ -89,11 +98,7 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
   });
 
   it('two-way sync: edits both ways, renames as renames, conflicts keep both, mtimes in whole seconds', async () => {
-    const work = join(top, 'work2');
-    const remote = join(top, 'remote2');
-    mkdirSync(remote);
-    await satchelOk(['init', work]);
-    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    const { work, remote } = await newPair('two-way');
     writeTree(work, {
       'notes.txt': { content: 'notes v1', mtime: Date.UTC(2024, 0, 2, 3, 4, 5, 678) },
       'src/main.ts': 'main',
@@ -138,11 +143,7 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
   });
 
   it('a named pipe or a name that is not UTF-8 on the server is a problem named by the sync, not skipped quietly', async () => {
-    const work = join(top, 'work-special');
-    const remote = join(top, 'remote-special');
-    mkdirSync(remote);
-    await satchelOk(['init', work]);
-    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    const { work, remote } = await newPair('special');
     writeTree(remote, { 'fine.txt': 'fine' });
     runTool('mkfifo', [join(remote, 'pipe')]);
     // "café.txt" written in Latin-1: the byte 0xE9 alone is not UTF-8.
@@ -248,11 +249,7 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
   });
 
   it('a server that is not there makes the mirror absent, with the reason', async () => {
-    const work = join(top, 'work4');
-    const remote = join(top, 'remote4');
-    mkdirSync(remote);
-    await satchelOk(['init', work]);
-    await satchelOk(['-C', work, 'mirror', 'add', 'srv', url(remote), '--accept-new-host-key'], { env });
+    const { work } = await newPair('absent');
     // Rewrite the port to one nothing listens on.
     const config = join(work, '.satchel', 'config.toml');
     writeFileSync(config, readFileSync(config, 'utf8').replace(`:${sshd!.port}/`, ':1/'));
