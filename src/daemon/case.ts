@@ -586,22 +586,39 @@ async function prepareMirrorRoot(
   };
 }
 
+/** The error for a server path that is not a folder (`how` tells how to make one there). */
+function remoteRootError(
+  state: 'not-a-folder' | 'missing',
+  path: string,
+  where: string,
+  root: string,
+  how: string,
+): SatchelError {
+  if (state === 'not-a-folder')
+    return new SatchelError('mirror-absent', `${path} on ${where} is a file, not a folder`, {
+      hint: 'a mirror is a folder: give the path of the folder to replicate into (a new empty one, or one this case already uses)',
+      data: { root },
+    });
+  return new SatchelError('mirror-absent', `the folder ${path} does not exist on ${where}`, {
+    hint: `create it on the server (${how}), then add the mirror again`,
+    data: { root },
+  });
+}
+
 /** Connects to the server (accepting a new host key only when asked) and checks the folder there. */
 async function prepareSftpRoot(
   url: SftpMirrorUrl,
   ctx: CaseContext,
   options: AddMirrorOptions,
 ): Promise<PreparedRoot> {
-  const { acquireSession, readSftpMarker, remoteFolderExists, writeSftpMarker, SFTP_CAPABILITIES } =
+  const { acquireSession, readSftpMarker, remoteFolderState, writeSftpMarker, SFTP_CAPABILITIES } =
     await sftpKind();
   const session = await acquireSession(url, { acceptNewHostKey: options.acceptNewHostKey === true });
   const root = describeMirrorUrl(url);
   try {
-    if (!(await remoteFolderExists(session, url.path))) {
-      throw new SatchelError('mirror-absent', `the folder ${url.path} does not exist on ${session.where}`, {
-        hint: 'create it on the server (for example `ssh host mkdir -p <path>`), then add the mirror again',
-        data: { root },
-      });
+    const state = await remoteFolderState(session, url.path);
+    if (state !== 'folder') {
+      throw remoteRootError(state, url.path, session.where, root, 'for example `ssh host mkdir -p <path>`');
     }
     const { marker, adopted } = decideMarker(await readSftpMarker(session, url.path), root, ctx);
     return {
@@ -624,19 +641,19 @@ async function prepareFtpRoot(
   ctx: CaseContext,
   options: AddMirrorOptions,
 ): Promise<PreparedRoot> {
-  const { ftpTarget, openFtpSession, ftpFolderExists, readFtpMarker, writeFtpMarker, FTP_CAPABILITIES } =
+  const { ftpTarget, openFtpSession, ftpFolderState, readFtpMarker, writeFtpMarker, FTP_CAPABILITIES } =
     await ftpKind();
   const session = await openFtpSession(ftpTarget(url, options), { interactive: true });
   const root = describeMirrorUrl(url);
   try {
-    if (!(await ftpFolderExists(session))) {
-      throw new SatchelError(
-        'mirror-absent',
-        `the folder ${session.root} does not exist on ${session.where}`,
-        {
-          hint: 'create it on the server (for example with lftp: mkdir -p <path>), then add the mirror again',
-          data: { root },
-        },
+    const state = await ftpFolderState(session);
+    if (state !== 'folder') {
+      throw remoteRootError(
+        state,
+        session.root,
+        session.where,
+        root,
+        'for example with lftp: mkdir -p <path>',
       );
     }
     const { marker, adopted } = decideMarker(await readFtpMarker(session), root, ctx);

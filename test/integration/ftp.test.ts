@@ -296,6 +296,22 @@ describe('FTP mirrors through the CLI against a real pure-ftpd (MLSD, MFMT)', ()
       const report = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: { NETRC: netrc } });
       assert.equal(report.mirrors[0]!.state, 'synced');
       assert.deepEqual(served(ftpd, 'pub'), { 'a.txt': 'a\n' });
+
+      // A server path that is missing, or a file: each said as it is.
+      const other = join(top, 'case2b');
+      await satchelOk(['init', other]);
+      const add = (path: string) =>
+        runSatchel(
+          ['-C', other, 'mirror', 'add', 'x', `ftp://sync@127.0.0.1:${ftpd.port}/${path}`, '--push-only'],
+          { env: { NETRC: netrc } },
+        );
+      const missing = assertExit(await add('no-such-folder'), 1);
+      assert.match(
+        missing.stderr,
+        /the folder \/?no-such-folder does not exist on .*\nhint: create it on the server/,
+      );
+      const file = assertExit(await add('pub/a.txt'), 1);
+      assert.match(file.stderr, /pub\/a\.txt on .* is a file, not a folder\nhint: a mirror is a folder/);
     } finally {
       await ftpd.stop();
     }

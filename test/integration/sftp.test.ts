@@ -256,6 +256,24 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     const r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env }, 0);
     assert.equal(r.mirrors[0]!.state, 'absent');
     assert.match(r.mirrors[0]!.message ?? '', /connection refused/);
+
+    // A server path that is missing, or a file: each said as it is.
+    const other = join(top, 'work-absent-2');
+    await satchelOk(['init', other]);
+    const missing = assertExit(
+      await runSatchel(['-C', other, 'mirror', 'add', 'x', url(join(top, 'no-such-folder'))], { env }),
+      1,
+    );
+    assert.match(
+      missing.stderr,
+      /the folder .*no-such-folder does not exist on .*\nhint: create it on the server/,
+    );
+    writeFileSync(join(top, 'a-file.txt'), 'a file');
+    const file = assertExit(
+      await runSatchel(['-C', other, 'mirror', 'add', 'x', url(join(top, 'a-file.txt'))], { env }),
+      1,
+    );
+    assert.match(file.stderr, /a-file\.txt on .* is a file, not a folder\nhint: a mirror is a folder/);
   });
 
   it('watch: a save goes out at once; an edit on the server is found by polling and logged as incoming', async () => {

@@ -11,15 +11,22 @@ import { MARKER_NAME, TEMP_PREFIX } from '../../core/reserved.js';
 import { parseMarker, type Marker } from '../path/marker.js';
 import { replyCode, type FtpSession } from './connection.js';
 
-/** Whether the mirror folder exists on the server. */
-export async function ftpFolderExists(s: FtpSession): Promise<boolean> {
+/** What is at the session's root on the server: a folder, something else (a file), or nothing. */
+export async function ftpFolderState(s: FtpSession): Promise<'folder' | 'not-a-folder' | 'missing'> {
   return s.use(async (c) => {
     try {
       await c.cd(s.root);
-      return true;
+      return 'folder';
     } catch (err) {
       if (replyCode(err) === undefined) throw err;
-      return false;
+    }
+    try {
+      // SIZE answers for a file only.
+      await c.size(s.root);
+      return 'not-a-folder';
+    } catch (err) {
+      if (replyCode(err) === undefined) throw err;
+      return 'missing';
     }
   });
 }

@@ -33,14 +33,17 @@ export async function readSftpMarker(s: SftpSession, root: string): Promise<Mark
   return parseMarker(Buffer.concat(chunks).toString('utf8'), `${s.where}${file}`);
 }
 
-/** Whether `root` is an existing folder on the server. */
-export async function remoteFolderExists(s: SftpSession, root: string): Promise<boolean> {
+/** What is at `root` on the server: a folder, something else (a file, a link), or nothing. */
+export async function remoteFolderState(
+  s: SftpSession,
+  root: string,
+): Promise<'folder' | 'not-a-folder' | 'missing'> {
   try {
     const st = await s.call<{ isDirectory(): boolean }>((done) => s.sftp.lstat(root, done));
-    return st.isDirectory();
+    return st.isDirectory() ? 'folder' : 'not-a-folder';
   } catch (err) {
     if (s.lost) throw s.lostError(err);
-    return false;
+    return 'missing';
   }
 }
 
