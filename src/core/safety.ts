@@ -16,7 +16,7 @@ export interface MassDeleteVerdict {
   readonly deletes: number;
   /** Files and links that side holds now. */
   readonly files: number;
-  /** One line for the user, naming the side, the counts and how to go on anyway. */
+  /** One line for the user, naming the counts and the side (`would delete 8 of 10 files on the case`). */
   readonly message: string;
 }
 
@@ -80,10 +80,8 @@ export function checkMassDelete(
     const deletes = deletedFiles(ops, snapshot);
     const files = fileCount(snapshot);
     if (deletes < minDeletes || deletes * 2 <= files) continue;
-    const where = side === 'case' ? `the case (syncing with mirror ${mirrorLabel})` : `mirror ${mirrorLabel}`;
-    const message =
-      `Sync with mirror ${mirrorLabel} halted: it would delete ${deletes} of the ${files} files on ${where}. ` +
-      `If that is intended, rerun with --allow-mass-delete.`;
+    const where = side === 'case' ? 'the case' : mirrorLabel;
+    const message = `would delete ${deletes} of ${files} files on ${where}`;
     return { side, deletes, files, message };
   }
   return undefined;

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSy
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Capabilities } from '../core/capabilities.js';
-import { SatchelError } from '../core/errors.js';
+import { SatchelError, type SatchelErrorCode } from '../core/errors.js';
 import { isTempName, MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import { readMarker, writeMarker, type Marker } from '../mirrors/path/marker.js';
 import { probeCapabilities } from '../mirrors/path/probe.js';
@@ -743,6 +743,10 @@ export interface MirrorPresence {
    * host key (`status` says failed: something to fix, not to plug in).
    */
   readonly damaged?: true;
+  /** What to do about it, when known. */
+  readonly hint?: string;
+  /** The error's stable code, when the check failed with one. */
+  readonly code?: SatchelErrorCode;
 }
 
 /**
@@ -775,6 +779,8 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
       present: false,
       message: e instanceof Error ? e.message : String(e),
       ...(damaged ? { damaged } : {}),
+      ...(e instanceof SatchelError && e.hint !== undefined ? { hint: e.hint } : {}),
+      ...(e instanceof SatchelError ? { code: e.code } : {}),
     };
   }
 }

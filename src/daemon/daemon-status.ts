@@ -16,6 +16,8 @@ export interface DaemonMirrorState {
   readonly pending: number;
   readonly lastSyncAt?: number;
   readonly message?: string;
+  /** For a halted or failed mirror: what to do about it, when known. */
+  readonly hint?: string;
 }
 
 /** The content of `daemon.json`. */

@@ -30,6 +30,8 @@ export class MirrorWorker {
   /** Set while the mirror is absent, halted or failing; cleared by a successful cycle. */
   state: 'watching' | 'polling' | 'absent' | 'halted' | 'failed' = 'watching';
   message: string | undefined;
+  /** What to do about a halted or failing mirror, when known. */
+  hint: string | undefined;
   /** `satchel eject` made it safe to unplug: left alone until it is unplugged (or asked for by `sync`). */
   ejected = false;
   /** Cycles that failed in a row (for the retry's growing pause); 0 after one that did not. */

@@ -309,6 +309,17 @@ function driftOf(ancestor: ReadonlyMap<string, Entry>, mirror: Snapshot): string
   return out;
 }
 
+/**
+ * What to do about a mass-delete halt: the files went missing on the other side than the one
+ * that would lose them; either that was meant (then allow it), or they are put back there.
+ */
+function massDeleteHint(losing: 'case' | 'mirror', mirror: string): string {
+  const allow = `\`satchel sync ${mirror} --allow-mass-delete\``;
+  return losing === 'case'
+    ? `the files are gone from ${mirror}: if that was meant, run ${allow} to delete them in the case too; if not, put them back on ${mirror} (or refill it from the case: \`satchel mirror remove ${mirror}\`, then add it again)`
+    : `the files are gone from the case: if that was meant, run ${allow} to delete them on ${mirror} too; if not, put them back in the case (a \`git checkout\`, the trash) and sync again`;
+}
+
 /** Runs one cycle of the pair. Throws only when a replica fails as a whole (vanished, unreachable). */
 export async function syncPair(input: PairInput): Promise<PairOutcome> {
   const { state, caseScan, mirrorScan } = input;
@@ -373,7 +384,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
           conflicts: [],
           problems: [...scanProblems, ...plan.problems],
           message: verdict.message,
-          hint: `check the ${verdict.side === 'case' ? 'case' : `mirror '${input.mirrorName}'`}; if the deletions are intended run \`satchel sync ${input.mirrorName} --allow-mass-delete\``,
+          hint: massDeleteHint(verdict.side, input.mirrorName),
         },
         caseAfter: caseScan,
         caseChanged: [],

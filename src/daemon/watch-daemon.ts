@@ -200,7 +200,12 @@ export class WatchDaemon implements WorkerHost {
       );
       return;
     }
-    this.#failed(worker, error instanceof Error ? error.message : String(error), () => worker.requestFull());
+    this.#failed(
+      worker,
+      error instanceof Error ? error.message : String(error),
+      () => worker.requestFull(),
+      error instanceof SatchelError ? error.hint : undefined,
+    );
     this.changed();
   }
 
@@ -546,6 +551,7 @@ export class WatchDaemon implements WorkerHost {
     } else if (r.state === 'halted') {
       worker.state = 'halted';
       worker.message = r.message;
+      worker.hint = r.hint;
       if (was !== 'halted') {
         this.#log.write({
           event: 'halted',
@@ -555,20 +561,22 @@ export class WatchDaemon implements WorkerHost {
         this.#notifier.notify('Satchel: mirror halted', `${worker.name}: ${r.message ?? ''}`);
       }
     } else {
-      this.#failed(worker, r.message ?? '', () => worker.requestFull());
+      this.#failed(worker, r.message ?? '', () => worker.requestFull(), r.hint);
     }
     this.changed();
   }
 
   /**
-   * A cycle of `worker` failed with `message`: logged when it first fails or the message
-   * changes, and `retry` is run after a pause that grows with each failure in a row.
+   * A cycle of `worker` failed with `message` (and what to do about it, `hint`): logged when it
+   * first fails or the message changes, and `retry` is run after a pause that grows with each
+   * failure in a row.
    */
-  #failed(worker: MirrorWorker, message: string, retry: () => unknown): void {
+  #failed(worker: MirrorWorker, message: string, retry: () => unknown, hint?: string): void {
     if (worker.state !== 'failed' || worker.message !== message)
       this.#log.write({ event: 'failed', mirror: worker.name, message });
     worker.state = 'failed';
     worker.message = message;
+    worker.hint = hint;
     this.#later(retry, RETRY_PROBLEM_MS[Math.min(worker.failures++, RETRY_PROBLEM_MS.length - 1)]!);
   }
 
@@ -583,7 +591,12 @@ export class WatchDaemon implements WorkerHost {
     const opened = await openMirror(ctx, worker.name);
     if (opened.replica === undefined && opened.absentReport.state === 'failed') {
       // Not missing but unusable (a damaged marker): failed, retried with growing pauses.
-      this.#failed(worker, opened.absentReport.message ?? '', () => worker.add(paths));
+      this.#failed(
+        worker,
+        opened.absentReport.message ?? '',
+        () => worker.add(paths),
+        opened.absentReport.hint,
+      );
       return;
     }
     if (opened.replica === undefined) {
@@ -681,7 +694,12 @@ export class WatchDaemon implements WorkerHost {
       } else {
         // The paths come back after a pause that grows while the trouble lasts (a full disk, a
         // broken database): queued again at once, the worker would retry them in a tight loop.
-        this.#failed(worker, (e as Error).message, () => worker.add(paths));
+        this.#failed(
+          worker,
+          (e as Error).message,
+          () => worker.add(paths),
+          e instanceof SatchelError ? e.hint : undefined,
+        );
       }
     } finally {
       await replica.close();
@@ -933,6 +951,7 @@ export class WatchDaemon implements WorkerHost {
         pending: Math.max(w.pending.size, queued.get(w.id) ?? 0),
         ...(w.lastSyncAt ? { lastSyncAt: w.lastSyncAt } : {}),
         ...(w.message ? { message: w.message } : {}),
+        ...(w.hint && (w.state === 'failed' || w.state === 'halted') ? { hint: w.hint } : {}),
       };
     }
     // Only real changes of state are written (not every save's time), off the event loop.

@@ -212,6 +212,16 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     // log in once with ssh (here answering yes by option), sync again.
     assert.match(r.mirrors[0]!.hint ?? '', /ssh-keygen -f .* -R/);
     assert.match(r.mirrors[0]!.hint ?? '', /log in once with `ssh -p \d+ -o UserKnownHostsFile=/);
+    // status says the same: failed, with the code and the hint.
+    const st = await satchelJson<{ mirrors: { state: string; code?: string; hint?: string }[] }>(
+      ['-C', work, 'status', '--json'],
+      { env: altEnv },
+    );
+    assert.equal(st.mirrors[0]!.state, 'failed', JSON.stringify(st));
+    assert.equal(st.mirrors[0]!.code, 'host-key-changed');
+    assert.match(st.mirrors[0]!.hint ?? '', /ssh-keygen -f .* -R/);
+    const human = await satchelOk(['-C', work, 'status'], { env: altEnv });
+    assert.match(human.stdout, /FAILED — .*\n\s+hint: .*ssh-keygen -f/);
     runTool('ssh-keygen', ['-f', join(alt, 'known_hosts'), '-R', `[127.0.0.1]:${sshd!.port}`]);
     runTool('ssh', [
       ...['-p', String(sshd!.port), '-o', `UserKnownHostsFile=${join(alt, 'known_hosts')}`],

@@ -134,6 +134,16 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
       // The first deletion the watcher reports may go out alone; the bulk must not.
       const left = [...readTree(other.mirrors.m!).keys()].filter((p) => /^data\/f\d+\.txt$/.test(p));
       assert.ok(left.length >= 25, `the mirror lost ${30 - left.length} of 30 files before the halt`);
+      // status, answered from the daemon, says why and what to do.
+      await waitUntil('the daemon publishes the halt', () =>
+        readFileSync(join(other.path, '.satchel', 'daemon.json'), 'utf8').includes('"halted"'),
+      );
+      const st = await runSatchel(['-C', other.path, 'status']);
+      assert.match(st.stdout, /m: HALTED — would delete \d+ of \d+ files on m\n/);
+      assert.match(
+        st.stdout,
+        /hint: the files are gone from the case: if that was meant, run `satchel sync m --allow-mass-delete`/,
+      );
       // The hint's command works while watch runs: it asks the daemon, which lifts the halt.
       const again = await runSatchel(['-C', other.path, 'sync', 'm', '--allow-mass-delete', '--json']);
       assert.equal(again.code, 0, describeRun(again));

@@ -10,8 +10,8 @@ import { STATE_DIR_NAME } from '../../core/reserved.js';
 import type { Problem } from '../../core/problem.js';
 import { processAlive } from '../../daemon/case-lock.js';
 import { type DaemonStatus, readDaemonStatus } from '../../daemon/daemon-status.js';
-import { SatchelError } from '../../core/errors.js';
-import { mirrorPresence, type CaseContext } from '../../daemon/case.js';
+import { SatchelError, type SatchelErrorCode } from '../../core/errors.js';
+import { mirrorPresence, type CaseContext, type MirrorPresence } from '../../daemon/case.js';
 import type { MirrorReport } from '../../daemon/sync-engine.js';
 import {
   isoTime,
@@ -57,6 +57,8 @@ export interface MirrorStatus {
   readonly message?: string;
   /** What to do about a failed or halted mirror, when known. */
   readonly hint?: string;
+  /** For a failed mirror: the stable error code, when there is one (`host-key-changed`, `auth-failed`, …). */
+  readonly code?: SatchelErrorCode;
 }
 
 /** `status --json`. */
@@ -107,6 +109,7 @@ function plansFromDaemon(daemon: DaemonStatus): Map<string, MirrorReport> {
       conflicts: [],
       problems: [],
       ...(m.message && state !== 'planned' ? { message: m.message } : {}),
+      ...(m.hint && state !== 'planned' ? { hint: m.hint } : {}),
     });
   }
   return plans;
@@ -118,7 +121,7 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
   const daemon = liveDaemon(ctx);
   // A running daemon knows which mirrors are there: no second connection (nor password prompt).
   // The others are asked all at once: a server that hangs costs one timeout, not one per mirror.
-  const presence = new Map<string, { present: boolean; message: string; damaged?: true }>(
+  const presence = new Map<string, MirrorPresence>(
     await Promise.all(
       Object.entries(ctx.config.mirrors).map(async ([name, m]) => {
         const live = daemon?.mirrors[name];
@@ -155,7 +158,14 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       problems: p.present ? [...(plan?.problems ?? [])] : [],
     };
     if (!p.present)
-      return { ...base, state: p.damaged ? 'failed' : 'absent', pending: null, message: p.message };
+      return {
+        ...base,
+        state: p.damaged ? 'failed' : 'absent',
+        pending: null,
+        message: p.message,
+        ...(p.hint !== undefined ? { hint: p.hint } : {}),
+        ...(p.damaged && p.code !== undefined ? { code: p.code } : {}),
+      };
     if (typeof plans === 'string') return { ...base, state: 'ok', pending: null, message: plans };
     if (plan === undefined || plan.state === 'planned' || plan.state === 'synced') {
       return { ...base, state: 'ok', pending: plan === undefined ? null : plan.in + plan.out };
@@ -167,6 +177,7 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       pending: null,
       ...(plan.message ? { message: plan.message } : {}),
       ...(plan.hint ? { hint: plan.hint } : {}),
+      ...(state === 'failed' && plan.code !== undefined ? { code: plan.code } : {}),
     };
   });
   return {
@@ -208,9 +219,9 @@ function mirrorLine(m: MirrorStatus): string {
       // A message that is a sentence already ends with its own stop: no second mark after it.
       return `  ${m.name}: absent — ${(m.message ?? '').replace(/\.$/, '')}; ${last}${conflicts}`;
     case 'halted':
-      return `  ${m.name}: HALTED — ${m.message ?? ''}${conflicts}`;
+      return `  ${m.name}: HALTED — ${(m.message ?? '').replace(/\.$/, '')}${conflicts}`;
     case 'failed':
-      return `  ${m.name}: FAILED — ${m.message ?? ''}${conflicts}`;
+      return `  ${m.name}: FAILED — ${(m.message ?? '').replace(/\.$/, '')}${conflicts}`;
   }
 }
 
