@@ -472,12 +472,20 @@ export class WatchDaemon implements WorkerHost {
     }
   }
 
+  /**
+   * Takes the case's new ignore rules, and reconciles every mirror in full: paths a rule no
+   * longer leaves out were never shipped by a save (their saves were ignored), so only a full
+   * look finds them.
+   */
   async #reloadIgnore(): Promise<void> {
     try {
       this.#ignore = await loadIgnoreRules(this.#ctx.root);
     } catch (e) {
       this.#log.write({ event: 'problem', message: `cannot read .satchelignore: ${(e as Error).message}` });
+      return;
     }
+    if (this.#stopping) return;
+    for (const w of this.#workers.values()) void w.requestFull();
   }
 
   // ---- the worker host ------------------------------------------------------------------

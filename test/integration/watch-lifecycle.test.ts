@@ -119,6 +119,26 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
       assert.equal(readFileSync(join(m, 'last.txt'), 'utf8'), 'last save before the stop\n');
   });
 
+  test('a file a .satchelignore rule left out goes out as soon as the rule is taken away', async () => {
+    const other = await createCase(join(root, 'unignore'), { m: undefined });
+    writeTree(other.path, { '.satchelignore': '*.tmpx\n', 'plain.txt': 'plain\n' });
+    const w = await startWatch(other);
+    try {
+      await waitForMirrorsEqual(other);
+      writeFileSync(join(other.path, 'keep.tmpx'), 'saved while ignored\n');
+      writeFileSync(join(other.path, 'marker.txt'), 'shipped after the ignored save\n');
+      await waitUntil('marker.txt on the mirror', () => existsSync(join(other.mirrors.m!, 'marker.txt')));
+      assert.equal(existsSync(join(other.mirrors.m!, 'keep.tmpx')), false, 'an ignored file was shipped');
+      rmSync(join(other.path, '.satchelignore'));
+      await waitUntil('keep.tmpx on the mirror once the rule is gone', () =>
+        existsSync(join(other.mirrors.m!, 'keep.tmpx')),
+      );
+      assert.equal(readFileSync(join(other.mirrors.m!, 'keep.tmpx'), 'utf8'), 'saved while ignored\n');
+    } finally {
+      await stopWatch(w);
+    }
+  });
+
   test('rm -r of most of the case halts the mirror instead of emptying it; sync --allow-mass-delete goes through the daemon', async () => {
     const other = await createCase(join(root, 'mass'), { m: undefined });
     const spec: Record<string, string> = { 'keep.txt': 'keep\n' };
