@@ -19,6 +19,8 @@ export interface EjectReport {
   readonly out: number;
   readonly conflicts: number;
   readonly problems: MirrorReport['problems'];
+  /** It had been ejected already (through the running `satchel watch`) and left alone since. */
+  readonly already?: true;
   /** With `--unmount`: whether it was unmounted, or why not. */
   readonly unmount?: { readonly done: boolean; readonly message: string };
 }

@@ -34,6 +34,8 @@ export class MirrorWorker {
   hint: string | undefined;
   /** `satchel eject` made it safe to unplug: left alone until it is unplugged (or asked for by `sync`). */
   ejected = false;
+  /** The mirror's folder when it was ejected (a second `eject` says it again). */
+  ejectedRoot: string | undefined;
   /** Cycles that failed in a row (for the retry's growing pause); 0 after one that did not. */
   failures = 0;
   lastSyncAt: number | undefined;

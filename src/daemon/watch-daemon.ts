@@ -37,7 +37,7 @@ import { NETWORK_POLL_SECONDS } from './config.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { withFoldedSiblings } from './case-siblings.js';
 import { type ControlRequest, controlSocketPath, serveControl } from './control.js';
-import { ejectReport } from './eject.js';
+import { type EjectReport, ejectReport } from './eject.js';
 import { settleConflict } from './resolve.js';
 import { type DaemonMirrorState, daemonStatusFile, writeDaemonStatusAsync } from './daemon-status.js';
 import { type EventLog, notesFields } from './event-log.js';
@@ -275,6 +275,21 @@ export class WatchDaemon implements WorkerHost {
     if (request.eject === undefined) throw new SatchelError('usage', 'unknown request');
     const worker = this.#workers.get(request.eject);
     if (!worker) throw unknownMirror(this.#ctx, request.eject);
+    if (worker.ejected && worker.ejectedRoot !== undefined) {
+      // Ejected already and left alone since: still safe to unplug, nothing new to do.
+      return {
+        ejected: {
+          mirror: worker.name,
+          state: 'ejected',
+          root: worker.ejectedRoot,
+          in: 0,
+          out: 0,
+          conflicts: 0,
+          problems: [],
+          already: true,
+        } satisfies EjectReport,
+      };
+    }
     await worker.requestFull();
     const report = worker.lastReport;
     const root = this.#mirrorWatch.get(worker.name)?.root;
@@ -295,6 +310,7 @@ export class WatchDaemon implements WorkerHost {
     const config = this.#ctx.config.mirrors[worker.name];
     if (config !== undefined && parseMirrorUrl(config.url).kind === 'path') {
       worker.ejected = true;
+      worker.ejectedRoot = root;
       worker.state = 'absent';
       worker.message = `ejected: safe to unplug (${root}); synced again when it is plugged back in`;
       await this.#dropMirrorWatch(worker);

@@ -585,6 +585,10 @@ async function tuesdayOffice(t: TestContext, w: Week, withStickEdits: boolean): 
   const ejectedStatus = (await status(w.office)).mirrors.find((m) => m.name === 'stick')!;
   assert.equal(ejectedStatus.state, 'absent', JSON.stringify(ejectedStatus));
   assert.match(ejectedStatus.message ?? '', /ejected: safe to unplug/);
+  // Ejecting again (to be sure) says so, and succeeds.
+  const again = await satchelOk(['-C', w.officeCase, 'eject', 'stick'], w.office.runOptions);
+  assert.match(again.stdout, /^stick: ejected already, nothing changed since\nstick: safe to unplug$/m);
+  assert.equal((await eject(w.office, 'stick')).in, 0);
   const { result, inTime } = await stopWatch(daemon, 'SIGTERM', 60_000);
   assert.ok(inTime && result.code === 0, `the daemon did not stop cleanly: ${result.code} ${result.stderr}`);
   assert.match(result.stderr, /^stick: .*\b\d+ in, \d+ out, 1 conflicts?\b/m, result.stderr);

@@ -47,7 +47,8 @@ export function registerEject(program: Command, cli: Cli): void {
         if (options.unmount) report = { ...report, unmount: unmountThroughUdisks(report.root) };
         if (options.json) return printJson(report);
         const k = report.conflicts;
-        say(`${name}: ${report.in} in, ${report.out} out, ${k} ${k === 1 ? 'conflict' : 'conflicts'}`);
+        if (report.already) say(`${name}: ejected already, nothing changed since`);
+        else say(`${name}: ${report.in} in, ${report.out} out, ${k} ${k === 1 ? 'conflict' : 'conflicts'}`);
         for (const p of report.problems) say(`  ! ${p.path}: ${p.message}`);
         if (report.unmount) say(`  ${report.unmount.message}`);
         say(`${name}: safe to unplug`);
