@@ -22,6 +22,19 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The live process holding the case lock of `stateDir` and what for (`watching`, `syncing`, …), if any. */
+export function lockHolder(stateDir: string): { readonly pid: number; readonly purpose: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(stateDir, 'lock'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [pidText, purpose] = text.split('\n');
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? { pid, purpose: purpose ?? '' } : undefined;
+}
+
 /** A held case lock. */
 export interface CaseLock {
   /** Gives the lock up. */

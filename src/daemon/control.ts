@@ -12,6 +12,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SatchelError } from '../core/errors.js';
+import { lockHolder } from './case-lock.js';
 
 /** Longest socket path Linux accepts (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -112,20 +113,47 @@ export function callDaemon(path: string, request: ControlRequest, timeoutMs: num
 /** The whole wait for a daemon's answer (a first copy of a big case to a stick can take long). */
 const DAEMON_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
+/** How long a command waits for a `satchel watch` that is still starting (its first reconciliation). */
+const DAEMON_START_WAIT_MS = 10 * 60_000;
+
 /**
  * Sends `request` to the `satchel watch` running on the case whose state folder is `stateDir`
- * and returns its answer; undefined when none runs. An error answer is thrown as the
- * SatchelError it describes.
+ * and returns its answer; undefined when none runs. A daemon still starting (it holds the case
+ * while its first reconciliation runs, and answers only once it has started) is waited for, with
+ * a line on stderr saying so. An error answer is thrown as the SatchelError it describes.
  */
 export async function askRunningDaemon(stateDir: string, request: ControlRequest): Promise<unknown> {
   let answer: { error?: { code: string; message: string; hint?: string } };
-  try {
-    answer = (await callDaemon(controlSocketPath(stateDir), request, DAEMON_TIMEOUT_MS)) as typeof answer;
-  } catch (e) {
-    // No socket, or one a killed daemon left: nobody is listening.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
-    throw e;
+  const since = Date.now();
+  let told = false;
+  for (;;) {
+    try {
+      answer = (await callDaemon(controlSocketPath(stateDir), request, DAEMON_TIMEOUT_MS)) as typeof answer;
+      break;
+    } catch (e) {
+      // No socket, or one a killed daemon left: nobody is listening (yet).
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw e;
+      const holder = lockHolder(stateDir);
+      if (holder?.purpose !== 'watching') return undefined;
+      if (Date.now() - since > DAEMON_START_WAIT_MS) {
+        throw new SatchelError(
+          'case-locked',
+          `satchel watch (pid ${holder.pid}) is still starting: its first reconciliation has run for ${Math.round((Date.now() - since) / 60_000)} min`,
+          {
+            hint: 'try again once it has started (`satchel status` shows it watching), or stop it',
+            data: { pid: holder.pid },
+          },
+        );
+      }
+      if (!told) {
+        process.stderr.write(
+          `waiting for satchel watch (pid ${holder.pid}) to finish starting (its first reconciliation)…\n`,
+        );
+        told = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
   if (answer.error) {
     throw new SatchelError(answer.error.code as never, answer.error.message, {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeRun, runSatchel, type SyncReport } from '../helpers/cli.js';
+import { describeRun, runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { assertQuietSync, createCase, status, type TestCase } from '../helpers/case.js';
 import { runTool } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
@@ -20,6 +20,8 @@ import {
   readEvents,
   readOnlyFiles,
   readOrUndefined,
+  daemonEnv,
+  spawnWatch,
   startWatch,
   stopWatch,
   waitForMirrorsEqual,
@@ -117,6 +119,29 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     await assertQuietSync(c);
     for (const m of Object.values(c.mirrors))
       assert.equal(readFileSync(join(m, 'last.txt'), 'utf8'), 'last save before the stop\n');
+  });
+
+  test('sync while watch still runs its first reconciliation waits for it, then goes through it; status says it is starting', async () => {
+    const other = await createCase(join(root, 'starting'), { m: undefined });
+    writeTree(other.path, { 'a.txt': 'a1\n', 'b.txt': 'b1\n' });
+    await satchelOk(['-C', other.path, 'sync']);
+    // Edits on the mirror: the first reconciliation brings them in, each held 2 s while locked.
+    writeTree(other.mirrors.m!, { 'a.txt': 'a2 from the mirror\n', 'b.txt': 'b2 from the mirror\n' });
+    const w = spawnWatch(other, { env: daemonEnv({ SATCHEL_TEST_HOLD_INCOMING_MS: '2000' }) });
+    try {
+      await waitUntil('the daemon holding the case', () =>
+        (readOrUndefined(join(other.path, '.satchel', 'lock')) ?? '').includes('watching'),
+      );
+      const st = await runSatchel(['-C', other.path, 'status']);
+      assert.match(st.stdout, /pending unknown: satchel watch \(pid \d+\) is starting/, describeRun(st));
+      const r = await runSatchel(['-C', other.path, 'sync', '--json']);
+      assert.equal(r.code, 0, describeRun(r));
+      assert.match(r.stderr, /waiting for satchel watch \(pid \d+\) to finish starting/);
+      assert.equal(r.json<SyncReport>().mirrors[0]?.state, 'synced');
+      assert.equal(readFileSync(join(other.path, 'a.txt'), 'utf8'), 'a2 from the mirror\n');
+    } finally {
+      await stopWatch(w);
+    }
   });
 
   test('a file a .satchelignore rule left out goes out as soon as the rule is taken away', async () => {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { STATE_DIR_NAME } from '../../core/reserved.js';
 import type { Problem } from '../../core/problem.js';
-import { processAlive } from '../../daemon/case-lock.js';
+import { lockHolder, processAlive } from '../../daemon/case-lock.js';
 import { type DaemonStatus, readDaemonStatus } from '../../daemon/daemon-status.js';
 import { SatchelError, type SatchelErrorCode } from '../../core/errors.js';
 import { mirrorPresence, type CaseContext, type MirrorPresence } from '../../daemon/case.js';
@@ -85,7 +85,12 @@ async function planPending(ctx: CaseContext, names: string[]): Promise<Map<strin
     const reports = await syncCase(ctx, { dryRun: true, mirrors: names });
     return new Map(reports.map((r) => [r.mirror, r]));
   } catch (e) {
-    if (e instanceof SatchelError && e.code === 'case-locked') return `pending unknown: ${e.message}`;
+    if (e instanceof SatchelError && e.code === 'case-locked') {
+      const holder = lockHolder(join(ctx.root, STATE_DIR_NAME));
+      return holder?.purpose === 'watching'
+        ? `pending unknown: satchel watch (pid ${holder.pid}) is starting (its first reconciliation is running)`
+        : `pending unknown: ${e.message}`;
+    }
     throw e;
   }
 }
