@@ -4,6 +4,7 @@
  * (atomically) shortly after every change of state. `satchel status` reads it while the daemon
  * holds the case lock, instead of planning a sync itself.
  */
+import type { Problem } from '../core/problem.js';
 import { readFileSync } from 'node:fs';
 import { writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ export interface DaemonMirrorState {
   readonly message?: string;
   /** For a halted or failed mirror: what to do about it, when known. */
   readonly hint?: string;
+  /** Paths the daemon cannot replicate to this mirror now (at most 200), as a sync reports them. */
+  readonly problems?: readonly Problem[];
 }
 
 /** The content of `daemon.json`. */

@@ -6,6 +6,7 @@
  * are compared together), and a full reconciliation when asked (start, poll, rescan, return of
  * an absent mirror).
  */
+import type { Problem } from '../core/problem.js';
 
 /** How long new changes must be quiet before a halted mirror is looked at again (at most the second). */
 const HALT_RECHECK_QUIET_MS = 1000;
@@ -32,6 +33,8 @@ export class MirrorWorker {
   message: string | undefined;
   /** What to do about a halted or failing mirror, when known. */
   hint: string | undefined;
+  /** Paths the last cycles could not replicate (until a cycle covering them succeeds), by path. */
+  readonly problems = new Map<string, Problem>();
   /** `satchel eject` made it safe to unplug: left alone until it is unplugged (or asked for by `sync`). */
   ejected = false;
   /** The mirror's folder when it was ejected (a second `eject` says it again). */

@@ -102,6 +102,8 @@ interface HeldPaths {
 
 /** Retry delays for paths that hit a problem: changed under us, or anything else. */
 const RETRY_CHANGED_MS = 100;
+/** At most this many of a mirror's problems go into daemon.json (for `status`). */
+const MAX_PUBLISHED_PROBLEMS = 200;
 const RETRY_PROBLEM_MS = [2_000, 10_000, 60_000, 300_000];
 
 interface MirrorWatch {
@@ -749,6 +751,7 @@ export class WatchDaemon implements WorkerHost {
     const retry = new Set<string>();
     for (const p of r.problems) {
       retry.add(p.path);
+      worker.problems.set(p.path, p);
       const key = `${worker.name}\0${p.path}`;
       const message = `${p.code}: ${p.message}`;
       const before = this.#retries.get(key);
@@ -779,6 +782,8 @@ export class WatchDaemon implements WorkerHost {
         this.#problemFiles.delete(path);
       }
     }
+    for (const path of worker.problems.keys())
+      if (!retry.has(path) && covered(path)) worker.problems.delete(path);
     return retry;
   }
 
@@ -976,6 +981,9 @@ export class WatchDaemon implements WorkerHost {
         ...(w.lastSyncAt ? { lastSyncAt: w.lastSyncAt } : {}),
         ...(w.message ? { message: w.message } : {}),
         ...(w.hint && (w.state === 'failed' || w.state === 'halted') ? { hint: w.hint } : {}),
+        ...(w.problems.size > 0
+          ? { problems: [...w.problems.values()].slice(0, MAX_PUBLISHED_PROBLEMS) }
+          : {}),
       };
     }
     // Only real changes of state are written (not every save's time), off the event loop.

@@ -144,6 +144,42 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     }
   });
 
+  test('a named pipe or a name that is not UTF-8 saved under watch is a problem, logged and in status', async () => {
+    const other = await createCase(join(root, 'special'), { m: undefined });
+    writeTree(other.path, { 'plain.txt': 'plain\n' });
+    const w = await startWatch(other);
+    try {
+      await waitForMirrorsEqual(other);
+      runTool('mkfifo', [join(other.path, 'pipe1')]);
+      writeFileSync(Buffer.from(`${other.path}/bad\u00ffname.txt`, 'latin1'), 'latin-1 name\n');
+      await waitUntil('both logged as problems', () => {
+        const paths = readEvents(other.path)
+          .filter((e) => e.event === 'problem')
+          .flatMap((e) => e.paths ?? []);
+        return paths.includes('pipe1') && paths.includes('bad\ufffdname.txt');
+      });
+      await waitUntil('both in daemon.json', () => {
+        const text = readOrUndefined(join(other.path, '.satchel', 'daemon.json')) ?? '';
+        return text.includes('special-file') && text.includes('not valid UTF-8');
+      });
+      const st = await runSatchel(['-C', other.path, 'status', '--json']);
+      const m = st.json<{ mirrors: { problems: { path: string; code: string }[] }[] }>().mirrors[0]!;
+      assert.deepEqual(
+        m.problems.map((p) => [p.path, p.code]).sort(),
+        [
+          ['bad\ufffdname.txt', 'unreadable'],
+          ['pipe1', 'special-file'],
+        ],
+        describeRun(st),
+      );
+      const human = await runSatchel(['-C', other.path, 'status']);
+      assert.match(human.stdout, /\(2 paths with a problem\)/);
+      assert.match(human.stdout, /! pipe1: pipe1 is a named pipe/);
+    } finally {
+      await stopWatch(w);
+    }
+  });
+
   test('a file a .satchelignore rule left out goes out as soon as the rule is taken away', async () => {
     const other = await createCase(join(root, 'unignore'), { m: undefined });
     writeTree(other.path, { '.satchelignore': '*.tmpx\n', 'plain.txt': 'plain\n' });

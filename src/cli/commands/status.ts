@@ -112,7 +112,7 @@ function plansFromDaemon(daemon: DaemonStatus): Map<string, MirrorReport> {
       in: 0,
       out: m.pending,
       conflicts: [],
-      problems: [],
+      problems: m.problems ?? [],
       ...(m.message && state !== 'planned' ? { message: m.message } : {}),
       ...(m.hint && state !== 'planned' ? { hint: m.hint } : {}),
     });

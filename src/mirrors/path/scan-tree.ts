@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, promises as fsp, readSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Capabilities } from '../../core/capabilities.js';
 import {
@@ -371,6 +371,12 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
     return listed.find((n) => !isTempName(n) && foldKey(n) === key);
   };
 
+  /** Whether the folder of `abs` lists its name (decoded, U+FFFD and all) though it cannot be opened by it. */
+  const listedButUnreachable = async (abs: string): Promise<boolean> => {
+    const names = await limit(() => io.readdirNames(dirname(abs))).catch(() => [] as string[]);
+    return names.includes(basename(abs));
+  };
+
   /** A scoped scan: each scope path's subtree, after the folders above it (see core/scope.ts). */
   const walkScope = async (scope: readonly string[]): Promise<void> => {
     for (const target of scope) {
@@ -391,6 +397,9 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
           st = await limit(() => io.lstat(abs));
         } catch (err) {
           if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENOTDIR') failed(dir, err, 'read');
+          // A name listed with U+FFFD for bytes that are not UTF-8 cannot be reached as listed.
+          else if (dir.includes('\ufffd') && (await listedButUnreachable(abs)))
+            problems.push({ path: dir, code: 'unreadable', message: notUtf8Message(dir) });
           break;
         }
         const isDir = st.isDirectory();
@@ -400,6 +409,8 @@ export async function scanTree(label: string, options: ScanTreeOptions): Promise
           else if (isDir) add(dir, { kind: 'directory' });
           else if (st.isSymbolicLink()) add(dir, { kind: 'symlink', target: await io.readlink(abs) });
           else if (st.isFile()) await scanFile(dir, abs);
+          // Anything else (fifo, socket, device) is not replicated: said, and left alone.
+          else problems.push({ path: dir, code: 'special-file', message: specialFileMessage(dir, st) });
         } catch (err) {
           if (err instanceof SatchelError) throw err;
           failed(dir, err, isDir ? 'read folder' : 'read');
