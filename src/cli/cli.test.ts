@@ -272,6 +272,16 @@ describe('satchel CLI', () => {
       const r = expectExit(await satchel(['init', join(mirror, 'inner')], top), 0);
       assert.match(r.stdout, /^note: it lies inside .*mirror-of-other, the mirror folder of another case/m);
     });
+    it('refuses to make a case of a mirror folder itself, naming the case it belongs to', async () => {
+      const mirror = folder('a-mirror');
+      writeFileSync(join(mirror, '.satchel-mirror'), JSON.stringify({ id: 'x', case: 'work' }));
+      const r = expectFailure(
+        await satchel(['init', mirror], top),
+        /a-mirror is a mirror of the case "work" \(it holds \.satchel-mirror\)/,
+      );
+      assert.match(r.stderr, /hint: make the case in another folder/);
+      assert.equal(existsSync(join(mirror, '.satchel')), false, 'nothing was made');
+    });
     it('refuses a case twice: exit 1, one reason line and a hint', async () => {
       expectFailure(await satchel(['init', 'b'], top), /is already a case/);
     });

@@ -15,7 +15,15 @@ import {
   sameCheck,
 } from '../mirrors/encrypted/passphrase.js';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Capabilities } from '../core/capabilities.js';
@@ -172,6 +180,17 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
       },
     );
   }
+  const ownMarker = markerCaseName(root);
+  if (ownMarker !== undefined) {
+    throw new SatchelError(
+      'mirror-exists',
+      `${root} is a mirror${ownMarker === '' ? '' : ` of the case "${ownMarker}"`} (it holds ${MARKER_NAME}): a case made in it would be overwritten by that case's syncs`,
+      {
+        hint: `make the case in another folder and add this one to it with \`satchel mirror add\`; if no case uses it any more, delete ${join(root, MARKER_NAME)} first`,
+        data: { root },
+      },
+    );
+  }
   const config: CaseConfig = { name: name ?? basename(root), mirrors: {} };
   if (config.name === '') {
     throw new SatchelError('usage', 'the case name must not be empty', { hint: 'give the case a name' });
@@ -190,6 +209,22 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
   saveConfig(root, config);
   const inMirror = mirrorFolderAbove(root);
   return { root, name: config.name, ...(inMirror === undefined ? {} : { insideMirror: inMirror }) };
+}
+
+/** The case name in the marker `dir` holds (`''` when it does not say), or undefined without one. */
+function markerCaseName(dir: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MARKER_NAME), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as { case?: unknown };
+    return typeof parsed.case === 'string' ? parsed.case : '';
+  } catch {
+    return '';
+  }
 }
 
 /** The mirror folder (one holding a marker) that `dir` lies in, if any. */
