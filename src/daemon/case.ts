@@ -47,6 +47,7 @@ import {
 } from './config.js';
 import {
   describeMirrorUrl,
+  shownRemotePath,
   parseMirrorUrl,
   validateMirrorName,
   type FtpMirrorUrl,
@@ -211,6 +212,11 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
   return { root, name: config.name, ...(inMirror === undefined ? {} : { insideMirror: inMirror }) };
 }
 
+/** Where the marker of the mirror described as `root` is, for messages (a URL keeps its `//`). */
+function markerPathIn(root: string): string {
+  return root.includes('://') ? `${root.replace(/\/$/, '')}/${MARKER_NAME}` : join(root, MARKER_NAME);
+}
+
 /** The case name in the marker `dir` holds (`''` when it does not say), or undefined without one. */
 function markerCaseName(dir: string): string | undefined {
   let text: string;
@@ -368,7 +374,7 @@ function decideMarker(
       'mirror-exists',
       `${root} is a mirror of the case "${found.case}", not of this case "${ctx.config.name}"`,
       {
-        hint: `pick another folder; if "${found.case}" no longer uses it, delete ${join(root, MARKER_NAME)} first`,
+        hint: `pick another folder; if "${found.case}" no longer uses it, delete ${markerPathIn(root)} first`,
         data: { root, markerCase: found.case, case: ctx.config.name },
       },
     );
@@ -414,15 +420,19 @@ export async function addMirror(
   }
   // Options that belong to one kind of mirror are refused for the others, not stored unused.
   const onlyFor = (option: string, kinds: string): SatchelError =>
-    new SatchelError('usage', `${option} only goes with ${kinds} mirror`, {
-      hint: `leave ${option} out for ${url}`,
-    });
+    new SatchelError(
+      'usage',
+      `${option} only goes with ${kinds.replace(/^(.*?)( \(.*\))?$/, '$1 mirror$2')}`,
+      {
+        hint: `leave ${option} out for ${url}`,
+      },
+    );
   if (options.passwordEnv !== undefined && parsed.kind !== 'ftp')
     throw onlyFor('--password-env', 'an ftp:// or ftps://');
   if (options.acceptNewHostKey === true && parsed.kind !== 'sftp')
     throw onlyFor('--accept-new-host-key', 'an sftp://');
   if ((options.search?.length ?? 0) > 0 && parsed.kind !== 'path')
-    throw onlyFor('--search', 'a path (a stick or share is looked for where it is mounted)');
+    throw onlyFor('--search', 'a path (a stick or share, looked for where it is mounted)');
   if (options.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.passwordEnv)) {
     throw new SatchelError(
       'usage',
@@ -653,7 +663,13 @@ async function prepareSftpRoot(
   try {
     const state = await remoteFolderState(session, url.path);
     if (state !== 'folder') {
-      throw remoteRootError(state, url.path, session.where, root, 'for example `ssh host mkdir -p <path>`');
+      throw remoteRootError(
+        state,
+        shownRemotePath(url.path),
+        session.where,
+        root,
+        'for example `ssh host mkdir -p <path>`',
+      );
     }
     const { marker, adopted } = decideMarker(await readSftpMarker(session, url.path), root, ctx);
     return {

@@ -41,6 +41,9 @@ import { STATE_DIR_NAME } from '../core/reserved.js';
 import { isWithin, realOrAbsolute } from './folders.js';
 import { MIRROR_NAME_PATTERN, parseMirrorUrl } from './mirror-url.js';
 
+/** The mirror URLs a config may hold, for messages. */
+const MIRROR_URL_FORMS =
+  'an absolute path, file:///abs/path, sftp://user@host[:port]/path or ftp[s]://user@host[:port]/path';
 /** How often `watch` polls a mirror it cannot watch (a server, a network mount) by default. */
 export const NETWORK_POLL_SECONDS = 5;
 
@@ -148,14 +151,14 @@ const POLL_MESSAGE = 'expected a number of seconds ≥ 1';
 
 const mirrorSchema = object<MirrorFile>(
   {
-    url: string('expected a string: an absolute path or file:///abs/path', (v) => {
+    url: string(`expected a string: ${MIRROR_URL_FORMS}`, (v) => {
       try {
         parseMirrorUrl(v);
         return undefined;
       } catch (e) {
         // Kinds this version cannot use yet are still valid configuration; `sync` says so.
         if (e instanceof SatchelError && e.code === 'mirror-unsupported') return undefined;
-        return `expected an absolute path or file:///abs/path (${e instanceof Error ? e.message : String(e)})`;
+        return `expected ${MIRROR_URL_FORMS} (${e instanceof Error ? e.message : String(e)})`;
       }
     }),
     id: string(

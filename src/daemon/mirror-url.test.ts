@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SatchelError } from '../core/errors.js';
-import { parseMirrorUrl, validateMirrorName } from './mirror-url.js';
+import { describeMirrorUrl, parseMirrorUrl, validateMirrorName } from './mirror-url.js';
 
 /** Asserts that `fn` throws a SatchelError with `code` whose message matches `message`. */
 function assertSatchelError(fn: () => unknown, code: string, message: RegExp): void {
@@ -116,4 +116,18 @@ describe('validateMirrorName', () => {
       assertSatchelError(() => validateMirrorName(name), 'usage', /invalid mirror name/);
     });
   }
+});
+
+describe('describeMirrorUrl', () => {
+  it('writes a server mirror as people read it: IPv6 in brackets, ~ for the login folder', () => {
+    assert.equal(
+      describeMirrorUrl(parseMirrorUrl('sftp://me@[::1]:2222/srv/work')),
+      'me@[::1]:2222:/srv/work',
+    );
+    assert.equal(describeMirrorUrl(parseMirrorUrl('sftp://me@host/~/work')), 'me@host:~/work');
+    assert.equal(describeMirrorUrl(parseMirrorUrl('sftp://host/~/')), 'host:~');
+    assert.equal(describeMirrorUrl(parseMirrorUrl('ftp://me@[::1]:2121/www')), 'ftp://me@[::1]:2121/www');
+    assert.equal(describeMirrorUrl(parseMirrorUrl('ftp://me@host//srv/www')), 'ftp://me@host//srv/www');
+    assert.equal(describeMirrorUrl(parseMirrorUrl('/media/me/STICK/work')), '/media/me/STICK/work');
+  });
 });

@@ -182,9 +182,22 @@ function parseFtpUrl(url: string, secure: boolean): FtpMirrorUrl {
 /** The folder a mirror URL names, for messages: the path, or `user@host:path` for SFTP and FTP. */
 export function describeMirrorUrl(url: MirrorUrl): string {
   if (url.kind === 'path') return url.root;
+  const host = bracketed(url.host);
   if (url.kind === 'ftp')
-    return `${url.secure ? 'ftps' : 'ftp'}://${url.user === undefined ? '' : `${url.user}@`}${url.host}${url.port === undefined ? '' : `:${url.port}`}/${url.path}`;
-  return `${url.user === undefined ? '' : `${url.user}@`}${url.host}${url.port === undefined ? '' : `:${url.port}`}:${url.path}`;
+    // An absolute path (`//www`) is written as the URL gave it: one slash after the port, then its own.
+    return `${url.secure ? 'ftps' : 'ftp'}://${url.user === undefined ? '' : `${url.user}@`}${host}${url.port === undefined ? '' : `:${url.port}`}/${url.path.replace(/^\/\//, '/')}`;
+  return `${url.user === undefined ? '' : `${url.user}@`}${host}${url.port === undefined ? '' : `:${url.port}`}:${shownRemotePath(url.path)}`;
+}
+
+/** A host name as it is written before `:port`: an IPv6 address in brackets (`[::1]`). */
+export function bracketed(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** An SFTP path as people write it: one relative to the login folder starts with `~/` (`.` is `~`). */
+export function shownRemotePath(path: string): string {
+  if (path.startsWith('/')) return path;
+  return path === '' || path === '.' ? '~' : `~/${path.replace(/^\.\//, '')}`;
 }
 
 /** Converts a `file://` URL to an absolute path, refusing remote hosts and malformed URLs. */

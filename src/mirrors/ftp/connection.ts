@@ -191,7 +191,9 @@ export class FtpSession {
     this.target = target;
     this.#max = options.connections ?? FTP_CONNECTIONS;
     this.#interactive = options.interactive === true;
-    this.where = `${target.user ?? 'anonymous'}@${target.host}:${target.port ?? 21}`;
+    // An IPv6 address goes in brackets before its port, as in URLs.
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    this.where = `${target.user ?? 'anonymous'}@${host}:${target.port ?? 21}`;
   }
 
   /** Connects the first connection, learns the features and the root; throws a SatchelError. */

@@ -86,7 +86,9 @@ const ALGORITHMS_OF_TYPE: Readonly<Record<string, readonly string[]>> = {
 
 /** `user@host:port`, for messages. */
 function describe(h: ResolvedHost): string {
-  return `${h.user}@${h.hostName}:${h.port}`;
+  // An IPv6 address goes in brackets before its port, as in URLs.
+  const host = h.hostName.includes(':') ? `[${h.hostName}]` : h.hostName;
+  return `${h.user}@${host}:${h.port}`;
 }
 
 /** An SFTP status error's number (2 no such file, 3 permission denied, 4 failure…), if any. */
