@@ -142,7 +142,7 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     assert.deepEqual(temps(remote), []);
   });
 
-  it('a named pipe or a name that is not UTF-8 on the server is a problem named by the sync, not skipped quietly', async () => {
+  it('a named pipe or a name that is not UTF-8 on the server is a problem named by the sync; eject of a server says what it did', async () => {
     const { work, remote } = await newPair('special');
     writeTree(remote, { 'fine.txt': 'fine' });
     runTool('mkfifo', [join(remote, 'pipe')]);
@@ -162,6 +162,13 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     // Both stay where they are on the server; nothing came into the case for them.
     assert.ok(statSync(join(remote, 'pipe')).isFIFO());
     assert.deepEqual(readdirSync(work).sort(), ['.satchel', 'fine.txt']);
+
+    // A server is not unplugged: eject finishes what is pending and says so.
+    const ejected = await satchelOk(['-C', work, 'eject', 'srv'], { env });
+    assert.match(ejected.stdout, /^srv: everything pending is on the server$/m);
+    assert.doesNotMatch(ejected.stdout, /unplug/);
+    const unmount = assertExit(await runSatchel(['-C', work, 'eject', 'srv', '--unmount'], { env }), 2);
+    assert.match(unmount.stderr, /--unmount goes with a stick or share/);
   });
 
   it('uses ~/.ssh/config aliases and IdentityFile; a refused login and a changed host key fail plainly', async () => {

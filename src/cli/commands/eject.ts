@@ -11,6 +11,8 @@ import { unknownMirror, type CaseContext } from '../../daemon/case.js';
 import { askRunningDaemon } from '../../daemon/control.js';
 import { type EjectReport, ejectReport, unmountThroughUdisks } from '../../daemon/eject.js';
 import { locateMirror } from '../../daemon/mirror-locate.js';
+import { parseMirrorUrl } from '../../daemon/mirror-url.js';
+import { SatchelError } from '../../core/errors.js';
 import { printJson, runAction, say, withCase, withJsonOption, type Cli, type JsonOption } from '../output.js';
 
 /** Options of `eject`. */
@@ -42,7 +44,18 @@ export function registerEject(program: Command, cli: Cli): void {
   ).action((name: string, options: EjectOptions) =>
     runAction(options, () =>
       withCase(cli, async (ctx) => {
-        if (ctx.config.mirrors[name] === undefined) throw unknownMirror(ctx, name);
+        const config = ctx.config.mirrors[name];
+        if (config === undefined) throw unknownMirror(ctx, name);
+        // A server is not unplugged: eject then only finishes what is pending for it.
+        const server = parseMirrorUrl(config.url).kind !== 'path';
+        if (server && options.unmount)
+          throw new SatchelError(
+            'usage',
+            `--unmount goes with a stick or share, not with the server mirror ${name}`,
+            {
+              hint: `leave --unmount out: \`satchel eject ${name}\` finishes what is pending for the server`,
+            },
+          );
         let report = (await ejectThroughDaemon(ctx, name)) ?? (await ejectHere(ctx, name));
         if (options.unmount) report = { ...report, unmount: unmountThroughUdisks(report.root) };
         if (options.json) return printJson(report);
@@ -51,7 +64,7 @@ export function registerEject(program: Command, cli: Cli): void {
         else say(`${name}: ${report.in} in, ${report.out} out, ${k} ${k === 1 ? 'conflict' : 'conflicts'}`);
         for (const p of report.problems) say(`  ! ${p.path}: ${p.message}`);
         if (report.unmount) say(`  ${report.unmount.message}`);
-        say(`${name}: safe to unplug`);
+        say(server ? `${name}: everything pending is on the server` : `${name}: safe to unplug`);
       }),
     ),
   );
