@@ -148,9 +148,25 @@ function usageHint(error: CommanderError, argv: readonly string[], program: Comm
   return `run \`satchel ${name} --help\` for usage`;
 }
 
+/**
+ * Ctrl-C during a one-shot command: one line saying what is left (nothing half-written under a
+ * final name), then exit 130 as shells expect. `watch` handles the signal itself (it finishes
+ * the batch in flight).
+ */
+function sayWhenInterrupted(command: string | undefined): void {
+  if (command === 'watch') return;
+  process.once('SIGINT', () => {
+    process.stderr.write(
+      '\nsatchel: interrupted; nothing is left half-written under a final name (temporary files are removed by the next run)\n',
+    );
+    process.exit(130);
+  });
+}
+
 /** Runs the CLI with `argv` (as in `process.argv`) and sets the process exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
   ignoreClosedOutput();
+  sayWhenInterrupted(chosenCommand(argv));
   // `satchel help <command>` of a command that does not exist: say so (Commander shows the
   // whole help and exits 2 without a word about why).
   const asked = argv[2] === 'help' ? argv[3] : undefined;

@@ -14,6 +14,7 @@ import {
   existsSync,
   chownSync,
   lstatSync,
+  statSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -24,12 +25,15 @@ import {
 import { join } from 'node:path';
 import {
   assertExit,
+  describeRun,
   mirrorReport,
   runSatchel,
   satchelJson,
   satchelOk,
+  spawnSatchel,
   type SyncReport,
 } from '../helpers/cli.js';
+import { waitUntil } from '../helpers/watch.js';
 import {
   assertQuietSync,
   conflicts,
@@ -739,6 +743,31 @@ describe('local mirrors through the real CLI', () => {
       );
       await sync(c);
       assertAllEqual(c);
+    });
+  });
+
+  test('Ctrl-C during a sync: one line says nothing is half-written; the next sync converges', async () => {
+    await withCase(async (c) => {
+      writeTree(c.path, { 'held.txt': F1 });
+      await sync(c);
+      // An edit on the mirror: its arrival in the case is held 10 s while the file is locked.
+      writeTree(c.mirrors.a!, { 'held.txt': F2 });
+      const run = spawnSatchel(['-C', c.path, 'sync'], { env: { SATCHEL_TEST_HOLD_INCOMING_MS: '10000' } });
+      await waitUntil('the case file locked for the incoming edit', () => {
+        try {
+          return (statSync(join(c.path, 'held.txt')).mode & 0o222) === 0;
+        } catch {
+          return false;
+        }
+      });
+      process.kill(run.pid, 'SIGINT');
+      const r = await run.done;
+      assert.equal(r.code, 130, describeRun(r));
+      assert.match(r.stderr, /satchel: interrupted; nothing is left half-written under a final name/);
+      await sync(c);
+      assertAllEqual(c);
+      assert.equal(readFileSync(join(c.path, 'held.txt'), 'utf8'), F2);
+      assert.notEqual(statSync(join(c.path, 'held.txt')).mode & 0o200, 0, 'the lock was undone');
     });
   });
 
