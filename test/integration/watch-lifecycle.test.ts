@@ -186,9 +186,21 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     const w = await startWatch(other);
     try {
       await waitForMirrorsEqual(other);
+      const savedAt = Date.now();
       writeFileSync(join(other.path, 'keep.tmpx'), 'saved while ignored\n');
       writeFileSync(join(other.path, 'marker.txt'), 'shipped after the ignored save\n');
       await waitUntil('marker.txt on the mirror', () => existsSync(join(other.mirrors.m!, 'marker.txt')));
+      // status's last sync counts the daemon's shipped saves, not only its full reconciliations.
+      await waitUntil('status: last synced after the save', () => {
+        const text = readOrUndefined(join(other.path, '.satchel', 'daemon.json')) ?? '';
+        return (
+          /"lastSyncAt":\s*(\d+)/.test(text) && Number(/"lastSyncAt":\s*(\d+)/.exec(text)![1]) >= savedAt
+        );
+      });
+      const st = (await runSatchel(['-C', other.path, 'status', '--json'])).json<{
+        mirrors: { lastSynced: string | null }[];
+      }>();
+      assert.ok(Date.parse(st.mirrors[0]!.lastSynced ?? '') >= savedAt, JSON.stringify(st.mirrors[0]));
       assert.equal(existsSync(join(other.mirrors.m!, 'keep.tmpx')), false, 'an ignored file was shipped');
       rmSync(join(other.path, '.satchelignore'));
       await waitUntil('keep.tmpx on the mirror once the rule is gone', () =>

@@ -147,16 +147,26 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
     const plan = typeof plans === 'string' ? undefined : plans.get(name);
     const driftPending = p.present ? [...(plan?.drift ?? [])] : [];
     const drift = [...new Set([...(stored?.drift ?? []), ...driftPending])].sort();
+    // Records from before lastSyncedAt existed: their time counts only when they synced.
+    const storedSynced =
+      stored?.lastSyncedAt ?? (stored?.lastResult === 'synced' ? stored.lastSyncAt : undefined);
+    // A running daemon's last shipped batch counts too (the store has its full reconciliations only).
+    const live = daemon?.mirrors[name];
+    const liveSynced =
+      live?.lastSyncAt !== undefined &&
+      live.state !== 'failed' &&
+      live.state !== 'halted' &&
+      live.state !== 'absent'
+        ? live.lastSyncAt
+        : undefined;
+    const newer = liveSynced !== undefined && liveSynced > (stored?.lastSyncAt ?? 0);
     const base = {
       name,
       url: m.url,
       present: p.present,
-      lastSync: isoTime(stored?.lastSyncAt),
-      lastResult: stored?.lastResult ?? null,
-      // Records from before lastSyncedAt existed: their time counts only when they synced.
-      lastSynced: isoTime(
-        stored?.lastSyncedAt ?? (stored?.lastResult === 'synced' ? stored.lastSyncAt : undefined),
-      ),
+      lastSync: isoTime(newer ? liveSynced : stored?.lastSyncAt),
+      lastResult: newer ? 'synced' : (stored?.lastResult ?? null),
+      lastSynced: isoTime(newer ? liveSynced : storedSynced),
       conflicts: conflicts.filter((c) => c.mirror === name).length,
       drift,
       driftPending,
