@@ -194,7 +194,12 @@ describe('SFTP mirrors through the CLI against a real sshd', () => {
     renameSync(join(alt, 'work_key'), join(alt, 'gone_key'));
     r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: altEnv }, 1);
     assert.equal(r.mirrors[0]!.state, 'failed');
-    assert.match(r.mirrors[0]!.message ?? '', /refused the login/);
+    assert.match(r.mirrors[0]!.message ?? '', /refused the login \(no key was available\)/);
+    // A key the server does not know: the message names the key file tried.
+    runTool('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(alt, 'stranger_key')]);
+    copyFileSync(join(alt, 'stranger_key'), join(alt, 'work_key'));
+    r = await satchelJson<SyncReport>(['-C', work, 'sync'], { env: altEnv }, 1);
+    assert.match(r.mirrors[0]!.message ?? '', /refused the login \(tried the key .*work_key\)/);
     renameSync(join(alt, 'gone_key'), join(alt, 'work_key'));
 
     // A changed host key is refused, loudly, even with --accept-new-host-key.

@@ -415,13 +415,19 @@ function unreachable(host: ResolvedHost, why: string, cause?: unknown): SatchelE
   });
 }
 
-/** The authentication attempts to make, in order: the agent, then every readable key file. */
-function authAttempts(host: ResolvedHost): { attempts: AuthAttempt[]; skipped: string[] } {
-  const attempts: AuthAttempt[] = [];
+/**
+ * The authentication attempts to make, in order: the agent, then every readable key file; each
+ * with what messages call it (`ssh-agent`, the key file's name).
+ */
+function authAttempts(host: ResolvedHost): {
+  attempts: (AuthAttempt & { readonly label: string })[];
+  skipped: string[];
+} {
+  const attempts: (AuthAttempt & { readonly label: string })[] = [];
   const skipped: string[] = [];
   const agent = process.env.SSH_AUTH_SOCK;
   if (agent !== undefined && agent !== '' && existsSync(agent))
-    attempts.push({ type: 'agent', username: host.user, agent });
+    attempts.push({ type: 'agent', username: host.user, agent, label: 'ssh-agent' });
   for (const file of host.identityFiles) {
     if (!existsSync(file)) continue;
     let data: Buffer;
@@ -439,7 +445,7 @@ function authAttempts(host: ResolvedHost): { attempts: AuthAttempt[]; skipped: s
       );
       continue;
     }
-    attempts.push({ type: 'publickey', username: host.user, key: data });
+    attempts.push({ type: 'publickey', username: host.user, key: data, label: `the key ${file}` });
   }
   return { attempts, skipped };
 }
@@ -487,8 +493,9 @@ async function openSession(
     authHandler: () => {
       const next = attempts.shift();
       if (next === undefined) return false;
-      tried.push(next.type === 'agent' ? 'ssh-agent' : 'a key file');
-      return next;
+      const { label, ...attempt } = next;
+      tried.push(label);
+      return attempt;
     },
   });
   try {
@@ -547,8 +554,7 @@ function connectError(
     );
   }
   if (err.level === 'client-authentication') {
-    const offered =
-      tried.length === 0 ? 'no key was available' : `tried ${[...new Set(tried)].join(' and ')}`;
+    const offered = tried.length === 0 ? 'no key was available' : `tried ${[...new Set(tried)].join(', ')}`;
     const notes = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
     return new SatchelError('auth-failed', `${describe(host)} refused the login (${offered}${notes})`, {
       hint: `put your public key in ~${host.user}/.ssh/authorized_keys on the server, or load the key into ssh-agent; keys are looked for in ${host.identityFiles.join(', ')}`,
