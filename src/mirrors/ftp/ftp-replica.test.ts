@@ -226,11 +226,25 @@ describe('FTP helpers', () => {
       await fsp.writeFile(
         file,
         '# comment\nmachine a.example login u password pa\nmachine b.example\n  login v\n  password pb\ndefault login w password pd\n',
+        { mode: 0o600 },
       );
       assert.equal(netrcPassword('a.example', 'u', file), 'pa');
       assert.equal(netrcPassword('b.example', 'v', file), 'pb');
       assert.equal(netrcPassword('a.example', 'x', file), undefined);
       assert.equal(netrcPassword('c.example', 'w', file), 'pd');
+      // Readable by others: refused, saying how to fix it (as ftp and Python's netrc do).
+      await fsp.chmod(file, 0o644);
+      assert.throws(
+        () => netrcPassword('a.example', 'u', file),
+        (e: Error) =>
+          /others may read it \(mode 0644\)/.test(e.message) &&
+          /chmod 600/.test((e as { hint?: string }).hint ?? ''),
+      );
+      assert.equal(
+        netrcPassword('a.example', 'x', file),
+        undefined,
+        'no password for that login: nothing to refuse',
+      );
     } finally {
       removeTempDir(dir);
     }

@@ -6,7 +6,7 @@
  * to the config or a log. Anonymous logins need none.
  */
 import { promptHidden } from '../secret-prompt.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SatchelError } from '../../core/errors.js';
@@ -31,8 +31,29 @@ function netrcFile(): string {
   return process.env.NETRC ?? join(homedir(), '.netrc');
 }
 
-/** The password `~/.netrc` holds for `user` at `host`, if any. */
+/**
+ * The password `~/.netrc` holds for `user` at `host`, if any. As `ftp` and Python's netrc do, a
+ * file others may read is refused when it holds that password (it would be theirs to read too).
+ */
 export function netrcPassword(host: string, user: string, file = netrcFile()): string | undefined {
+  const found = netrcEntryPassword(host, user, file);
+  if (found === undefined) return undefined;
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new SatchelError(
+      'auth-failed',
+      `${file} holds the password for ${user}@${host} but others may read it (mode ${mode.toString(8).padStart(4, '0')})`,
+      {
+        hint: `chmod 600 ${file}, then try again (and think about changing that password)`,
+        data: { host, user },
+      },
+    );
+  }
+  return found;
+}
+
+/** The password the netrc `file` holds for `user` at `host`, if any. */
+function netrcEntryPassword(host: string, user: string, file: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
