@@ -764,6 +764,17 @@ describe('local mirrors through the real CLI', () => {
       const r = await run.done;
       assert.equal(r.code, 130, describeRun(r));
       assert.match(r.stderr, /satchel: interrupted; nothing is left half-written under a final name/);
+      // The case file it had locked is unlocked by the next command, which says so.
+      assert.equal(statSync(join(c.path, 'held.txt')).mode & 0o222, 0, 'left read-only by the stop');
+      const st = await satchelJson<{ unlocked?: string[]; locked: unknown[] }>([
+        '-C',
+        c.path,
+        'status',
+        '--json',
+      ]);
+      assert.deepEqual(st.unlocked, ['held.txt']);
+      assert.deepEqual(st.locked, []);
+      assert.notEqual(statSync(join(c.path, 'held.txt')).mode & 0o200, 0, 'status restored the permissions');
       await sync(c);
       assertAllEqual(c);
       assert.equal(readFileSync(join(c.path, 'held.txt'), 'utf8'), F2);

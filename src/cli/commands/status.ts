@@ -67,6 +67,11 @@ export interface StatusReport {
   readonly name: string;
   readonly mirrors: readonly MirrorStatus[];
   readonly locked: readonly { readonly path: string; readonly since: string | null }[];
+  /**
+   * Case files a satchel stopped mid-sync (killed, crashed) had left read-only, whose mode this
+   * status restored (present when there were any).
+   */
+  readonly unlocked?: readonly string[];
   readonly conflicts: number;
   /** Present while `satchel watch` runs on the case: it is the source of `pending`. */
   readonly daemon?: {
@@ -140,7 +145,11 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
     ),
   );
   const present = [...presence].filter(([, p]) => p.present).map(([name]) => name);
+  // Without a daemon, a lock on record is one a stopped satchel left: the dry run undoes it.
+  const leftLocked = daemon ? [] : ctx.state.listLocks().map((l) => l.path);
   const plans = daemon ? plansFromDaemon(daemon) : await planPending(ctx, present);
+  const stillLocked = new Set(ctx.state.listLocks().map((l) => l.path));
+  const unlocked = leftLocked.filter((p) => !stillLocked.has(p));
   const mirrors = Object.entries(ctx.config.mirrors).map(([name, m]): MirrorStatus => {
     const stored = ctx.state.getMirrorStatus(name);
     const p = presence.get(name)!;
@@ -203,6 +212,7 @@ async function gatherStatus(ctx: CaseContext): Promise<StatusReport> {
       : {}),
     mirrors,
     locked: ctx.state.listLocks().map((l) => ({ path: l.path, since: isoTime(l.since) })),
+    ...(unlocked.length > 0 ? { unlocked } : {}),
     conflicts: conflicts.length,
   };
 }
@@ -270,6 +280,10 @@ export function registerStatus(program: Command, cli: Cli): void {
           for (const problem of m.problems) say(`    ! ${problem.path}: ${problem.message}`);
           if (m.hint !== undefined) say(`    hint: ${m.hint}`);
         }
+        if (status.unlocked !== undefined)
+          say(
+            `unlocked (left read-only by a satchel stopped mid-sync, its permissions restored): ${status.unlocked.join(', ')}`,
+          );
         if (status.locked.length > 0) {
           say(`locked (incoming change pending): ${status.locked.map((l) => l.path).join(', ')}`);
         }
