@@ -24,7 +24,7 @@ import { parentPath } from '../core/entry.js';
 import { SatchelError } from '../core/errors.js';
 import { IGNORE_FILE_NAME, type IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
-import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
+import { isSatchelInternal, MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
 import type { Problem } from '../core/problem.js';
 import { normalizeScope } from '../core/scope.js';
 import { isNetworkFileSystem, mountFsType } from '../mirrors/path/probe.js';
@@ -32,7 +32,7 @@ import type { Replica } from '../replica/replica.js';
 import { pathsWithInode } from '../state/state-store.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
-import { unknownMirror, type CaseContext } from './case.js';
+import { mirrorPresence, unknownMirror, type CaseContext } from './case.js';
 import { NETWORK_POLL_SECONDS } from './config.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { withFoldedSiblings } from './case-siblings.js';
@@ -937,6 +937,18 @@ export class WatchDaemon implements WorkerHost {
           // An ejected mirror waits until it has been unplugged, then is like any absent one.
           if (w.ejected) w.ejected = found !== undefined;
           else if (found) w.requestFull();
+          else if (parseMirrorUrl(config.url).kind === 'path') {
+            // Still absent: say why as it is now (another case's stick put in its place, say).
+            // A missing marker keeps the first message, which says where else it was looked for.
+            const why = (await mirrorPresence(config)).message;
+            const missing = (m: string | undefined): boolean =>
+              m?.startsWith(`marker ${MARKER_NAME} not found`) ?? false;
+            if (why !== '' && why !== w.message && !(missing(why) && missing(w.message))) {
+              w.message = why;
+              this.#log.write({ event: 'absent', mirror: w.name, message: why });
+              this.changed();
+            }
+          }
         } catch {
           // Still absent (unreachable, malformed): try again later.
           w.ejected = false;

@@ -180,6 +180,33 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     }
   });
 
+  test("another case's stick put where the mirror was: watch says whose marker it finds, and leaves it alone", async () => {
+    const mine = await createCase(join(root, 'swap'), { m: undefined });
+    const theirs = await createCase(join(root, 'swap-other'), { m: undefined });
+    writeTree(mine.path, { 'mine.txt': 'mine\n' });
+    const w = await startWatch(mine);
+    try {
+      await waitForMirrorsEqual(mine);
+      renameSync(mine.mirrors.m!, `${mine.mirrors.m!}-away`);
+      renameSync(theirs.mirrors.m!, mine.mirrors.m!);
+      await waitUntil('the absent line naming the other marker', () =>
+        readEvents(mine.path).some(
+          (e) => e.event === 'absent' && /belongs to another mirror/.test(String(e.message)),
+        ),
+      );
+      writeFileSync(join(mine.path, 'later.txt'), 'later\n');
+      const st = await runSatchel(['-C', mine.path, 'status']);
+      assert.match(st.stdout, /m: absent — the marker at .* belongs to another mirror/, describeRun(st));
+      assert.equal(
+        existsSync(join(mine.mirrors.m!, 'mine.txt')),
+        false,
+        "the other case's stick was written to",
+      );
+    } finally {
+      await stopWatch(w);
+    }
+  });
+
   test('a file a .satchelignore rule left out goes out as soon as the rule is taken away', async () => {
     const other = await createCase(join(root, 'unignore'), { m: undefined });
     writeTree(other.path, { '.satchelignore': '*.tmpx\n', 'plain.txt': 'plain\n' });
