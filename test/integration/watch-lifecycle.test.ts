@@ -188,6 +188,9 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     try {
       await waitForMirrorsEqual(mine);
       renameSync(mine.mirrors.m!, `${mine.mirrors.m!}-away`);
+      await waitUntil('the stick seen gone', () =>
+        readEvents(mine.path).some((e) => e.event === 'absent' && /not found/.test(String(e.message))),
+      );
       renameSync(theirs.mirrors.m!, mine.mirrors.m!);
       await waitUntil('the absent line naming the other marker', () =>
         readEvents(mine.path).some(
