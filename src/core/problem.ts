@@ -3,6 +3,7 @@
  * Per-path, non-fatal trouble, returned as data by scans, plans and applies (never thrown):
  * the rest of a sync goes on, and the path is retried on the next one.
  */
+import type { FileEntry } from './entry.js';
 
 /** The closed set of reasons a path could not be handled. */
 export type ProblemCode =
@@ -26,6 +27,12 @@ export interface Problem {
   readonly code: ProblemCode;
   /** Human-readable reason, one line, naming what was attempted. */
   readonly message: string;
+  /**
+   * For a file a mirror holds but cannot read because it is damaged (an encrypted file that
+   * fails authentication or was cut off): its entry as a plan sees it, so that the case's
+   * version can replace it, or the case's deletion remove it. Its `hash` is not a content hash.
+   */
+  readonly damaged?: FileEntry;
 }
 
 /** The message of a `special-file` problem: what `path` is, and that it is left out. */

@@ -55,6 +55,12 @@ export interface MirrorReport {
   readonly hint?: string;
   /** Only in dry runs: the planned operations. */
   readonly operations?: readonly PlannedOperation[];
+  /**
+   * Files of the mirror that could not be read because they are damaged (an encrypted file that
+   * fails authentication), which the case's version replaces (or its deletion removes) in this
+   * run; absent when none.
+   */
+  readonly damaged?: readonly string[];
 }
 
 /** Everything one pair cycle needs. */
@@ -320,18 +326,52 @@ function massDeleteHint(losing: 'case' | 'mirror', mirror: string): string {
     : `the files are gone from the case: if that was meant, run ${allow} to delete them on ${mirror} too; if not, put them back in the case (a \`git checkout\`, the trash) and sync again`;
 }
 
+/**
+ * The mirror scan with its damaged files (see `Problem.damaged`) put up for replacement: where
+ * the case holds a file at the path, or the ancestor recorded one there, the damaged entry
+ * becomes both the mirror's entry and the ancestor's (in `ancestor`, in place, for this plan
+ * only) and its problem goes. The plan then sees the mirror unchanged and the case changed (or
+ * deleted): the case's version is written over the damaged file, or the deletion removes it.
+ * Never the other way: unreadable content never reaches the case, and removing the damaged
+ * copy never deletes the case's file. A damaged file the case and the ancestor know nothing of
+ * stays a problem, left alone.
+ */
+function withDamagedReplaced(
+  scan: ScanResult,
+  caseSnapshot: Snapshot,
+  ancestor: Map<string, Entry>,
+): { readonly mirrorScan: ScanResult; readonly damaged: string[] } {
+  const damaged: string[] = [];
+  let snapshot: Map<string, Entry> | undefined;
+  const problems = scan.problems.filter((p) => {
+    if (p.damaged === undefined) return true;
+    if (caseSnapshot.get(p.path)?.kind !== 'file' && !ancestor.has(p.path)) return true;
+    snapshot ??= new Map(scan.snapshot);
+    snapshot.set(p.path, p.damaged);
+    ancestor.set(p.path, p.damaged);
+    damaged.push(p.path);
+    return false;
+  });
+  if (snapshot === undefined) return { mirrorScan: scan, damaged };
+  const ordered = new Map([...snapshot].sort(([a], [b]) => comparePaths(a, b)));
+  return { mirrorScan: { ...scan, snapshot: ordered, problems }, damaged };
+}
+
 /** Runs one cycle of the pair. Throws only when a replica fails as a whole (vanished, unreachable). */
-export async function syncPair(input: PairInput): Promise<PairOutcome> {
-  const { state, caseScan, mirrorScan } = input;
+export async function syncPair(given: PairInput): Promise<PairOutcome> {
+  const { state, caseScan } = given;
   const ancestor = withoutIgnored(
-    input.scope === undefined
-      ? state.loadAncestor(input.mirrorId)
-      : state.loadAncestorScoped(input.mirrorId, input.scope),
+    given.scope === undefined
+      ? state.loadAncestor(given.mirrorId)
+      : state.loadAncestorScoped(given.mirrorId, given.scope),
     caseScan.snapshot,
-    mirrorScan.snapshot,
-    input.ignore,
+    given.mirrorScan.snapshot,
+    given.ignore,
   );
-  if (!input.dryRun) settleIntents(input, ancestor);
+  if (!given.dryRun) settleIntents(given, ancestor);
+  // Damaged mirror files the case's version replaces: planned as if unchanged since the ancestor.
+  const { mirrorScan, damaged } = withDamagedReplaced(given.mirrorScan, caseScan.snapshot, ancestor);
+  const input: PairInput = damaged.length === 0 ? given : { ...given, mirrorScan };
   const scanProblems = [...caseScan.problems, ...mirrorScan.problems];
   const plan = reconcile({
     ancestor,
@@ -356,6 +396,7 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
   const base = {
     mirror: input.mirrorName,
     conflicts: plan.conflicts,
+    ...(damaged.length > 0 ? { damaged } : {}),
     ...(input.pushOnly || drift.length > 0 ? { drift } : {}),
   };
 
@@ -461,6 +502,11 @@ export async function syncPair(input: PairInput): Promise<PairOutcome> {
   // A full cycle settled every earlier intent first: none is left but its own.
   state.forgetIntents(input.mirrorId, input.scope === undefined ? 'all' : intents.map((x) => x.path));
   const mirrorHashes = hashesAfter(mirrorScan.hashes, mirrorAfter);
+  // A damaged file still there (its replacement failed) has no content hash to remember.
+  for (const path of damaged) {
+    const was = mirrorScan.snapshot.get(path);
+    if (was?.kind === 'file' && mirrorHashes.get(path)?.hash === was.hash) mirrorHashes.delete(path);
+  }
   // A file left alone for a problem keeps what the cache knew of it: an encrypted mirror
   // recognizes a file cut at a chunk boundary by it, on every sync until the file changes again.
   const known = state.hashCache(`mirror:${input.mirrorId}`);

@@ -16,11 +16,12 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { runSatchel, satchelOk, type SyncReport } from '../helpers/cli.js';
+import { runSatchel, satchelJson, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { cryptRemote, rclone } from '../helpers/rclone.js';
 import { withTempDir } from '../helpers/temp.js';
 import { assertTreesEqual, writeTree, type TreeSpec } from '../helpers/tree.js';
@@ -214,36 +215,77 @@ describe('encrypted mirrors and rclone crypt', () => {
       }
     }));
 
-  test('a file cut at a chunk boundary on the stick is refused on every sync, not only the first', () =>
+  test("a damaged file on the stick is replaced with the case's version, never brought into the case", () =>
     withTempDir('enc-cut', async (dir) => {
       const work = join(dir, 'case');
       const store = join(dir, 'stick');
       mkdirSync(store);
       const content = randomBytes(200_000);
-      writeTree(work, { 'cut.bin': content });
+      writeTree(work, {
+        'cut.bin': content,
+        'flipped.bin': 'flipped\n',
+        'gone.bin': 'gone\n',
+        'edited.bin': 'v1\n',
+      });
       await satchelOk(['init', work]);
       await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt'], { env });
       await satchelOk(['-C', work, 'sync'], { env });
-      const stored = readdirSync(store).filter((n) => n !== '.satchel-mirror');
-      assert.equal(stored.length, 1);
+      // The stored (encrypted) name of each file, as rclone's crypt remote gives it.
+      const remote = cryptRemote(dir, store, PASSPHRASE);
+      const storedOf = (name: string): string =>
+        join(
+          store,
+          rclone(['cryptdecode', '--reverse', remote.remote, name], remote.env)
+            .toString()
+            .split('\t')[1]!
+            .trim(),
+        );
+      const cutFile = storedOf('cut.bin');
+      const fullSize = statSync(cutFile).size;
       // Cut after two whole chunks (header 32 + 2 × (64 KiB + 16)), the mtime kept: it still decrypts.
-      const file = join(store, stored[0]!);
       const ref = join(dir, 'mtime-ref');
       writeFileSync(ref, '');
-      execFileSync('touch', ['-r', file, ref]); // nanoseconds, as `touch -r` keeps them
-      truncateSync(file, 32 + 2 * (65_536 + 16));
-      execFileSync('touch', ['-r', ref, file]);
-      for (const round of [1, 2, 3]) {
-        const r = await runSatchel(['-C', work, 'sync', '--json'], { env });
-        const report = r.json<SyncReport>().mirrors[0]!;
-        const problem = report.problems.find((p) => p.path === 'cut.bin');
-        assert.match(
-          problem?.message ?? '',
-          /shorter than when it was last seen/,
-          `sync ${round}: ${r.stdout}`,
-        );
-        assert.equal(report.in, 0, `sync ${round}`);
-        assert.deepEqual(readFileSync(join(work, 'cut.bin')), content, `sync ${round} changed the case`);
+      execFileSync('touch', ['-r', cutFile, ref]); // nanoseconds, as `touch -r` keeps them
+      truncateSync(cutFile, 32 + 2 * (65_536 + 16));
+      execFileSync('touch', ['-r', ref, cutFile]);
+      // A flipped byte in three more; then the case deletes one and edits another.
+      for (const name of ['flipped.bin', 'gone.bin', 'edited.bin']) {
+        const f = storedOf(name);
+        const b = readFileSync(f);
+        b[b.length - 3]! ^= 1;
+        writeFileSync(f, b);
       }
+      rmSync(join(work, 'gone.bin'));
+      writeFileSync(join(work, 'edited.bin'), 'v2, edited in the case\n');
+
+      const r = await runSatchel(['-C', work, 'sync'], { env });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(
+        r.stdout,
+        /~ cut\.bin: damaged on the mirror \(it cannot be read\); replaced with the case's version/,
+      );
+      assert.match(r.stdout, /~ flipped\.bin: damaged on the mirror/);
+      assert.doesNotMatch(r.stdout, /! /, 'no path left alone');
+      // The case is as it was (the deletion and the edit stand), and the stick holds the case's versions.
+      assert.deepEqual(readFileSync(join(work, 'cut.bin')), content);
+      assert.equal(readFileSync(join(work, 'flipped.bin'), 'utf8'), 'flipped\n');
+      assert.equal(existsSync(join(work, 'gone.bin')), false);
+      assert.equal(readFileSync(join(work, 'edited.bin'), 'utf8'), 'v2, edited in the case\n');
+      assert.equal(statSync(storedOf('cut.bin')).size, fullSize);
+      assert.equal(
+        readdirSync(store).filter((n) => n !== '.satchel-mirror').length,
+        3,
+        'the deleted file is gone from the stick',
+      );
+      // The same case on another computer reads the stick whole: every file decrypts.
+      const other = join(dir, 'home', 'case');
+      await satchelOk(['init', other]);
+      await satchelOk(['-C', other, 'mirror', 'add', 'stick', store, '--encrypt'], { env });
+      const again = await satchelJson<SyncReport>(['-C', other, 'sync'], { env });
+      assert.deepEqual(again.mirrors[0]!.problems, []);
+      assert.deepEqual(readFileSync(join(other, 'cut.bin')), content);
+      assert.equal(readFileSync(join(other, 'edited.bin'), 'utf8'), 'v2, edited in the case\n');
+      const quiet = await satchelJson<SyncReport>(['-C', work, 'sync'], { env });
+      assert.deepEqual([quiet.mirrors[0]!.in, quiet.mirrors[0]!.out, quiet.mirrors[0]!.problems], [0, 0, []]);
     }));
 });

@@ -63,6 +63,14 @@ function driftOutcome(r: MirrorReport, path: string): string {
   }
 }
 
+/** What became of the damaged `path` in the run `r` reports. */
+function damagedOutcome(r: MirrorReport, path: string): string {
+  if (r.state === 'planned') return "a sync replaces it with the case's version";
+  if (r.state !== 'synced' || r.problems.some((p) => p.path === path))
+    return 'not replaced yet (see below); retried by the next sync';
+  return "replaced with the case's version (or removed, where the case deleted it)";
+}
+
 /**
  * Prints one mirror's report for people: headline, hint, planned operations, drift, problems,
  * conflicts.
@@ -75,6 +83,8 @@ function printReport(r: MirrorReport): void {
   }
   for (const path of r.drift ?? [])
     say(`  ~ ${path}: changed on the mirror (drift); ${driftOutcome(r, path)}`);
+  for (const path of r.damaged ?? [])
+    say(`  ~ ${path}: damaged on the mirror (it cannot be read); ${damagedOutcome(r, path)}`);
   for (const p of r.problems) say(`  ! ${p.path === '' ? '(root)' : p.path}: ${p.message}`);
   for (const c of r.conflicts) say(`  conflict: ${c.path} (kept older version as ${c.copyPath})`);
 }

@@ -360,6 +360,10 @@ describe('encrypted replica over a path replica', () => {
       assert.ok(problem, `no problem for notes/f.bin: ${JSON.stringify(scan.problems)}`);
       assert.equal(problem.code, 'unreadable');
       assert.match(problem.message, /notes\/f\.bin/);
+      // Content that fails authentication (or was cut) is offered for the case's version to
+      // replace, under its stored mtime.
+      assert.equal(problem.damaged?.mtimeMs, t * 1000, what);
+      assert.match(problem.damaged?.hash ?? '', /^damaged:/);
 
       // 2. Content read for the case (as a sync would, trusting the earlier scan): refused.
       const incoming = {

@@ -36,6 +36,7 @@ import type {
 } from '../../replica/replica.js';
 import {
   CHUNK_BYTES,
+  CryptError,
   decryptedSize,
   decryptStream,
   encryptedSize,
@@ -82,6 +83,17 @@ export function encryptedCapabilities(inner: Capabilities): Capabilities {
 /** Replaces every mention of a stored path in an inner message by the real one. */
 function reword(message: string, stored: string, real: string): string {
   return stored === real ? message : message.split(stored).join(real);
+}
+
+/** The entry of a damaged stored file (plaintext size, stored mtime), for the case's version to replace. */
+function damagedEntry(path: string, stored: FileEntry, size: number): FileEntry {
+  return {
+    kind: 'file',
+    size,
+    mtimeMs: stored.mtimeMs,
+    executable: stored.executable,
+    hash: `damaged:${path}`,
+  };
 }
 
 /** A replica storing everything encrypted on an inner one; see the module comment. */
@@ -215,7 +227,8 @@ export class EncryptedReplica implements Replica {
         problems.push({
           path,
           code: 'unreadable',
-          message: `cannot read ${path} on ${this.label}: it is ${before.size - size} bytes shorter than when it was last seen, with the same modification time (cut off?); left alone`,
+          message: `cannot read ${path} on ${this.label}: it is ${before.size - size} bytes shorter than when it was last seen, with the same modification time (cut off?)`,
+          damaged: damagedEntry(path, entry, size),
         });
         continue;
       }
@@ -240,10 +253,13 @@ export class EncryptedReplica implements Replica {
             const input = await this.#inner.content.open(stored, entry);
             record(await hashDecrypted(input, this.#keys, `${path} on ${this.label}`, size));
           } catch (err) {
+            const damaged = err instanceof CryptError;
             problems.push({
               path,
               code: 'unreadable',
-              message: `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}; left alone`,
+              message: `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}${damaged ? '' : '; left alone'}`,
+              // Content that fails authentication is nobody's: the case's version may replace it.
+              ...(damaged ? { damaged: damagedEntry(path, entry, size) } : {}),
             });
           }
         }),
