@@ -497,10 +497,14 @@ export async function addMirror(
         data: { name: twin[0] },
       });
     }
+    // This case's marker without a passphrase check, taken with --encrypt: a plain mirror of the
+    // case (or one of a version whose markers held no check). Its files must decrypt, and the
+    // marker gets the check, so that every later computer must give the same passphrase.
+    const checkToAdd = adopted && marker.passphraseCheck === undefined && passphraseCheck !== undefined;
     try {
       checkAdoptedEncryption(name, root, marker, adopted, passphraseCheck);
-      if (!adopted && passphraseCheck !== undefined && parsed.kind === 'path')
-        checkExistingNamesDecrypt(name, root, passphraseCheck);
+      if ((!adopted || checkToAdd) && passphraseCheck !== undefined && parsed.kind === 'path')
+        checkExistingNamesDecrypt(name, root, passphraseCheck, checkToAdd);
     } catch (e) {
       prepared.done();
       throw e;
@@ -508,7 +512,7 @@ export async function addMirror(
     let capabilities: Capabilities;
     try {
       capabilities = await prepared.capabilities();
-      if (!adopted)
+      if (!adopted || checkToAdd)
         await prepared.writeMarker(passphraseCheck === undefined ? marker : { ...marker, passphraseCheck });
     } finally {
       prepared.done();
@@ -568,7 +572,12 @@ function checkAdoptedEncryption(
  * encrypted with some passphrase: when none of them decrypts with the one given, it is the
  * wrong one, and taking it would write this case's files beside them under another key.
  */
-function checkExistingNamesDecrypt(name: string, root: string, passphraseCheck: string): void {
+function checkExistingNamesDecrypt(
+  name: string,
+  root: string,
+  passphraseCheck: string,
+  plainMarker = false,
+): void {
   const keys = keysOfCheck(passphraseCheck);
   if (keys === undefined) return;
   let names: string[];
@@ -580,6 +589,15 @@ function checkExistingNamesDecrypt(name: string, root: string, passphraseCheck: 
   if (names.length === 0) return;
   const cipher = new NameCipher(keys);
   if (names.some((n) => cipher.decryptSegment(n) !== undefined)) return;
+  if (plainMarker)
+    throw new SatchelError(
+      'usage',
+      `${root} holds a plain (unencrypted) mirror of this case: --encrypt needs an empty folder, or one already encrypted with this passphrase`,
+      {
+        hint: `pick an empty folder for the encrypted mirror (the plain one's files are in the case; delete them and its ${MARKER_NAME} to reuse this folder); nothing was written`,
+        data: { root },
+      },
+    );
   throw new SatchelError(
     'auth-failed',
     `wrong passphrase for the encrypted mirror "${name}": none of the ${names.length} names already in ${root} decrypt with it`,

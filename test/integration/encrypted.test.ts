@@ -215,6 +215,39 @@ describe('encrypted mirrors and rclone crypt', () => {
       }
     }));
 
+  test('a plain mirror of the case is not taken with --encrypt; an empty one gets the passphrase check', () =>
+    withTempDir('enc-plain', async (dir) => {
+      const work = join(dir, 'case');
+      const plain = join(dir, 'plain');
+      const empty = join(dir, 'empty');
+      mkdirSync(plain);
+      mkdirSync(empty);
+      writeTree(work, { 'index.html': '<h1>hi</h1>\n' });
+      await satchelOk(['init', work]);
+      await satchelOk(['-C', work, 'mirror', 'add', 'pm', plain]);
+      await satchelOk(['-C', work, 'mirror', 'add', 'em', empty]);
+      await satchelOk(['-C', work, 'sync', 'pm']);
+      for (const m of ['pm', 'em']) await satchelOk(['-C', work, 'mirror', 'remove', m]);
+      const markerBefore = readFileSync(join(plain, '.satchel-mirror'), 'utf8');
+      const refused = await runSatchel(['-C', work, 'mirror', 'add', 'pm', plain, '--encrypt'], { env });
+      assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+      assert.match(
+        refused.stderr,
+        /holds a plain \(unencrypted\) mirror of this case: --encrypt needs an empty folder/,
+      );
+      assert.equal(readFileSync(join(plain, '.satchel-mirror'), 'utf8'), markerBefore, 'nothing was written');
+      // An empty one (only its marker) is taken, and its marker now checks the passphrase.
+      await satchelOk(['-C', work, 'mirror', 'add', 'em', empty, '--encrypt'], { env });
+      assert.match(readFileSync(join(empty, '.satchel-mirror'), 'utf8'), /passphraseCheck/);
+      const home = join(dir, 'home', 'case');
+      await satchelOk(['init', home]);
+      const wrong = await runSatchel(['-C', home, 'mirror', 'add', 'em', empty, '--encrypt'], {
+        env: { SATCHEL_PASSPHRASE: 'another passphrase' },
+      });
+      assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
+      assert.match(wrong.stderr, /wrong passphrase for the encrypted mirror "em"/);
+    }));
+
   test("a damaged file on the stick is replaced with the case's version, never brought into the case", () =>
     withTempDir('enc-cut', async (dir) => {
       const work = join(dir, 'case');
