@@ -13,6 +13,7 @@ import {
   keysOfCheck,
   newPassphraseCheck,
   sameCheck,
+  secondPassphraseGiven,
 } from '../mirrors/encrypted/passphrase.js';
 import { randomUUID } from 'node:crypto';
 import {
@@ -80,6 +81,11 @@ export interface AddMirrorOptions {
   readonly encrypt?: boolean;
   /** Encrypted mirrors: a file holding the passphrase (else `SATCHEL_PASSPHRASE` or a prompt). */
   readonly passphraseFile?: string;
+  /**
+   * Encrypted mirrors: the keys also take a second passphrase (rclone's `password2`); also taken
+   * when `SATCHEL_PASSPHRASE2` is set or the passphrase file has a second line.
+   */
+  readonly secondPassphrase?: boolean;
   /** Poll the mirror for changes by other writers every this many seconds. */
   readonly pollSeconds?: number;
   /** Other folders where the mirror may be mounted (see {@link MirrorConfig.search}). */
@@ -409,6 +415,11 @@ export async function addMirror(
       hint: 'add --encrypt, or leave --passphrase-file out',
     });
   }
+  if (options.secondPassphrase === true && options.encrypt !== true) {
+    throw new SatchelError('usage', '--second-passphrase only goes with --encrypt', {
+      hint: 'add --encrypt, or leave --second-passphrase out',
+    });
+  }
   if (parsed.kind === 'ftp' && options.pushOnly !== true) {
     throw new SatchelError(
       'mirror-unsupported',
@@ -463,10 +474,16 @@ export async function addMirror(
       );
     }
   }
+  const secondPassphrase =
+    options.encrypt === true && (options.secondPassphrase === true || secondPassphraseGiven(passphraseFile));
   // Asked before anything is checked or written (the prompt may take a while).
   const passphraseCheck =
     options.encrypt === true
-      ? await newPassphraseCheck({ mirror: name, ...(passphraseFile ? { file: passphraseFile } : {}) })
+      ? await newPassphraseCheck({
+          mirror: name,
+          ...(passphraseFile ? { file: passphraseFile } : {}),
+          ...(secondPassphrase ? { second: true } : {}),
+        })
       : undefined;
   if (options.pollSeconds !== undefined && !(options.pollSeconds >= 1 && options.pollSeconds <= 86_400)) {
     throw new SatchelError(
@@ -526,6 +543,7 @@ export async function addMirror(
       encrypt: passphraseCheck !== undefined,
       ...(passphraseCheck === undefined ? {} : { passphraseCheck }),
       ...(passphraseFile === undefined ? {} : { passphraseFile }),
+      ...(passphraseCheck !== undefined && secondPassphrase ? { secondPassphrase: true } : {}),
       ...(options.pollSeconds === undefined ? {} : { pollSeconds: options.pollSeconds }),
       ...(options.search === undefined || options.search.length === 0
         ? {}

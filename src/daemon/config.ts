@@ -70,6 +70,11 @@ export interface MirrorConfig {
   /** Encrypted mirrors: a file holding the passphrase, read when `SATCHEL_PASSPHRASE` is not set. */
   readonly passphraseFile?: string;
   /**
+   * Encrypted mirrors: the keys also take a second passphrase (rclone's `password2`, its salt),
+   * read like the first (the passphrase file's second line, `SATCHEL_PASSPHRASE2`, a prompt).
+   */
+  readonly secondPassphrase?: boolean;
+  /**
    * Folders where the mirror may be mounted instead of `url` (a stick at another mount path):
    * when `url` lacks the marker, the marker with this mirror's id is looked for up to three
    * levels below each.
@@ -141,6 +146,7 @@ interface MirrorFile {
   readonly encrypt: boolean;
   readonly passphrase_check?: string | undefined;
   readonly passphrase_file?: string | undefined;
+  readonly second_passphrase?: boolean | undefined;
   readonly search?: string[] | undefined;
   readonly capabilities?: Capabilities | undefined;
   readonly password_env?: string | undefined;
@@ -180,6 +186,7 @@ const mirrorSchema = object<MirrorFile>(
         matches(/^[0-9a-f]{32}$/, 'expected 32 hex digits, as written by `satchel mirror add --encrypt`'),
       ),
     ),
+    second_passphrase: optional(flag()),
     passphrase_file: optional(
       absolutePath(
         'expected the absolute path of a file holding the passphrase',
@@ -431,6 +438,7 @@ function fromFile(data: ConfigFile, caseRoot: string): CaseConfig {
       encrypt: m.encrypt,
       ...(m.passphrase_check === undefined ? {} : { passphraseCheck: m.passphrase_check }),
       ...(m.passphrase_file === undefined ? {} : { passphraseFile: m.passphrase_file }),
+      ...(m.second_passphrase === true ? { secondPassphrase: true } : {}),
       ...(m.poll === undefined ? {} : { pollSeconds: m.poll }),
       ...(m.search === undefined ? {} : { search: m.search }),
       ...(m.capabilities === undefined ? {} : { capabilities: m.capabilities }),
@@ -453,6 +461,7 @@ export function renderConfig(config: CaseConfig): string {
       encrypt: m.encrypt,
       ...(m.passphraseCheck === undefined ? {} : { passphrase_check: m.passphraseCheck }),
       ...(m.passphraseFile === undefined ? {} : { passphrase_file: m.passphraseFile }),
+      ...(m.secondPassphrase === true ? { second_passphrase: true } : {}),
       ...(m.search === undefined ? {} : { search: [...m.search] }),
       ...(m.passwordEnv === undefined ? {} : { password_env: m.passwordEnv }),
       ...(m.ftpsFingerprint === undefined ? {} : { ftps_fingerprint: m.ftpsFingerprint }),

@@ -272,6 +272,7 @@ async function openEncrypted(
       mirror: base.name,
       check,
       ...(config.passphraseFile === undefined ? {} : { file: config.passphraseFile }),
+      ...(config.secondPassphrase === true ? { second: true } : {}),
     });
     return {
       ...base,

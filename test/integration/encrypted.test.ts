@@ -140,6 +140,51 @@ describe('encrypted mirrors and rclone crypt', () => {
       assertTreesEqual(src, out);
     }));
 
+  test("rclone's second password (password2, its salt): read both ways, refused when missing or wrong", () =>
+    withTempDir('rclone-salt', async (dir) => {
+      const src = join(dir, 'src');
+      const store = join(dir, 'stick');
+      writeTree(src, TREE);
+      const remote = cryptRemote(dir, store, PASSPHRASE, 'the salt, a second passphrase');
+      rclone(['copy', src, remote.remote], remote.env);
+      const work = join(dir, 'case');
+      await satchelOk(['init', work]);
+      // Without the second passphrase the names do not decrypt: refused, nothing written.
+      const without = await runSatchel(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt'], { env });
+      assert.equal(without.code, 1, without.stderr);
+      assert.match(without.stderr, /wrong passphrase/);
+      // Both passphrases on the file's two lines: taken, and remembered for every later sync.
+      const file = join(dir, 'passphrases');
+      writeFileSync(file, `${PASSPHRASE}\nthe salt, a second passphrase\n`, { mode: 0o600 });
+      await satchelOk(['-C', work, 'mirror', 'add', 'stick', store, '--encrypt', '--passphrase-file', file]);
+      assert.match(readFileSync(join(work, '.satchel', 'config.toml'), 'utf8'), /second_passphrase = true/);
+      await satchelOk(['-C', work, 'sync']);
+      assertTreesEqual(src, work);
+      // What Satchel writes, rclone reads with the same two passwords.
+      writeFileSync(join(work, 'from-satchel.txt'), 'written by satchel\n');
+      await satchelOk(['-C', work, 'sync']);
+      assert.equal(
+        rclone(['cat', `${remote.remote}from-satchel.txt`], remote.env).toString(),
+        'written by satchel\n',
+      );
+      // A second computer: the environment gives the second passphrase; a wrong one is refused.
+      const home = join(dir, 'home', 'case');
+      await satchelOk(['init', home]);
+      const wrong = await runSatchel(['-C', home, 'mirror', 'add', 'stick', store, '--encrypt'], {
+        env: { ...env, SATCHEL_PASSPHRASE2: 'not the salt' },
+      });
+      assert.equal(wrong.code, 1, wrong.stderr);
+      assert.match(wrong.stderr, /wrong passphrase for the encrypted mirror "stick"/);
+      const env2 = { ...env, SATCHEL_PASSPHRASE2: 'the salt, a second passphrase' };
+      await satchelOk(['-C', home, 'mirror', 'add', 'stick', store, '--encrypt'], { env: env2 });
+      await satchelOk(['-C', home, 'sync'], { env: env2 });
+      assert.equal(readFileSync(join(home, 'from-satchel.txt'), 'utf8'), 'written by satchel\n');
+      // Later syncs without it say what is missing.
+      const missing = await runSatchel(['-C', home, 'sync'], { env });
+      assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+      assert.match(missing.stdout + missing.stderr, /needs its second passphrase/);
+    }));
+
   test("a mirror's passphrase file wins over SATCHEL_PASSPHRASE: two passphrases sync in one run", () =>
     withTempDir('enc-two', async (dir) => {
       const work = join(dir, 'case');

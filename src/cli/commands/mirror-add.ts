@@ -13,6 +13,7 @@ interface MirrorAddOptions extends JsonOption {
   readonly pushOnly?: boolean;
   readonly encrypt?: boolean;
   readonly passphraseFile?: string;
+  readonly secondPassphrase?: boolean;
   readonly poll?: number;
   readonly search?: string[];
   readonly acceptNewHostKey?: boolean;
@@ -47,7 +48,11 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
       )
       .option(
         '--passphrase-file <file>',
-        'with --encrypt: a file holding the passphrase (kept in the config as a path)',
+        'with --encrypt: a file holding the passphrase (kept in the config as a path); a second line is the second passphrase',
+      )
+      .option(
+        '--second-passphrase',
+        "with --encrypt: the keys also take a second passphrase, rclone's password2 (from SATCHEL_PASSPHRASE2, the passphrase file's second line, or asked)",
       )
       .option(
         '--accept-new-host-key',
@@ -74,6 +79,7 @@ export function registerMirrorAdd(mirror: Command, cli: Cli): void {
           ...(options.pushOnly ? { pushOnly: true } : {}),
           ...(options.encrypt ? { encrypt: true } : {}),
           ...(options.passphraseFile === undefined ? {} : { passphraseFile: options.passphraseFile }),
+          ...(options.secondPassphrase ? { secondPassphrase: true } : {}),
           ...(options.poll === undefined ? {} : { pollSeconds: options.poll }),
           ...(options.search === undefined ? {} : { search: options.search }),
           ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),

@@ -18,8 +18,14 @@ import { checkPassphrase, deriveKeys, passphraseCheck, type CryptKeys } from './
 /** The environment variable holding the passphrase. */
 export const PASSPHRASE_ENV = 'SATCHEL_PASSPHRASE';
 
-/** Reads a passphrase file: its first line (a trailing newline is not part of the passphrase). */
-function readPassphraseFile(file: string): string {
+/** The environment variable holding the second passphrase (rclone's `password2`, its salt). */
+export const SECOND_PASSPHRASE_ENV = 'SATCHEL_PASSPHRASE2';
+
+/**
+ * Reads a passphrase file: its first line is the passphrase, its second line (if any) the second
+ * passphrase; a final newline belongs to neither.
+ */
+function readPassphraseFile(file: string): { readonly first: string; readonly second?: string } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -32,7 +38,8 @@ function readPassphraseFile(file: string): string {
       },
     );
   }
-  return text.replace(/\r?\n$/, '');
+  const [first = '', second] = text.replace(/\r?\n$/, '').split(/\r?\n/);
+  return second === undefined ? { first } : { first, second };
 }
 
 /** Where to look for the passphrase of one mirror. */
@@ -43,33 +50,81 @@ export interface PassphraseSource {
   readonly file?: string;
   /** Ask twice and compare (when a mirror is added). */
   readonly confirm?: boolean;
+  /** The keys also take a second passphrase (rclone's `password2`). */
+  readonly second?: boolean;
 }
 
-/** The passphrase, from the mirror's file, the environment or the terminal; see the module comment. */
-export async function readPassphrase(source: PassphraseSource): Promise<string> {
-  const env = process.env[PASSPHRASE_ENV];
-  let passphrase: string | undefined;
-  if (source.file !== undefined) passphrase = readPassphraseFile(source.file);
-  else if (env !== undefined && env !== '') passphrase = env;
-  else if (process.stdin.isTTY) {
-    passphrase = await promptHidden(`Passphrase for the encrypted mirror "${source.mirror}": `);
-    if (source.confirm === true && (await promptHidden('The same passphrase again: ')) !== passphrase) {
-      throw new SatchelError('usage', 'the two passphrases differ', {
-        hint: 'nothing was changed; try again',
-      });
-    }
+/** A mirror's passphrases: the passphrase, and the second one (`''`: none, rclone's own salt). */
+export interface Passphrases {
+  readonly passphrase: string;
+  readonly second: string;
+}
+
+/** One passphrase from the file's line, the environment variable or the terminal, if any. */
+async function oneFrom(
+  fromFile: string | undefined,
+  envName: string,
+  prompt: string,
+  confirm: boolean,
+): Promise<string | undefined> {
+  const env = process.env[envName];
+  if (fromFile !== undefined) return fromFile;
+  if (env !== undefined && env !== '') return env;
+  if (!process.stdin.isTTY) return undefined;
+  const answer = await promptHidden(prompt);
+  if (confirm && (await promptHidden('The same again: ')) !== answer) {
+    throw new SatchelError('usage', 'the two entries differ', { hint: 'nothing was changed; try again' });
   }
+  return answer;
+}
+
+/**
+ * Whether a second passphrase was given for a new mirror without being asked for: in
+ * `SATCHEL_PASSPHRASE2`, or on the second line of the passphrase `file`.
+ */
+export function secondPassphraseGiven(file: string | undefined): boolean {
+  const env = process.env[SECOND_PASSPHRASE_ENV];
+  if (env !== undefined && env !== '') return true;
+  return file !== undefined && (readPassphraseFile(file).second ?? '') !== '';
+}
+
+/** The passphrases, from the mirror's file, the environment or the terminal; see the module comment. */
+export async function readPassphrases(source: PassphraseSource): Promise<Passphrases> {
+  const file = source.file === undefined ? undefined : readPassphraseFile(source.file);
+  const where = source.file === undefined ? '' : ` (the passphrase file ${source.file})`;
+  const passphrase = await oneFrom(
+    file?.first,
+    PASSPHRASE_ENV,
+    `Passphrase for the encrypted mirror "${source.mirror}": `,
+    source.confirm === true,
+  );
   if (passphrase === undefined) {
     throw new SatchelError('auth-failed', `the encrypted mirror "${source.mirror}" needs its passphrase`, {
       hint: `set ${PASSPHRASE_ENV}, or give --passphrase-file <file> when adding the mirror, or run from a terminal to be asked`,
     });
   }
   if (passphrase === '') {
-    throw new SatchelError('auth-failed', `the passphrase of "${source.mirror}" is empty`, {
+    throw new SatchelError('auth-failed', `the passphrase of "${source.mirror}" is empty${where}`, {
       hint: 'an empty passphrase would encrypt with all-zero keys; choose one',
     });
   }
-  return passphrase;
+  if (source.second !== true) return { passphrase, second: '' };
+  const second = await oneFrom(
+    file?.second,
+    SECOND_PASSPHRASE_ENV,
+    `Second passphrase (rclone's password2) for "${source.mirror}": `,
+    source.confirm === true,
+  );
+  if (second === undefined || second === '') {
+    throw new SatchelError(
+      'auth-failed',
+      `the encrypted mirror "${source.mirror}" needs its second passphrase${where}`,
+      {
+        hint: `set ${SECOND_PASSPHRASE_ENV}, or put it on the second line of the passphrase file, or run from a terminal to be asked`,
+      },
+    );
+  }
+  return { passphrase, second };
 }
 
 /** Keys already derived and checked in this process, by passphrase check (scrypt is slow on purpose). */
@@ -82,10 +137,14 @@ const derived = new Map<string, CryptKeys>();
 export async function mirrorKeys(source: PassphraseSource & { readonly check: string }): Promise<CryptKeys> {
   const known = derived.get(source.check);
   if (known !== undefined) return known;
-  const keys = await deriveKeys(await readPassphrase(source));
+  const { passphrase, second } = await readPassphrases(source);
+  const keys = await deriveKeys(passphrase, second);
   if (!checkPassphrase(keys, source.check)) {
     throw new SatchelError('auth-failed', `wrong passphrase for the encrypted mirror "${source.mirror}"`, {
-      hint: `check ${PASSPHRASE_ENV} or the passphrase file; nothing was read or written`,
+      hint:
+        source.file !== undefined
+          ? `check the passphrase file ${source.file}${source.second === true ? ' (both lines)' : ''}; nothing was read or written`
+          : `check ${PASSPHRASE_ENV}${source.second === true ? ` and ${SECOND_PASSPHRASE_ENV}` : ''}; nothing was read or written`,
     });
   }
   derived.set(source.check, keys);
@@ -94,7 +153,8 @@ export async function mirrorKeys(source: PassphraseSource & { readonly check: st
 
 /** For `mirror add --encrypt`: reads a new passphrase (twice on a terminal) and returns its check. */
 export async function newPassphraseCheck(source: PassphraseSource): Promise<string> {
-  const keys = await deriveKeys(await readPassphrase({ ...source, confirm: true }));
+  const { passphrase, second } = await readPassphrases({ ...source, confirm: true });
+  const keys = await deriveKeys(passphrase, second);
   const check = passphraseCheck(keys);
   derived.set(check, keys);
   return check;
