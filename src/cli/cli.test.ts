@@ -272,6 +272,19 @@ describe('satchel CLI', () => {
       const r = expectExit(await satchel(['init', join(mirror, 'inner')], top), 0);
       assert.match(r.stdout, /^note: it lies inside .*mirror-of-other, the mirror folder of another case/m);
     });
+    it('refuses a case inside an encrypted mirror: it would lie in plain text among encrypted files', async () => {
+      const mirror = folder('an-encrypted-mirror');
+      writeFileSync(
+        join(mirror, '.satchel-mirror'),
+        JSON.stringify({ id: 'x', case: 'work', passphraseCheck: '0123456789abcdef0123456789abcdef' }),
+      );
+      const r = expectFailure(
+        await satchel(['init', join(mirror, 'deep')], top),
+        /deep lies inside the encrypted mirror .*an-encrypted-mirror of the case "work"/,
+      );
+      assert.match(r.stderr, /hint: make the case in a folder outside the mirror/);
+      assert.equal(existsSync(join(mirror, 'deep')), false, 'nothing was made');
+    });
     it('refuses to make a case of a mirror folder itself, naming the case it belongs to', async () => {
       const mirror = folder('a-mirror');
       writeFileSync(join(mirror, '.satchel-mirror'), JSON.stringify({ id: 'x', case: 'work' }));

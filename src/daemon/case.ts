@@ -191,11 +191,19 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
   if (ownMarker !== undefined) {
     throw new SatchelError(
       'mirror-exists',
-      `${root} is a mirror${ownMarker === '' ? '' : ` of the case "${ownMarker}"`} (it holds ${MARKER_NAME}): a case made in it would be overwritten by that case's syncs`,
+      `${root} is a mirror${markerCaseLabel(root)} (it holds ${MARKER_NAME}): a case made in it would be overwritten by that case's syncs`,
       {
         hint: `make the case in another folder and add this one to it with \`satchel mirror add\`; if no case uses it any more, delete ${join(root, MARKER_NAME)} first`,
         data: { root },
       },
+    );
+  }
+  const above = mirrorFolderAbove(root);
+  if (above !== undefined && markerIsEncrypted(above)) {
+    throw new SatchelError(
+      'mirror-exists',
+      `${root} lies inside the encrypted mirror ${above}${markerCaseLabel(above)}: a case there would be stored in plain text among the encrypted files, which that case cannot read`,
+      { hint: 'make the case in a folder outside the mirror', data: { root, mirror: above } },
     );
   }
   const config: CaseConfig = { name: name ?? basename(root), mirrors: {} };
@@ -214,8 +222,7 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
   }
   // The config last: it is what makes the folder a case, so a failure above leaves none.
   saveConfig(root, config);
-  const inMirror = mirrorFolderAbove(root);
-  return { root, name: config.name, ...(inMirror === undefined ? {} : { insideMirror: inMirror }) };
+  return { root, name: config.name, ...(above === undefined ? {} : { insideMirror: above }) };
 }
 
 /** Where the marker of the mirror described as `root` is, for messages (a URL keeps its `//`). */
@@ -223,8 +230,10 @@ function markerPathIn(root: string): string {
   return root.includes('://') ? `${root.replace(/\/$/, '')}/${MARKER_NAME}` : join(root, MARKER_NAME);
 }
 
-/** The case name in the marker `dir` holds (`''` when it does not say), or undefined without one. */
-function markerCaseName(dir: string): string | undefined {
+/** The marker `dir` holds, as far as it can be read: undefined without one, `{}` when it does not parse. */
+function markerFields(
+  dir: string,
+): { readonly case?: unknown; readonly passphraseCheck?: unknown } | undefined {
   let text: string;
   try {
     text = readFileSync(join(dir, MARKER_NAME), 'utf8');
@@ -232,11 +241,29 @@ function markerCaseName(dir: string): string | undefined {
     return undefined;
   }
   try {
-    const parsed = JSON.parse(text) as { case?: unknown };
-    return typeof parsed.case === 'string' ? parsed.case : '';
+    const parsed = JSON.parse(text) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
   } catch {
-    return '';
+    return {};
   }
+}
+
+/** The case name in the marker `dir` holds (`''` when it does not say), or undefined without one. */
+function markerCaseName(dir: string): string | undefined {
+  const fields = markerFields(dir);
+  if (fields === undefined) return undefined;
+  return typeof fields.case === 'string' ? fields.case : '';
+}
+
+/** ` of the case "<name>"` for the marker in `dir`, when it names one. */
+function markerCaseLabel(dir: string): string {
+  const name = markerCaseName(dir);
+  return name === undefined || name === '' ? '' : ` of the case "${name}"`;
+}
+
+/** Whether the marker in `dir` is an encrypted mirror's (it holds a passphrase check). */
+function markerIsEncrypted(dir: string): boolean {
+  return typeof markerFields(dir)?.passphraseCheck === 'string';
 }
 
 /** The mirror folder (one holding a marker) that `dir` lies in, if any. */
