@@ -31,19 +31,28 @@ function askNow(question: string): Promise<string> {
   stdin.setRawMode(true);
   return new Promise<string>((resolve, reject) => {
     let out = '';
-    const done = (error: Error | undefined): void => {
+    const release = (): void => {
       stdin.off('data', onData);
       stdin.setRawMode(false);
       stdin.pause();
       process.stderr.write('\n');
+    };
+    const done = (error: Error | undefined): void => {
+      release();
       if (error) reject(error);
       else resolve(out);
     };
     const onData = (data: Buffer): void => {
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return done(undefined);
-        if (ch === '\u0003')
-          return done(new SatchelError('usage', 'cancelled', { hint: 'nothing was changed' }));
+        if (ch === '\u0003') {
+          // Ctrl-C in raw mode is a character: the terminal is given back, then it is the signal
+          // it would have been (exit 130, as for Ctrl-C anywhere else; nothing was written yet).
+          release();
+          if (process.listenerCount('SIGINT') > 0) process.emit('SIGINT', 'SIGINT');
+          else reject(new SatchelError('usage', 'cancelled', { hint: 'nothing was changed' }));
+          return;
+        }
         if (ch === '\u007f' || ch === '\b') out = out.slice(0, -1);
         else out += ch;
       }

@@ -9,7 +9,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { runSatchel, satchelJson, satchelOk, type SyncReport } from '../helpers/cli.js';
+import { runSatchel, SATCHEL_BIN, satchelJson, satchelOk, type SyncReport } from '../helpers/cli.js';
 import { cryptRemote, rclone } from '../helpers/rclone.js';
 import { withTempDir } from '../helpers/temp.js';
 import { assertTreesEqual, writeTree, type TreeSpec } from '../helpers/tree.js';
@@ -138,6 +138,37 @@ describe('encrypted mirrors and rclone crypt', () => {
       const out = join(dir, 'out');
       rclone(['copy', remote.remote, out], remote.env);
       assertTreesEqual(src, out);
+    }));
+
+  test('Ctrl-C at the passphrase prompt (a real terminal, through script) stops at once: exit 130, nothing written', () =>
+    withTempDir('enc-prompt', async (dir) => {
+      const work = join(dir, 'case');
+      const store = join(dir, 'stick');
+      mkdirSync(store);
+      await satchelOk(['init', work]);
+      const command = [
+        process.execPath,
+        SATCHEL_BIN,
+        '-C',
+        work,
+        'mirror',
+        'add',
+        'stick',
+        store,
+        '--encrypt',
+      ];
+      // `script` gives the command a terminal; the keys arrive once the prompt is up.
+      const r = spawnSync(
+        'bash',
+        ['-c', `(sleep 2; printf 'half a passphrase\\003') | script -qec "$0" /dev/null`, command.join(' ')],
+        { encoding: 'utf8', timeout: 30_000, env: { ...process.env, SATCHEL_PASSPHRASE: '' } },
+      );
+      assert.equal(r.status, 130, r.stdout + r.stderr);
+      assert.match(r.stdout, /Passphrase for the encrypted mirror "stick": /);
+      assert.match(r.stdout, /satchel: interrupted; nothing is left half-written/);
+      assert.doesNotMatch(r.stdout, /half a passphrase/, 'the passphrase was echoed');
+      assert.deepEqual(readdirSync(store), [], 'something was written to the mirror');
+      assert.doesNotMatch(readFileSync(join(work, '.satchel', 'config.toml'), 'utf8'), /stick/);
     }));
 
   test("rclone's second password (password2, its salt): read both ways, refused when missing or wrong", () =>
