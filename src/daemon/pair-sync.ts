@@ -301,16 +301,17 @@ function withoutIgnored(
 
 /**
  * The files of a push-only mirror someone else changed since Satchel wrote them (drift): a file
- * the ancestor records that the mirror now holds with other content, or as something else. The
- * case's version replaces it. (A scan that cannot read content cheaply, as FTP's, reports its
+ * the ancestor records that the mirror now holds with other content, or as something else, or
+ * no longer holds while the case does. The case's version replaces it (or is put back). (A scan that cannot read content cheaply, as FTP's, reports its
  * drift as scan notices.)
  */
-function driftOf(ancestor: ReadonlyMap<string, Entry>, mirror: Snapshot): string[] {
+function driftOf(ancestor: ReadonlyMap<string, Entry>, mirror: Snapshot, caseSnapshot: Snapshot): string[] {
   const out: string[] = [];
   for (const [path, a] of ancestor) {
     if (a.kind !== 'file') continue;
     const m = mirror.get(path);
-    if (m !== undefined && (m.kind !== 'file' || m.hash !== a.hash)) out.push(path);
+    // Changed there, or deleted there while the case still has it (it is put back).
+    if (m === undefined ? caseSnapshot.has(path) : m.kind !== 'file' || m.hash !== a.hash) out.push(path);
   }
   return out;
 }
@@ -389,7 +390,7 @@ export async function syncPair(given: PairInput): Promise<PairOutcome> {
     ? [
         ...new Set([
           ...(mirrorScan.notices ?? []).filter((n) => n.code === 'drift').map((n) => n.path),
-          ...driftOf(ancestor, mirrorScan.snapshot),
+          ...driftOf(ancestor, mirrorScan.snapshot, caseScan.snapshot),
         ]),
       ].sort(comparePaths)
     : [];

@@ -627,6 +627,10 @@ describe('local mirrors through the real CLI', () => {
       );
       assert.equal(readFileSync(join(site, 'index.html'), 'utf8'), '<h1>site</h1>\n');
       assert.deepEqual(mirrorReport(await sync(c), 'site').drift, [], 'drift is gone once replaced');
+      // A published file deleted there is drift too: put back.
+      rmSync(join(site, 'index.html'));
+      assert.deepEqual(mirrorReport(await sync(c), 'site').drift, ['index.html']);
+      assert.equal(readFileSync(join(site, 'index.html'), 'utf8'), '<h1>site</h1>\n');
     });
   });
 
