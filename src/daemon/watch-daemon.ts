@@ -24,7 +24,7 @@ import { parentPath } from '../core/entry.js';
 import { SatchelError } from '../core/errors.js';
 import { IGNORE_FILE_NAME, type IgnoreRules } from '../core/ignore-rules.js';
 import { decodePath } from '../core/name-encoding.js';
-import { isSatchelInternal, MARKER_NAME, STATE_DIR_NAME } from '../core/reserved.js';
+import { isSatchelInternal, STATE_DIR_NAME } from '../core/reserved.js';
 import type { Problem } from '../core/problem.js';
 import { normalizeScope } from '../core/scope.js';
 import { isNetworkFileSystem, mountFsType } from '../mirrors/path/probe.js';
@@ -938,12 +938,12 @@ export class WatchDaemon implements WorkerHost {
           if (w.ejected) w.ejected = found !== undefined;
           else if (found) w.requestFull();
           else if (parseMirrorUrl(config.url).kind === 'path') {
-            // Still absent: say why as it is now (another case's stick put in its place, say).
-            // A missing marker keeps the first message, which says where else it was looked for.
+            // Still absent: say so anew when another mirror's marker stands where it should be (or
+            // no longer does); a stick simply gone keeps its first reason (where it was looked for).
             const why = (await mirrorPresence(config)).message;
-            const missing = (m: string | undefined): boolean =>
-              m?.startsWith(`marker ${MARKER_NAME} not found`) ?? false;
-            if (why !== '' && why !== w.message && !(missing(why) && missing(w.message))) {
+            const foreign = (m: string | undefined): boolean =>
+              m?.includes('belongs to another mirror') ?? false;
+            if (why !== '' && why !== w.message && (foreign(why) || foreign(w.message))) {
               w.message = why;
               this.#log.write({ event: 'absent', mirror: w.name, message: why });
               this.changed();
