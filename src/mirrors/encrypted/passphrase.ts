@@ -4,7 +4,9 @@
  * passphrase file (`--passphrase-file` at add time, then `passphrase_file` in the config), the
  * environment variable `SATCHEL_PASSPHRASE`, or a prompt on the terminal (only when standard
  * input is one; twice when a mirror is added). The file comes first because it is given for
- * one mirror, the variable for every mirror of the run. Never the command line. The passphrase and the keys
+ * one mirror, the variable for every mirror of the run. A mirror whose keys also take rclone's
+ * second password (`password2`, the salt) reads it the same way: the file's second line,
+ * `SATCHEL_PASSPHRASE2`, or a prompt. Never the command line. The passphrase and the keys
  * derived from it stay in memory: nothing here logs, prints or stores them; the config holds
  * only a {@link passphraseCheck}, and so does the mirror's marker (which is what lets a second
  * computer adopting the mirror refuse a wrong passphrase before writing anything).
