@@ -637,7 +637,7 @@ function checkExistingNamesDecrypt(
   if (plainMarker)
     throw new SatchelError(
       'usage',
-      `${root} holds a plain (unencrypted) mirror of this case: --encrypt needs an empty folder, or one already encrypted with this passphrase`,
+      `${root} holds a plain (unencrypted) mirror of this case (none of its names decrypt with this passphrase): --encrypt needs an empty folder, or one already encrypted with this passphrase`,
       {
         hint: `pick an empty folder for the encrypted mirror (the plain one's files are in the case; delete them and its ${MARKER_NAME} to reuse this folder); nothing was written`,
         data: { root },

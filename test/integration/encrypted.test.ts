@@ -309,7 +309,7 @@ describe('encrypted mirrors and rclone crypt', () => {
       assert.equal(refused.code, 2, refused.stdout + refused.stderr);
       assert.match(
         refused.stderr,
-        /holds a plain \(unencrypted\) mirror of this case: --encrypt needs an empty folder/,
+        /holds a plain \(unencrypted\) mirror of this case \(none of its names decrypt with this passphrase\): --encrypt needs an empty folder/,
       );
       assert.equal(readFileSync(join(plain, '.satchel-mirror'), 'utf8'), markerBefore, 'nothing was written');
       // An empty one (only its marker) is taken, and its marker now checks the passphrase.
