@@ -125,9 +125,9 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
     const other = await createCase(join(root, 'starting'), { m: undefined });
     writeTree(other.path, { 'a.txt': 'a1\n', 'b.txt': 'b1\n' });
     await satchelOk(['-C', other.path, 'sync']);
-    // Edits on the mirror: the first reconciliation brings them in, each held 2 s while locked.
+    // Edits on the mirror: the first reconciliation brings them in, each held 5 s while locked.
     writeTree(other.mirrors.m!, { 'a.txt': 'a2 from the mirror\n', 'b.txt': 'b2 from the mirror\n' });
-    const w = spawnWatch(other, { env: daemonEnv({ SATCHEL_TEST_HOLD_INCOMING_MS: '2000' }) });
+    const w = spawnWatch(other, { env: daemonEnv({ SATCHEL_TEST_HOLD_INCOMING_MS: '5000' }) });
     try {
       await waitUntil('the daemon holding the case', () =>
         (readOrUndefined(join(other.path, '.satchel', 'lock')) ?? '').includes('watching'),
@@ -198,6 +198,11 @@ describe('satchel watch: one per case, absent mirrors, SIGKILL and SIGTERM', () 
         ),
       );
       writeFileSync(join(mine.path, 'later.txt'), 'later\n');
+      await waitUntil('the daemon publishes the new reason', () =>
+        (readOrUndefined(join(mine.path, '.satchel', 'daemon.json')) ?? '').includes(
+          'belongs to another mirror',
+        ),
+      );
       const st = await runSatchel(['-C', mine.path, 'status']);
       assert.match(st.stdout, /m: absent — the marker at .* belongs to another mirror/, describeRun(st));
       assert.equal(
