@@ -157,12 +157,18 @@ describe('encrypted mirrors and rclone crypt', () => {
         store,
         '--encrypt',
       ];
-      // `script` gives the command a terminal; the keys arrive once the prompt is up.
-      const r = spawnSync(
-        'bash',
-        ['-c', `(sleep 2; printf 'half a passphrase\\003') | script -qec "$0" /dev/null`, command.join(' ')],
-        { encoding: 'utf8', timeout: 30_000, env: { ...process.env, SATCHEL_PASSPHRASE: '' } },
-      );
+      // `script` gives the command a terminal (its session also goes to the file `typed`); the
+      // keys go in through a pipe once the prompt shows there (raw mode, no echo, by then).
+      const shell = [
+        'mkfifo "$1/keys"',
+        '(until grep -q "Passphrase for" "$1/typed" 2>/dev/null; do sleep 0.1; done; printf "half a passphrase\\003") > "$1/keys" &',
+        'script -qefc "$0" "$1/typed" < "$1/keys"',
+      ].join('\n');
+      const r = spawnSync('bash', ['-c', shell, command.join(' '), dir], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, SATCHEL_PASSPHRASE: '' },
+      });
       assert.equal(r.status, 130, r.stdout + r.stderr);
       assert.match(r.stdout, /Passphrase for the encrypted mirror "stick": /);
       assert.match(r.stdout, /satchel: interrupted; nothing is left half-written/);
