@@ -187,11 +187,11 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
       },
     );
   }
-  const ownMarker = markerCaseName(root);
-  if (ownMarker !== undefined) {
+  const own = markerFields(root);
+  if (own !== undefined) {
     throw new SatchelError(
       'mirror-exists',
-      `${root} is a mirror${markerCaseLabel(root)} (it holds ${MARKER_NAME}): a case made in it would be overwritten by that case's syncs`,
+      `${root} is a mirror${caseLabel(own)} (it holds ${MARKER_NAME}): a case made in it would be overwritten by that case's syncs`,
       {
         hint: `make the case in another folder and add this one to it with \`satchel mirror add\`; if no case uses it any more, delete ${join(root, MARKER_NAME)} first`,
         data: { root },
@@ -199,10 +199,11 @@ export function initCase(dir: string, name?: string): { root: string; name: stri
     );
   }
   const above = mirrorFolderAbove(root);
-  if (above !== undefined && markerIsEncrypted(above)) {
+  const aboveMarker = above === undefined ? undefined : markerFields(above);
+  if (above !== undefined && typeof aboveMarker?.passphraseCheck === 'string') {
     throw new SatchelError(
       'mirror-exists',
-      `${root} lies inside the encrypted mirror ${above}${markerCaseLabel(above)}: a case there would be stored in plain text among the encrypted files, which that case cannot read`,
+      `${root} lies inside the encrypted mirror ${above}${caseLabel(aboveMarker)}: a case there would be stored in plain text among the encrypted files, which that case cannot read`,
       { hint: 'make the case in a folder outside the mirror', data: { root, mirror: above } },
     );
   }
@@ -248,22 +249,9 @@ function markerFields(
   }
 }
 
-/** The case name in the marker `dir` holds (`''` when it does not say), or undefined without one. */
-function markerCaseName(dir: string): string | undefined {
-  const fields = markerFields(dir);
-  if (fields === undefined) return undefined;
-  return typeof fields.case === 'string' ? fields.case : '';
-}
-
-/** ` of the case "<name>"` for the marker in `dir`, when it names one. */
-function markerCaseLabel(dir: string): string {
-  const name = markerCaseName(dir);
-  return name === undefined || name === '' ? '' : ` of the case "${name}"`;
-}
-
-/** Whether the marker in `dir` is an encrypted mirror's (it holds a passphrase check). */
-function markerIsEncrypted(dir: string): boolean {
-  return typeof markerFields(dir)?.passphraseCheck === 'string';
+/** ` of the case "<name>"` for a marker's fields, when they name one. */
+function caseLabel(marker: { readonly case?: unknown }): string {
+  return typeof marker.case === 'string' && marker.case !== '' ? ` of the case "${marker.case}"` : '';
 }
 
 /** The mirror folder (one holding a marker) that `dir` lies in, if any. */
@@ -877,14 +865,8 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
     }
     const located = await locateMirror(mirror);
     if (located) return { present: true, message: located.moved ? `found at ${located.root}` : '' };
-    const root = url.root;
-    const marker = await readMarker(root);
-    if (marker === undefined)
-      return { present: false, message: `marker ${MARKER_NAME} not found at ${root}` };
-    if (marker.id !== mirror.id) {
-      return { present: false, message: `the marker at ${root} belongs to another mirror (id ${marker.id})` };
-    }
-    return { present: true, message: '' };
+    const why = await pathMirrorAbsence(url.root, mirror.id);
+    return { present: why === '', message: why };
   } catch (e) {
     const damaged =
       e instanceof SatchelError &&
@@ -897,6 +879,16 @@ export async function mirrorPresence(mirror: MirrorConfig): Promise<MirrorPresen
       ...(e instanceof SatchelError ? { code: e.code } : {}),
     };
   }
+}
+
+/**
+ * Why the path mirror `id` is not at `root`, from the marker there: it has none, or another
+ * mirror's; `''` when the marker is this mirror's. Throws for a damaged marker.
+ */
+export async function pathMirrorAbsence(root: string, id: string): Promise<string> {
+  const marker = await readMarker(root);
+  if (marker === undefined) return `marker ${MARKER_NAME} not found at ${root}`;
+  return marker.id === id ? '' : `the marker at ${root} belongs to another mirror (id ${marker.id})`;
 }
 
 /** Why an SFTP mirror is not present: the server's answer, or what its folder holds. */

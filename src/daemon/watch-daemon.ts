@@ -32,7 +32,7 @@ import type { Replica } from '../replica/replica.js';
 import { pathsWithInode } from '../state/state-store.js';
 import { type WatchHint } from '../watch/coalescer.js';
 import { TreeWatcher } from '../watch/tree-watcher.js';
-import { mirrorPresence, unknownMirror, type CaseContext } from './case.js';
+import { pathMirrorAbsence, unknownMirror, type CaseContext } from './case.js';
 import { NETWORK_POLL_SECONDS } from './config.js';
 import { acquireCaseLock, type CaseLock } from './case-lock.js';
 import { withFoldedSiblings } from './case-siblings.js';
@@ -937,10 +937,12 @@ export class WatchDaemon implements WorkerHost {
           // An ejected mirror waits until it has been unplugged, then is like any absent one.
           if (w.ejected) w.ejected = found !== undefined;
           else if (found) w.requestFull();
-          else if (parseMirrorUrl(config.url).kind === 'path') {
+          else {
+            const url = parseMirrorUrl(config.url);
+            if (url.kind !== 'path') continue;
             // Still absent: say so anew when another mirror's marker stands where it should be (or
             // no longer does); a stick simply gone keeps its first reason (where it was looked for).
-            const why = (await mirrorPresence(config)).message;
+            const why = await pathMirrorAbsence(url.root, config.id);
             const foreign = (m: string | undefined): boolean =>
               m?.includes('belongs to another mirror') ?? false;
             if (why !== '' && why !== w.message && (foreign(why) || foreign(w.message))) {

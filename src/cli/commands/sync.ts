@@ -49,26 +49,25 @@ function headline(r: MirrorReport): string {
   }
 }
 
-/** What became of the drifted `path` in the run `r` reports. */
-function driftOutcome(r: MirrorReport, path: string): string {
+/**
+ * What became, in the run `r` reports, of a mirror file the case's version replaces (drifted or
+ * damaged); `done` says it for a sync that went through.
+ */
+function replacementOutcome(
+  r: MirrorReport,
+  path: string,
+  done = "replaced with the case's version",
+): string {
   switch (r.state) {
     case 'synced':
       return r.problems.some((p) => p.path === path)
         ? 'not replaced (see the problem below); retried by the next sync'
-        : "replaced with the case's version";
+        : done;
     case 'planned':
       return "a sync replaces it with the case's version";
     default:
       return 'not replaced yet (the sync did not go through)';
   }
-}
-
-/** What became of the damaged `path` in the run `r` reports. */
-function damagedOutcome(r: MirrorReport, path: string): string {
-  if (r.state === 'planned') return "a sync replaces it with the case's version";
-  if (r.state !== 'synced' || r.problems.some((p) => p.path === path))
-    return 'not replaced yet (see below); retried by the next sync';
-  return "replaced with the case's version (or removed, where the case deleted it)";
 }
 
 /**
@@ -82,9 +81,11 @@ function printReport(r: MirrorReport): void {
     say(`  ${op.side}: ${op.type} ${op.from === undefined ? op.path : `${op.from} → ${op.path}`}`);
   }
   for (const path of r.drift ?? [])
-    say(`  ~ ${path}: changed on the mirror (drift); ${driftOutcome(r, path)}`);
+    say(`  ~ ${path}: changed on the mirror (drift); ${replacementOutcome(r, path)}`);
   for (const path of r.damaged ?? [])
-    say(`  ~ ${path}: damaged on the mirror (it cannot be read); ${damagedOutcome(r, path)}`);
+    say(
+      `  ~ ${path}: damaged on the mirror (it cannot be read); ${replacementOutcome(r, path, "replaced with the case's version (or removed, where the case deleted it)")}`,
+    );
   for (const p of r.problems) say(`  ! ${p.path === '' ? '(root)' : p.path}: ${p.message}`);
   for (const c of r.conflicts) say(`  conflict: ${c.path} (kept older version as ${c.copyPath})`);
 }

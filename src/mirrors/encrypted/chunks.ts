@@ -21,8 +21,10 @@ export const CHUNK_BYTES = 64 * 1024;
 export const BOX_BYTES = CHUNK_BYTES + OVERHEAD_BYTES;
 
 /**
- * Runs shorter than this are sealed or opened on the main thread even with the addon: below
- * it, handing the work to the thread pool and back costs more than the arithmetic.
+ * Runs shorter than this (chunks, a batch of a file, a whole small file's copy) are sealed or
+ * opened on the main thread even with the addon: below it, handing the work to the thread pool
+ * and back costs more than the work (measured on 2 cores: ~0.1 s more CPU for 10,000 small files
+ * when all go to the pool).
  */
 const THREAD_POOL_FROM_BYTES = 16 * 1024;
 
@@ -33,12 +35,15 @@ const native: SecretboxBinding | undefined = load.ok ? load.binding : undefined;
 export const secretboxImplementation: 'native' | 'javascript' =
   native === undefined ? 'javascript' : 'native';
 
-/**
- * Batches of a file smaller than this are read and sealed on the main thread: waking a pool
- * thread costs about as much as the work (measured on 2 cores: ~0.1 s more CPU for 10,000 small
- * files when all go to the pool), while larger batches seal in parallel.
- */
-const FILE_THREAD_POOL_FROM_BYTES = 16 * 1024;
+/** `onThread` for arguments whose byte count (at `bytesAt`) is under the threshold, else `onPool`. */
+function bySize<A extends unknown[], R>(
+  bytesAt: number,
+  onThread: (...args: A) => R,
+  onPool: (...args: A) => Promise<R>,
+): (...args: A) => R | Promise<R> {
+  return (...args) =>
+    (args[bytesAt] as number) < THREAD_POOL_FROM_BYTES ? onThread(...args) : onPool(...args);
+}
 
 /**
  * Reads up to `max` bytes of the file at `path` from `offset` and seals them into `output`
@@ -48,14 +53,7 @@ const FILE_THREAD_POOL_FROM_BYTES = 16 * 1024;
 export const sealFileBatch: ((...args: SealFileArgs) => Promise<number> | number) | undefined =
   native === undefined
     ? undefined
-    : (...args) =>
-        args[2] < FILE_THREAD_POOL_FROM_BYTES ? native.sealFile(...args) : native.sealFileAsync(...args);
-
-/**
- * Files of this many plaintext bytes and more are sealed into their copy on the thread pool;
- * smaller ones on the calling thread, where a hand-off would cost more than the work.
- */
-const COPY_THREAD_POOL_FROM_BYTES = 16 * 1024;
+    : bySize(2, native.sealFile.bind(native), native.sealFileAsync.bind(native));
 
 /**
  * Seals a whole local file into a new temporary file in one native call (see {@link
@@ -65,8 +63,7 @@ const COPY_THREAD_POOL_FROM_BYTES = 16 * 1024;
 export const sealFileTo: ((...args: SealFileToArgs) => Promise<void> | void) | undefined =
   native === undefined
     ? undefined
-    : (...args) =>
-        args[4] < COPY_THREAD_POOL_FROM_BYTES ? native.sealFileTo(...args) : native.sealFileToAsync(...args);
+    : bySize(4, native.sealFileTo.bind(native), native.sealFileToAsync.bind(native));
 
 /**
  * The addon's SHA-256 contexts, which the file sealers feed where they seal (on the thread pool

@@ -68,19 +68,15 @@ export const POOL_COPY_FROM_BYTES = 64 * 1024;
 /** Numbers per file in the addon's hash results. */
 const HASH_FIELDS = 5;
 
+/** A staged copy's arguments, as the addon and {@link FastFs.copy} take them. */
+type CopyArgs = [src: string, temp: string, mode: number, mtimeMs: number, flush: boolean];
+
 /** The addon's functions (see `native/fastfs/fastfs.c`). */
 interface FastFsBinding {
   listSync(dir: string): FolderListing;
   list(dir: string, callback: (err: Error | null, listing: FolderListing) => void): void;
-  copySync(src: string, temp: string, mode: number, mtimeMs: number, flush: boolean): Float64Array;
-  copy(
-    src: string,
-    temp: string,
-    mode: number,
-    mtimeMs: number,
-    flush: boolean,
-    callback: (err: Error | null, out: Float64Array) => void,
-  ): void;
+  copySync(...args: CopyArgs): Float64Array;
+  copy(...args: [...CopyArgs, callback: (err: Error | null, out: Float64Array) => void]): void;
   hash(
     paths: readonly string[],
     callback: (err: Error | null, out: Float64Array, digests: Buffer) => void,
@@ -107,14 +103,7 @@ export interface FastFs {
    * size planned: in the blocking flavour, files from {@link POOL_COPY_FROM_BYTES} are copied on
    * the thread pool all the same.
    */
-  copy(
-    src: string,
-    temp: string,
-    mode: number,
-    mtimeMs: number,
-    flush: boolean,
-    size: number,
-  ): Promise<CopyReport>;
+  copy(...args: [...CopyArgs, size: number]): Promise<CopyReport>;
   /**
    * Hashes the files `paths` on the thread pool (both flavours), one job for the batch; per file
    * its {@link FileHash}, or the errno number that stopped it (EINVAL: not a regular file).
